@@ -1,0 +1,76 @@
+"""The `netc` command line: a click group whose commands load lazily.
+
+Each command lives in its own module under `dsl.commands` and exposes `command`;
+loading lazily keeps `netc check` free of torch and fast to start.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from .errors import NetError
+
+COMMANDS = {
+    "check": "dsl.commands.check",
+    "summary": "dsl.commands.summary",
+    "draw": "dsl.commands.draw",
+    "train": "dsl.commands.train",
+    "search": "dsl.commands.search",
+    "report": "dsl.commands.report",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [name for name, mod in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
+
+    def get_command(self, ctx, name):
+        mod = COMMANDS.get(name)
+        if mod is None or importlib.util.find_spec(mod) is None:
+            return None
+        return importlib.import_module(mod).command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="netc", prog_name="netc")
+def cli():
+    """netc: describe networks as text; check, summarise, draw, train and search them."""
+
+
+def main(argv=None) -> int:
+    """Entry point: user errors print one paragraph and exit 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="netc", standalone_mode=False)
+    except NetError as err:
+        click.echo(str(err), err=True)
+        return _exit(2)
+    except click.exceptions.Abort:
+        click.echo("netc: interrupted", err=True)
+        return _exit(130)
+    except click.ClickException as err:
+        err.show()
+        return _exit(2 if err.exit_code in (1, 2) else err.exit_code)
+    except click.exceptions.Exit as err:
+        return _exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("netc: interrupted", err=True)
+        return _exit(130)
+    except Exception as err:  # a bug in netc, not the user's mistake
+        if os.environ.get("NETC_DEBUG"):
+            raise
+        click.echo(f"netc: internal error: {type(err).__name__}: {err}\n"
+                   "hint: this is a bug in netc; rerun with NETC_DEBUG=1 for a traceback and report it.", err=True)
+        return _exit(3)
+    return _exit(0)
+
+
+def _exit(code: int) -> int:
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

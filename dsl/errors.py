@@ -1,0 +1,83 @@
+"""User-facing errors: one paragraph, `file:line:col`, the source line and a caret.
+
+Every mistake a user can make raises a `NetError` (or subclass). The CLI prints
+`str(err)` and exits with code 2; it never shows a Python traceback for them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of one source text (1-based line/column, end exclusive)."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str = field(repr=False, compare=False, default="")
+
+    def source_line(self) -> str:
+        lines = self.text.splitlines()
+        return lines[self.line - 1] if 0 < self.line <= len(lines) else ""
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def excerpt(self) -> str:
+        """The source line and a caret line under the span."""
+        src = self.source_line().expandtabs(1)
+        if not src.strip():
+            return ""
+        width = (self.end_col - self.col) if self.end_line == self.line else len(src) - self.col + 1
+        width = max(1, min(width, len(src) - self.col + 2))
+        gutter = f"{self.line:>4} | "
+        return f"{gutter}{src}\n{' ' * (len(gutter) - 2)}| {' ' * (self.col - 1)}{'^' * width}"
+
+
+class NetError(Exception):
+    """An error the user caused; `span` points at the offending source text."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 notes: list[tuple[str, Span]] | None = None, file: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.notes = notes or []
+        self.file = file
+
+    def __str__(self) -> str:
+        where = self.span.where() if self.span else (self.file or "netc")
+        out = [f"{where}: {self.kind}: {self.message}"]
+        if self.span and self.span.excerpt():
+            out.append(self.span.excerpt())
+        for text, span in self.notes:
+            out.append(f"{span.where()}: note: {text}")
+            if span.excerpt():
+                out.append(span.excerpt())
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+
+class DataError(NetError):
+    """Missing, unreadable or corrupt training data."""
+
+
+class ToolError(NetError):
+    """A required external program (e.g. Graphviz `dot`) is missing or failed."""
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A 'did you mean' suffix for a misspelt name, or None."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
