@@ -97,6 +97,8 @@ def build(graph: Graph) -> nn.Module:
         values[node.name] = fg.call_module(target, tuple(values[i] for i in node.inputs))
     fg.output(values[graph.output])
     model = fx.GraphModule(root, fg, class_name=_class_name(graph.name))
+    for name, child in root.named_children():  # fx copies containers as plain Modules; keep ours
+        setattr(model, name, child)
     model.netc_graph_name = graph.name
     return model
 

@@ -68,14 +68,17 @@ class Program:
                 if len(found) >= self.limits.max_variants:
                     raise NetError(f"the search space has more than {self.limits.max_variants:,} variants",
                                    file=self.main.file)
-                found.append(Variant(variant_name(choice.parts), dict(assignment), self._canonical(choice)))
+                v = Variant(variant_name(choice.parts), dict(assignment), self._canonical(choice))
+                v._order = (len(choice.parts), tuple(assignment[k] == 0 for k in choice.seen)[::-1])
+                found.append(v)
                 return
             key = open_keys[0]
             for i in range(choice.options[key]):
                 walk({**assignment, key: i})
 
         walk({})
-        # order as the article lists them: backbone first, then by class and number of additions
+        # the article's order: backbone first, then by number of additions, earliest layers first
+        found.sort(key=lambda v: v._order)
         names: dict[str, int] = {}
         for v in found:
             names[v.name] = names.get(v.name, 0) + 1

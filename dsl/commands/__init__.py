@@ -1,0 +1,1 @@
+"""One module per `netc` subcommand; each exposes a click command named `command`."""

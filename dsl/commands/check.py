@@ -1,0 +1,38 @@
+"""`netc check FILE...`: parse, resolve and shape-check; one line per file (and per variant)."""
+from __future__ import annotations
+
+import click
+
+from ..errors import NetError
+from ..ops import fmt_shape
+from .common import human, limits, max_params_option
+
+
+@click.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@max_params_option
+def command(files, max_params):
+    """Validate .net files; list the variants of search spaces. Exit 0 if all are fine, else 2."""
+    from ..loader import load_program
+
+    failed = 0
+    for f in files:
+        try:
+            prog = load_program(f, **limits(max_params))
+            g = prog.graph()
+            variants = prog.variants()
+            if variants:
+                click.echo(f"{f}: ok, search space with {len(variants)} variants, "
+                           f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}")
+                for v in variants:
+                    gv = prog.graph(v.name)
+                    click.echo(f"  {v.name:<22} {gv.params:>12,} params {human(gv.macs):>9} MACs   "
+                               f"{v.canonical.splitlines()[-1]}")
+            else:
+                click.echo(f"{f}: ok, {len(g.nodes)} ops, {g.params:,} params, {human(g.macs)} MACs, "
+                           f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}")
+        except NetError as err:
+            failed += 1
+            click.echo(str(err), err=True)
+    if failed:
+        raise click.exceptions.Exit(2)

@@ -1,0 +1,22 @@
+"""`netc summary FILE [--json]`: per-layer shapes, parameters and MACs, with totals."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import limits, max_params_option
+
+
+@click.command("summary")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help='print {"params": N, "macs": N, "layers": [...]}')
+@click.option("--variant", default=None, help="for a search space: the variant to summarise")
+@max_params_option
+def command(file, as_json, variant, max_params):
+    """Summarise a network: each layer's path, op, output shape, parameters and MACs."""
+    from ..loader import load
+    from ..summary import as_dict, as_text
+
+    g = load(file, variant=variant, **limits(max_params))
+    click.echo(json.dumps(as_dict(g), indent=1) if as_json else as_text(g))
