@@ -67,6 +67,7 @@ class _Scope:
     children: list = field(default_factory=list)
     optional: bool = False
     repeat_of: "_Scope | None" = None
+    extension: bool = False
     name: str = ""
 
 
@@ -255,7 +256,11 @@ class Expander:
         finally:
             self.stack.pop()
         for ext in extensions:
+            start = len(child.children)
             out = self.emit(ext, env, out, child)
+            for c in child.children[start:]:
+                if isinstance(c, _Scope):
+                    c.extension = True
         for op_name, params, op_span in tail:
             out = self.prim(REGISTRY[op_name], params, out, op_span, child)
         return out
@@ -407,7 +412,7 @@ class Expander:
         name_children(self.root, "")
         for s in _walk_scopes(self.root):
             blocks[s.name] = Block(s.name, s.definition, s.label, s.optional,
-                                   s.repeat_of.name if s.repeat_of else None, s.span)
+                                   s.repeat_of.name if s.repeat_of else None, s.extension, s.span)
         nodes = {}
         for n in self.nodes:
             nodes[n.name] = Node(n.name, n.op, dict(n.params), tuple(i.name for i in n.inputs), n.shape,

@@ -45,6 +45,7 @@ class Block:
     label: str | None = None
     optional: bool = False      # came from a search-space choice (`x?` or `a | b`): drawn dashed
     repeat_of: str | None = None  # set when this block is an identical repetition (`x^3`)
+    extension: bool = False     # appended by an extension call, like `res` in `layer1(res)`
     span: Span | None = None
 
 
