@@ -196,12 +196,12 @@ class Trainer:
 
     CACHE = 4  # models kept per Trainer
 
-    def __init__(self, device="auto", precision="auto", compile: bool = False):
+    def __init__(self, device="auto", precision="auto", compile: bool = False, channels_last: bool | None = None):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.amp_dtype = AMP_DTYPES[self.precision]
         self.compile = bool(compile)
-        self.channels_last = self.device.type == "cuda"
+        self.channels_last = self.device.type == "cuda" if channels_last is None else bool(channels_last)
         self._models: OrderedDict[Any, _Compiled] = OrderedDict()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -322,7 +322,7 @@ class Trainer:
         n, nt = data.n_train, data.n_test
         steps = math.ceil(n / bs)
         smoothing = float(settings["label_smoothing"])
-        size = (h, w) = data.image_shape[1:]
+        size = data.image_shape[1:]
         reporter.run_start(seed, epochs, steps, start)
         self._sync()
         for epoch in range(start, epochs):

@@ -1,0 +1,95 @@
+"""Progress output for training: the `Reporter` interface and the console one `netc train` uses.
+
+`Reporter` does nothing (what `netc search` gets unless it passes its own). `ConsoleReporter`
+shows a rich progress bar during each epoch (only on a terminal) and prints one line per
+finished epoch: epoch, lr, train loss/acc, test loss/acc, epoch seconds, total seconds.
+"""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+HEADER = f"{'epoch':>5} {'lr':>7} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'epoch_s':>7} {'total_s':>8}"
+
+
+def epoch_line(row: dict) -> str:
+    return (f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} "
+            f"{row['test_loss']:>9.4f} {row['test_acc']:>8.4f} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}")
+
+
+class Reporter:
+    """Training progress events; every method is optional to override."""
+
+    def note(self, text: str) -> None: ...
+    def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None: ...
+    def epoch_start(self, epoch: int, steps: int) -> None: ...
+    def step(self) -> None: ...
+    def epoch_end(self, row: dict) -> None: ...
+    def run_end(self, result) -> None: ...
+
+
+class ConsoleReporter(Reporter):
+    def __init__(self, console: Console | None = None, bar: bool | None = None):
+        self.console = console or Console(highlight=False)
+        self.bar = self.console.is_terminal if bar is None else bar
+        self.progress = None
+        self.task = None
+        self.epochs = 0
+
+    def note(self, text):
+        self.console.print(text, markup=False)
+
+    def run_start(self, seed, epochs, steps, start_epoch):
+        self.epochs = epochs
+        if start_epoch:
+            self.console.print(f"resuming at epoch {start_epoch + 1} of {epochs}", markup=False)
+        self.console.print(HEADER, markup=False)
+
+    def epoch_start(self, epoch, steps):
+        if not self.bar:
+            return
+        self.progress = Progress(TextColumn(f"epoch {epoch + 1}/{self.epochs}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.console, transient=True)
+        self.task = self.progress.add_task("train", total=steps)
+        self.progress.start()
+
+    def step(self):
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def epoch_end(self, row):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        self.console.print(epoch_line(row), markup=False)
+        self.console.file.flush()
+
+    def run_end(self, result):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def close(self):
+        self.run_end(None)
+
+
+def results_table(results: list[dict], target: float) -> Table:
+    """The final table: one row per run, then mean ± std when there are several."""
+    import statistics
+
+    t = Table(title="netc train: results")
+    for col in ("run", "seed", "epochs", "test acc", "test loss", "seconds"):
+        t.add_column(col, justify="right")
+    for i, r in enumerate(results):
+        t.add_row(str(i), str(r["seed"]), str(r["epochs"]), f"{r['test_acc']:.4f}", f"{r['test_loss']:.4f}",
+                  f"{r['seconds']:.2f}")
+    if len(results) > 1:
+        accs = [r["test_acc"] for r in results]
+        secs = [r["seconds"] for r in results]
+        hit = sum(a >= target for a in accs)
+        t.add_section()
+        t.add_row("mean", "", "", f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f}", "",
+                  f"{statistics.mean(secs):.2f} ± {statistics.stdev(secs):.2f}")
+        t.caption = f"{hit} of {len(accs)} runs reached the target {target:.2%}"
+    return t
