@@ -43,7 +43,7 @@ def cli():
 def main(argv=None) -> int:
     """Entry point: user errors print one paragraph and exit 2, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="netc", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="netc", standalone_mode=False)
     except NetError as err:
         click.echo(str(err), err=True)
         return _exit(2)
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         click.echo(f"netc: internal error: {type(err).__name__}: {err}\n"
                    "hint: this is a bug in netc; rerun with NETC_DEBUG=1 for a traceback and report it.", err=True)
         return _exit(3)
-    return _exit(0)
+    return _exit(code if isinstance(code, int) else 0)
 
 
 def _exit(code: int) -> int:

@@ -93,11 +93,19 @@ class Choice:
         self.seen: list[tuple] = []          # choice keys met, in order
         self.options: dict[tuple, int] = {}  # key -> number of options
         self.parts: list[tuple[str, str | None]] = []  # (class label, location label) of present options
+        self.optional: dict[tuple, bool] = {}  # key -> True for `x?`, False for `a | b`
 
-    def pick(self, key: tuple, n_options: int) -> int:
+    def order_key(self) -> tuple:
+        """Sort key listing variants as the article does: fewest additions first, earliest layers first."""
+        ranks = tuple((-1 if self.assignment.get(k, 0) == 0 else 0) if self.optional[k] else self.assignment.get(k, 0)
+                      for k in self.seen)
+        return (len(self.parts), ranks)
+
+    def pick(self, key: tuple, n_options: int, optional: bool = False) -> int:
         if key not in self.options:
             self.seen.append(key)
             self.options[key] = n_options
+            self.optional[key] = optional
         return self.assignment.get(key, 0)
 
 
@@ -136,7 +144,7 @@ class Expander:
         if isinstance(e, ast.Repeat):
             return self.repeat(e, env, x, scope)
         if isinstance(e, ast.Opt):
-            if self.choice.pick(choice_key(e), 2) == 1:
+            if self.choice.pick(choice_key(e), 2, optional=True) == 1:
                 return x
             return self.chosen(e.body, env, x, scope)
         if isinstance(e, ast.Alt):
@@ -253,6 +261,11 @@ class Expander:
         self.stack.append((d.name, span))
         try:
             out = self.emit(d.body, env.child(local), x, child)
+        except NetError as err:
+            # an error inside a definition also shows where that definition was used
+            if err.span is not None and len(err.notes) < 3 and not err.message.startswith("recursive"):
+                err.notes.append((f"in '{d.name}', used here", span))
+            raise
         finally:
             self.stack.pop()
         for ext in extensions:

@@ -48,7 +48,10 @@ class Program:
 
     def _expand(self, assignment):
         choice = Choice(assignment)
-        nodes, blocks, out = expand(self.defs, self.net, self.input_shape, self.limits, choice)
+        try:
+            nodes, blocks, out = expand(self.defs, self.net, self.input_shape, self.limits, choice)
+        except NetError as err:
+            raise _in_user_file(err, self.main.file) from None
         return choice, nodes, blocks, out
 
     def variants(self) -> list[Variant]:
@@ -69,7 +72,7 @@ class Program:
                     raise NetError(f"the search space has more than {self.limits.max_variants:,} variants",
                                    file=self.main.file)
                 v = Variant(variant_name(choice.parts), dict(assignment), self._canonical(choice))
-                v._order = (len(choice.parts), tuple(assignment[k] == 0 for k in choice.seen)[::-1])
+                v._order = choice.order_key()
                 found.append(v)
                 return
             key = open_keys[0]
@@ -99,7 +102,7 @@ class Program:
             return e.options[i]
         lines = []
         for d in self.defs.values():
-            if _has_choice(d.body):
+            if d.body is not self.net and _has_choice(d.body):
                 lines.append(format_def(d, choose))
         lines.append(format_expr(self.net, choose))
         return "\n".join(lines)
@@ -124,6 +127,19 @@ class Program:
         return Graph(name=name, file=self.main.file, source=self.main.text, canonical=self._canonical(choice),
                      input_shape=tuple(self.input_shape), nodes=nodes, output=out, blocks=blocks,
                      settings=dict(self.settings), variant_names=names)
+
+
+def _in_user_file(err: NetError, main_file: str) -> NetError:
+    """Point an error raised inside the prelude or an import at the user's own line."""
+    if err.span is None or err.span.file == main_file:
+        return err
+    for i, (text, span) in enumerate(err.notes):
+        if span.file == main_file:
+            inner = err.span
+            err.span = span
+            err.notes = err.notes[:i] + [(f"inside this definition", inner)] + err.notes[i + 1:]
+            break
+    return err
 
 
 def _has_choice(e) -> bool:
