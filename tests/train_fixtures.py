@@ -1,0 +1,80 @@
+"""Helpers for the training tests: small generated datasets in every --data layout, tiny nets."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REF_SCRIPT = SHARED / "bench" / "ref_resnet9.py"
+
+# 4 classes told apart by colour: easy for a tiny conv net, impossible for chance (25%)
+TINY_NET = """\
+input 3x{size}x{size}
+conv_bn(16) -> maxpool(2) -> conv_bn(32) -> gmp -> linear(4)
+train {{
+  epochs = {epochs}
+  batch_size = 64
+  eval_batch_size = 128
+  lr = [(0, 0), (1, 0.2), ({epochs}, 0)]
+  pad = 2
+  cutout = 4
+}}
+"""
+
+COLOURS = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]], dtype=np.int16)
+
+
+def easy_images(n: int, size: int = 16, seed: int = 0):
+    """(N,H,W,3) uint8 noisy images whose tint gives the class (4 classes), and labels."""
+    g = np.random.default_rng(seed)
+    y = g.integers(0, 4, n)
+    x = g.integers(-60, 60, (n, size, size, 3)) + COLOURS[y][:, None, None, :]
+    return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
+
+
+def write_net(path: Path, epochs: int = 2, size: int = 16) -> Path:
+    path.write_text(TINY_NET.format(epochs=epochs, size=size))
+    return path
+
+
+def write_npz(path: Path, n_train=256, n_test=128, size=16) -> Path:
+    tx, ty = easy_images(n_train, size, 0)
+    vx, vy = easy_images(n_test, size, 1)
+    np.savez(path, train_x=tx, train_y=ty, test_x=vx, test_y=vy)
+    return path
+
+
+def write_cifar_pickles(root: Path, n_train=256, n_test=128, size=16, batches=5) -> Path:
+    """The real torchvision layout: cifar-10-batches-py/ with protocol-2 dict pickles."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    tx, ty = easy_images(n_train, size, 0)
+    vx, vy = easy_images(n_test, size, 1)
+
+    def dump(name, x, y):
+        d = {b"batch_label": name.encode(), b"labels": [int(v) for v in y],
+             b"data": np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(len(x), -1)),
+             b"filenames": [f"img{i}.png".encode() for i in range(len(x))]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(d, f, protocol=2)
+
+    for i, (xs, ys) in enumerate(zip(np.array_split(tx, batches), np.array_split(ty, batches)), start=1):
+        dump(f"data_batch_{i}", xs, ys)
+    dump("test_batch", vx, vy)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"red", b"green", b"blue", b"yellow"], b"num_vis": size * size * 3}, f, protocol=2)
+    return root
+
+
+def write_imagefolder(root: Path, n_train=128, n_test=64, size=16) -> Path:
+    from PIL import Image
+    names = ["red", "green", "blue", "yellow"]
+    for split, (x, y) in (("train", easy_images(n_train, size, 0)), ("test", easy_images(n_test, size, 1))):
+        for c in names:
+            (root / split / c).mkdir(parents=True)
+        for i, (im, label) in enumerate(zip(x, y)):
+            Image.fromarray(im).save(root / split / names[label] / f"{i:05d}.png")
+    return root
