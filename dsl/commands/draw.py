@@ -1,0 +1,40 @@
+"""`netc draw FILE`: the article's diagrams (blocks or ops view) as SVG, PNG, PDF or DOT (no torch)."""
+from __future__ import annotations
+
+import click
+
+from .common import limits, max_params_option
+
+
+@click.command("draw")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", default=None, metavar="OUT",
+              help="where to write (default: FILE with the format's extension; '-' prints DOT)")
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]), default=None,
+              help="output format (default: from OUT's extension, else svg)")
+@click.option("--level", type=click.Choice(["blocks", "ops"]), default=None,
+              help="blocks: one node per top-level block (default); ops: every primitive, nested clusters")
+@click.option("--depth", type=click.IntRange(min=0), default=None, metavar="N",
+              help="ops view: collapse blocks nested deeper than N into single nodes (implies --level ops)")
+@click.option("--variant", default=None, help="for a search space: draw this variant (default: the whole space, choices dashed)")
+@click.option("--fold/--no-fold", default=True, show_default=True,
+              help="fold runs of identical repeated blocks (x^N) into one marked ×N")
+@max_params_option
+def command(file, out, fmt, level, depth, variant, fold, max_params):
+    """Draw a network as the article does: blocks coloured by role, or every op in nested clusters."""
+    from ..draw import to_dot
+    from ..draw.render import target, write
+    from ..errors import NetError
+    from ..loader import load
+
+    if depth is not None and level == "blocks":
+        raise NetError("--depth applies to the ops view; use --level ops (or leave --level out)", file=file)
+    level = level or ("ops" if depth is not None else "blocks")
+    t = target(file, out, fmt)           # check the output before the (slower) load
+    g = load(file, variant=variant, **limits(max_params))
+    source = to_dot(g, level=level, depth=depth, fold=fold, dashed=variant is None)
+    written, warning = write(source, t, file)
+    if warning:
+        click.echo(f"{file}: warning: {warning}", err=True)
+    elif written != "-":
+        click.echo(f"wrote {written} ({level} view)")

@@ -1,0 +1,24 @@
+"""Diagrams of a network, straight from the framework-free graph (no torch).
+
+    from dsl.draw import to_dot
+    source = to_dot(graph, level="blocks")            # the article's block picture
+    source = to_dot(graph, level="ops", depth=2)       # every primitive, clusters per level
+
+`structure` works out the hierarchy (units, roles, folded repeats), `blocks` and
+`ops_view` turn it into DOT with the `graphviz` binding, `render` runs `dot`.
+"""
+from __future__ import annotations
+
+LEVELS = ("blocks", "ops")
+
+
+def to_dot(graph, level: str = "blocks", depth: int | None = None, fold: bool = True,
+           dashed: bool = True) -> str:
+    """DOT source of `graph` in the given view; deterministic (stable order, no timestamps)."""
+    if level == "blocks":
+        from .blocks import blocks_dot
+        return blocks_dot(graph, fold=fold, dashed=dashed).source
+    if level == "ops":
+        from .ops_view import ops_dot
+        return ops_dot(graph, depth=depth, fold=fold, dashed=dashed).source
+    raise ValueError(f"unknown level {level!r}; expected one of {LEVELS}")

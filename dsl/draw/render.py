@@ -1,0 +1,77 @@
+"""Where a drawing goes and how it gets there: the output path and format, and running
+Graphviz `dot` through the `graphviz` binding (and what to do when `dot` is missing)."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NetError, ToolError
+
+FORMATS = ("svg", "png", "pdf", "dot")
+INSTALL = "install Graphviz to render it: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)"
+
+
+@dataclass(frozen=True)
+class Target:
+    path: Path | None      # None: standard output
+    format: str
+    explicit: bool         # the user asked for this format (--format, or -o with its extension)
+
+
+def target(file: str, out: str | None, fmt: str | None) -> Target:
+    """`nets/x.net` -> `nets/x.svg`; `-o OUT` picks the format from its extension unless --format says."""
+    if out == "-":
+        if fmt not in (None, "dot"):
+            raise NetError(f"-o - writes DOT source to standard output; use -o FILE.{fmt} for {fmt}", file=file)
+        return Target(None, "dot", True)
+    if out is None:
+        f = fmt or "svg"
+        return Target(Path(file).with_suffix("." + f), f, fmt is not None)
+    p = Path(out)
+    ext = p.suffix[1:].lower()
+    if ext in FORMATS:
+        if fmt is not None and fmt != ext:
+            raise NetError(f"-o {out} asks for {ext} but --format says {fmt}", file=file,
+                           hint=f"drop one of them, or name the file {p.with_suffix('.' + fmt)}")
+        return Target(p, ext, True)
+    if fmt is None:
+        raise NetError(f"cannot tell the format from '{out}'", file=file,
+                       hint="end the name with .svg, .png, .pdf or .dot, or pass --format")
+    return Target(p, fmt, True)
+
+
+def write(source: str, t: Target, file: str) -> tuple[str, str | None]:
+    """Write the drawing. Returns (what was written, a warning line or None); raises
+    ToolError when an explicitly requested image could not be made."""
+    if t.format == "dot":
+        if t.path is None:
+            sys.stdout.write(source)
+            return "-", None
+        _save(t.path, source.encode("utf-8"), file)
+        return str(t.path), None
+    import graphviz
+    try:
+        image = graphviz.pipe("dot", t.format, source.encode("utf-8"))
+    except graphviz.ExecutableNotFound:
+        dot_path = t.path.with_suffix(".dot")
+        _save(dot_path, source.encode("utf-8"), file)
+        line = f"Graphviz `dot` was not found; wrote the DOT source to {dot_path}; {INSTALL}"
+        if t.explicit:
+            raise ToolError(line, file=file) from None
+        return str(dot_path), line
+    except graphviz.CalledProcessError as err:
+        detail = (err.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise ToolError(f"Graphviz `dot` failed: {detail[-1] if detail else err}", file=file,
+                        hint="run with --format dot to inspect the source") from None
+    _save(t.path, image, file)
+    return str(t.path), None
+
+
+def _save(path: Path, data: bytes, file: str) -> None:
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as err:
+        raise NetError(f"cannot write {path}: {err.strerror or err}", file=file) from None
