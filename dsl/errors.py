@@ -77,7 +77,7 @@ def did_you_mean(name: str, candidates) -> str | None:
     """A 'did you mean' suffix for a misspelt name, or None."""
     import difflib
 
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     if not close:
         return None
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
