@@ -1,0 +1,53 @@
+"""`netc report DIR...`: the recap table (and --plot, the article's time-vs-accuracy plot).
+
+DIR is a `netc search --out` folder (results.csv) or `netc train` run folders (result.json),
+or a folder holding such folders (e.g. `netc report runs/`). See docs/search.md.
+"""
+from __future__ import annotations
+
+import click
+
+
+def _target(ctx, param, value):
+    if value is None:
+        return None
+    v = value / 100 if value > 1 else value
+    if not 0 <= v <= 1:
+        raise click.BadParameter("give a fraction (0.94) or a percentage (94)")
+    return v
+
+
+@click.command("report")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--plot", "plot_out", default=None, metavar="OUT.png|svg",
+              help="also draw the article's time-vs-accuracy plot into this file")
+@click.option("--markdown", is_flag=True, help="print the table as GitHub markdown")
+@click.option("--target", type=float, default=None, callback=_target,
+              help="accuracy target for the '≥ target' column, e.g. 0.94 or 94 (default: the nets' own)")
+@click.option("--epochs", "only_epochs", default=None, help="only these training lengths, e.g. 20 or 20,22")
+@click.option("--title", default=None, help="title of the plot")
+def command(dirs, plot_out, markdown, target, only_epochs, title):
+    """Recap table of search or train results: mean ± std accuracy and time per network, sorted by time."""
+    from ..search.grid import parse_epochs
+    from ..search.report import collect_rows, group_rows, markdown as md, plain_table, plot, rich_table
+    from ..errors import NetError
+
+    rows = collect_rows(dirs)
+    keep = parse_epochs(only_epochs)
+    if keep:
+        rows = [r for r in rows if int(r["epochs"]) in keep]
+    groups = group_rows(rows, target)
+    if not groups:
+        raise NetError(f"no finished runs{' at ' + only_epochs + ' epochs' if keep else ''} in {', '.join(dirs)}")
+    if markdown:
+        click.echo(md(groups))
+    else:
+        from rich.console import Console
+        console = Console(highlight=False)
+        if console.is_terminal:
+            console.print(rich_table(groups, title=f"netc report: {', '.join(dirs)}"))
+        else:
+            click.echo(plain_table(groups))
+    if plot_out:
+        out = plot(groups, plot_out, title)
+        click.echo(f"plot written to {out}")

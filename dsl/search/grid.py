@@ -1,0 +1,175 @@
+"""The search grid: files x variants x epochs x seeds -> `RunSpec`s (no torch here).
+
+Every run has a resume key, `(config_hash, epochs, seed)`: `config_hash` covers the network's
+structure (`net_hash`), its resolved training settings (but the reporting-only `target`), the
+dataset and the precision, so a rerun skips exactly the runs already in `results.csv` and redoes
+any whose network, settings or data changed.
+
+`net_hash` fingerprints the whole expanded graph (canonical text, input shape, every node's op,
+parameters, inputs and shape): two files whose network lines read the same but whose layer
+definitions differ (e.g. `backbone_6_bn_init.net` and `double_width_60.net`) get different hashes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import NetError, did_you_mean
+
+
+@dataclass
+class Network:
+    """One network of the search: a variant of a search space, or a plain .net file."""
+
+    name: str            # 'Residual:L1+L3', or the file's stem for a plain net
+    file: str
+    variant: str | None  # the variant name to pass to dsl.load (None for a plain net)
+    graph: Any           # dsl.graph.Graph
+    net_hash: str
+
+    @property
+    def canonical(self) -> str:
+        return self.graph.canonical
+
+
+@dataclass
+class RunSpec:
+    network: Network
+    epochs: int
+    seed: int
+    settings: dict = field(repr=False)
+    config_hash: str = ""
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.config_hash, self.epochs, self.seed)
+
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+    def label(self) -> str:
+        return f"{self.network.name} {self.epochs}ep seed {self.seed}"
+
+
+def _stable(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=repr, separators=(",", ":"))
+
+
+def net_hash(graph) -> str:
+    """A short, stable fingerprint of an expanded graph's structure."""
+    h = hashlib.sha256()
+    h.update(graph.canonical.encode())
+    h.update(_stable(list(graph.input_shape)).encode())
+    for n in graph.nodes.values():
+        h.update(_stable([n.name, n.op, n.params, list(n.inputs), list(n.shape)]).encode())
+    h.update(graph.output.encode())
+    return h.hexdigest()[:12]
+
+
+def config_hash(net: str, settings: dict, data_id: str, precision: str) -> str:
+    s = {k: v for k, v in settings.items() if k != "target"}
+    return hashlib.sha256(_stable([net, s, data_id, precision]).encode()).hexdigest()[:12]
+
+
+def parse_epochs(text: str | None) -> list[int] | None:
+    """'20,22' -> [20, 22]; None/'' -> None (each file's own epochs)."""
+    if text is None or not str(text).strip():
+        return None
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            v = int(part)
+        except ValueError:
+            v = None
+        if v is None or v < 1 or v > 100_000:
+            raise NetError(f"--epochs must be a comma-separated list of positive integers such as 20,22; "
+                           f"got '{text}'", hint="e.g. --epochs 20 or --epochs 20,22")
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def settings_for(file_settings: dict, epochs: int | None, overrides: dict | None = None) -> dict:
+    """The resolved settings of one run: the file's, with `epochs` (lr knots stretched to it) and overrides."""
+    from ..settings import scaled_knots
+
+    s = {k: (list(v) if isinstance(v, list) else v) for k, v in file_settings.items()}
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            s[k] = v
+    if epochs is not None:
+        knots = [tuple(k) for k in s["lr"]]
+        s["lr"] = scaled_knots(knots, epochs)
+        from ..settings import SETTINGS
+        if SETTINGS["lr"].check(s["lr"]):
+            raise NetError(f"--epochs {epochs}: the lr knots {knots} stretched to {epochs} epochs become "
+                           f"{s['lr']}, which is not a valid schedule", hint="train for more epochs")
+        s["epochs"] = epochs
+    s["lr"] = [tuple(k) for k in s["lr"]]
+    from ..settings import SETTINGS
+    for k, v in s.items():
+        complaint = SETTINGS[k].check(v) if k in SETTINGS else None
+        if complaint:
+            raise NetError(f"training setting {k} = {v!r} must be {complaint}")
+    return s
+
+
+def networks(files, variants: list[str] | None = None, **limits) -> list[Network]:
+    """Load every file; a search space gives one Network per variant, a plain file one Network."""
+    from ..loader import load_program
+
+    found: list[Network] = []
+    all_names: list[str] = []
+    for f in files:
+        prog = load_program(f, **limits)
+        vs = prog.variants()
+        if vs:
+            for v in vs:
+                g = prog.graph(v.name)
+                found.append(Network(v.name, str(f), v.name, g, net_hash(g)))
+        else:
+            g = prog.graph()
+            found.append(Network(prog.name, str(f), None, g, net_hash(g)))
+    all_names = [n.name for n in found]
+    if variants:
+        keep = []
+        for want in variants:
+            match = [n for n in found if n.name.lower() == want.lower()]
+            if not match:
+                raise NetError(f"no network named '{want}' in {', '.join(map(str, files))}",
+                               hint=(did_you_mean(want, all_names) or "") + f" networks: {', '.join(all_names)}")
+            keep.extend(m for m in match if m not in keep)
+        found = [n for n in found if n in keep]
+    unique: list[Network] = []
+    by_hash: dict[str, Network] = {}
+    by_name: dict[str, Network] = {}
+    for n in found:
+        if n.net_hash in by_hash:   # e.g. 'Backbone' of both search_residual.net and search_extra.net
+            continue
+        if n.name in by_name:       # one name, two different networks: qualify with the file's stem
+            n.name = f"{Path(n.file).stem}:{n.name}"
+        by_hash[n.net_hash] = by_name[n.name] = n
+        unique.append(n)
+    found = unique
+    return found
+
+
+def expand(nets: list[Network], epochs: list[int] | None, runs: int, seed: int = 0, data_id: str = "",
+           precision: str = "auto", overrides: dict | None = None) -> list[RunSpec]:
+    """The grid, network-major (runs of one network are adjacent: warm compiled models),
+    then epochs, then seeds `seed .. seed+runs-1`."""
+    if runs < 1:
+        raise NetError(f"--runs must be at least 1, got {runs}")
+    specs = []
+    for n in nets:
+        for e in (epochs or [None]):
+            s = settings_for(n.graph.settings, e, overrides)
+            ch = config_hash(n.net_hash, s, data_id, precision)
+            for r in range(runs):
+                specs.append(RunSpec(n, int(s["epochs"]), seed + r, s, ch))
+    return specs

@@ -1,0 +1,110 @@
+"""`netc search --ray ADDRESS`: each run is a Ray task; rows come back to the driver.
+
+Ray is optional (`pip install 'netc[ray]'`). `--ray local` starts a private local Ray instance;
+any other value is passed to `ray.init(address=...)` (e.g. `auto` on a cluster node, or
+`ray://head:10001`). On a cluster with GPUs each task asks for one GPU (`num_gpus=1`), else for
+one CPU. The remote function is declared with `max_calls=0`, so Ray keeps its worker processes
+between tasks (Ray's default for GPU tasks is a fresh process per task): each worker process keeps
+one `SearchWorker` (its Trainer, compiled models and the dataset on its device). The dataset is
+loaded once by the driver and shipped through Ray's object store (`ray.put`), so workers on other
+machines need no copy of the data; they need netc installed (or the driver's `dsl` package is
+shipped with `runtime_env` `py_modules` when connecting to a remote cluster).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from ..errors import NetError
+from .runner import EngineConfig, SearchWorker
+
+INSTALL_HINT = "install it with: pip install 'netc[ray]'  (or: pip install 'ray[default]')"
+_WORKER: dict = {}
+
+
+def import_ray():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise NetError("--ray needs the Ray library, which is not installed", hint=INSTALL_HINT) from None
+    return ray
+
+
+def _task(cfg: EngineConfig, data_box: list, spec):
+    """Runs inside a Ray worker process; `data_box` = [ObjectRef of the Dataset], fetched once."""
+    import ray
+
+    worker = _WORKER.get(cfg)
+    if worker is None:
+        import numpy as np
+
+        ds = ray.get(data_box[0])
+        # object-store arrays are read-only views; torch wants writable memory
+        for k in ("train_x", "train_y", "test_x", "test_y"):
+            setattr(ds, k, np.array(getattr(ds, k)))
+        name = f"{ray.util.get_node_ip_address()}:{os.getpid()}"
+        worker = _WORKER[cfg] = SearchWorker(cfg, device=cfg.device, dataset=ds, name=name)
+    try:
+        return ("ok", worker.run(spec))
+    except NetError as err:
+        return ("fail", str(err))
+
+
+def _init(ray, address: str, log):
+    if ray.is_initialized():
+        return False
+    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if address == "local":
+        ray.init(**kwargs)
+        log(f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs, "
+            f"{int(ray.cluster_resources().get('GPU', 0))} GPUs)")
+    else:
+        import dsl
+        runtime_env = {"py_modules": [os.path.dirname(dsl.__file__)]}
+        try:
+            ray.init(address=address, runtime_env=runtime_env, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise NetError(f"cannot connect to the Ray cluster at '{address}': {err}",
+                           hint="start one with 'ray start --head', pass its address (or 'auto' on a node "
+                                "of the cluster), or use --ray local") from None
+        res = ray.cluster_resources()
+        log(f"connected to Ray at {address} ({int(res.get('CPU', 0))} CPUs, {int(res.get('GPU', 0))} GPUs)")
+    return True
+
+
+def run_ray(address: str, specs, cfg: EngineConfig, on_result: Callable, on_fail: Callable,
+            dataset=None, log: Callable[[str], None] = print, shutdown: bool | None = None) -> None:
+    ray = import_ray()
+    from .runner import load_data
+
+    started = _init(ray, address, log)
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if cfg.device == "cpu":
+            gpus = 0
+        elif cfg.device.startswith("cuda") and not gpus:
+            raise NetError("--device cuda was asked for but the Ray cluster has no GPUs",
+                           hint="use --device auto or cpu")
+        opts = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
+        remote = ray.remote(max_calls=0, max_retries=1, **opts)(_task)
+        task_cfg = EngineConfig(cfg.data, cfg.limit, cfg.limit_test, "cuda" if gpus else "cpu", cfg.precision,
+                                cfg.compile, cfg.channels)
+        ds = dataset if dataset is not None else load_data(cfg)
+        box = [ray.put(ds)]
+        futures = {remote.remote(task_cfg, box, spec): spec for spec in specs}
+        while futures:
+            done, _ = ray.wait(list(futures), num_returns=1)
+            for f in done:
+                spec = futures.pop(f)
+                try:
+                    kind, payload = ray.get(f)
+                except ray.exceptions.RayError as err:
+                    on_fail(spec, f"Ray task failed: {str(err).strip().splitlines()[-1] if str(err).strip() else err}")
+                    continue
+                if kind == "ok":
+                    on_result(spec, *payload)
+                else:
+                    on_fail(spec, payload)
+    finally:
+        if started and (shutdown is None or shutdown):
+            ray.shutdown()

@@ -1,0 +1,232 @@
+"""Executing the search grid through the training engine (`dsl.train.engine`).
+
+One `SearchWorker` per process: it owns one `Trainer` (compiled, warmed-up models are kept between
+runs of the same network) and loads the dataset onto its device once. Backends:
+
+* `run_local`: in this process (the default; one device).
+* `run_workers`: N spawned processes, one per device (`cuda:0..N-1`, or CPU with the cores split);
+  a shared task queue feeds them, the parent writes `results.csv`.
+* `dsl.search.ray_backend.run_ray`: each run is a Ray task; Ray's worker processes are reused
+  (max_calls=0), so a GPU's worker keeps its dataset and compiled models too.
+
+Every backend calls `on_result(spec, row, epoch_rows)` / `on_fail(spec, message)` in the parent for
+each finished run; only the parent writes files.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import queue as _queue
+import socket
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import NetError
+
+OnResult = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What every run of a search shares: the data and how the engine trains."""
+
+    data: str | None = None
+    limit: int | None = None
+    limit_test: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    channels: int = 3
+
+    def data_id(self) -> str:
+        where = "cifar10-download" if self.data is None else str(Path(self.data).resolve())
+        return f"{where}|train={self.limit}|test={self.limit_test}"
+
+
+def load_data(cfg: EngineConfig):
+    from ..data import load_dataset
+
+    return load_dataset(cfg.data, limit=cfg.limit, limit_test=cfg.limit_test, channels=cfg.channels)
+
+
+class _NetFactory:
+    """A model factory the Trainer caches by network fingerprint (not by the network line alone)."""
+
+    def __init__(self, graph, net_hash: str):
+        self.graph, self.net_hash = graph, net_hash
+
+    def __call__(self):
+        import dsl
+        return dsl.build(self.graph)
+
+    def __hash__(self):
+        return hash(self.net_hash)
+
+    def __eq__(self, other):
+        return isinstance(other, _NetFactory) and other.net_hash == self.net_hash
+
+
+class SearchWorker:
+    """Trains RunSpecs on one device; the dataset is put on the device once (per pad/mean/std)."""
+
+    def __init__(self, cfg: EngineConfig, device: str | None = None, dataset=None, name: str | None = None):
+        from ..train.engine import Trainer, device_name
+
+        self.cfg = cfg
+        self.trainer = Trainer(device or cfg.device, cfg.precision, cfg.compile)
+        self.device_name = device_name(self.trainer.device)
+        if self.trainer.device.type == "cuda" and self.trainer.device.index is not None:
+            self.device_name += f" ({self.trainer.device})"
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self._dataset = dataset
+        self._on_device: tuple[tuple, object] | None = None
+        self._factories: dict[str, _NetFactory] = {}
+
+    def dataset(self):
+        if self._dataset is None:
+            self._dataset = load_data(self.cfg)
+        return self._dataset
+
+    def device_data(self, settings: dict):
+        from ..train.engine import prepare_data
+
+        key = (tuple(settings["mean"]), tuple(settings["std"]), int(settings["pad"]))
+        if self._on_device is None or self._on_device[0] != key:
+            self._on_device = None          # free the old copy first
+            self._on_device = (key, prepare_data(self.dataset(), settings, self.trainer.device,
+                                                 self.trainer.precision))
+        return self._on_device[1]
+
+    def run(self, spec) -> tuple[dict, list[dict]]:
+        net = spec.network
+        ds = self.dataset()
+        if tuple(ds.image_shape) != tuple(net.graph.input_shape):
+            raise NetError(f"network '{net.name}' takes {'x'.join(map(str, net.graph.input_shape))} inputs but the "
+                           f"data holds {'x'.join(map(str, ds.image_shape))} images", file=net.file,
+                           hint="change the file's 'input' line or pass other --data")
+        if ds.num_classes > net.graph.num_classes:
+            raise NetError(f"the data has {ds.num_classes} classes but network '{net.name}' has "
+                           f"{net.graph.num_classes} outputs", file=net.file,
+                           hint=f"end the net with a linear({ds.num_classes})")
+        data = self.device_data(spec.settings)
+        factory = self._factories.setdefault(net.net_hash, _NetFactory(net.graph, net.net_hash))
+        result = self.trainer.run(factory, data, spec.settings, seed=spec.seed, keep_model=False)
+        row = dict(variant=net.name, file=net.file, net_hash=net.net_hash, config_hash=spec.config_hash,
+                   epochs=spec.epochs, seed=spec.seed, test_acc=result.test_acc, test_loss=result.test_loss,
+                   train_acc=result.train_acc, train_loss=result.train_loss, seconds=result.seconds,
+                   warmup_s=result.warmup_s, target=float(spec.settings.get("target", 0.94)),
+                   params=int(net.graph.params), device=self.device_name, precision=self.trainer.precision,
+                   worker=self.name, finished_at=_dt.datetime.now().isoformat(timespec="seconds"))
+        return row, [dict(r) for r in result.rows]
+
+
+# ----------------------------------------------------------------------------- in this process
+def run_local(specs, cfg: EngineConfig, on_result: OnResult, on_fail: OnResult, dataset=None,
+              stop_on_error: bool = False) -> None:
+    worker = SearchWorker(cfg, dataset=dataset, name=f"{socket.gethostname()}:{os.getpid()}")
+    for spec in specs:
+        try:
+            row, rows = worker.run(spec)
+        except NetError as err:
+            if stop_on_error:
+                raise
+            on_fail(spec, str(err))
+            continue
+        on_result(spec, row, rows)
+
+
+# ----------------------------------------------------------------------------- N local processes
+def worker_devices(n: int, device: str) -> list[str]:
+    """One device per worker: cuda:0..k-1 round robin when CUDA is used, else cpu."""
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        return [f"cuda:{i % count}" for i in range(n)]
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise NetError("--device cuda was asked for but torch sees no CUDA GPU", hint="use --device cpu or auto")
+    return [device if device != "auto" else "cpu"] * n
+
+
+def _worker_main(index, cfg, device, threads, tasks, results):
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        worker = SearchWorker(cfg, device=device, name=f"{socket.gethostname()}:{os.getpid()}/{device}")
+    except NetError as err:
+        results.put(("fatal", index, None, str(err)))
+        return
+    except BaseException:
+        results.put(("crash", index, None, traceback.format_exc()))
+        return
+    while True:
+        item = tasks.get()
+        if item is None:
+            results.put(("exit", index, None, None))
+            return
+        i, spec = item
+        try:
+            results.put(("ok", index, i, worker.run(spec)))
+        except NetError as err:
+            results.put(("fail", index, i, str(err)))
+        except BaseException:
+            results.put(("crash", index, i, traceback.format_exc()))
+            return
+
+
+def run_workers(specs, cfg: EngineConfig, n: int, on_result: OnResult, on_fail: OnResult,
+                log: Callable[[str], None] = print) -> None:
+    import multiprocessing as mp
+
+    devices = worker_devices(n, cfg.device)
+    threads = max(1, (os.cpu_count() or 1) // n) if devices[0] == "cpu" else 0
+    ctx = mp.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for i, spec in enumerate(specs):
+        tasks.put((i, spec))
+    for _ in range(n):
+        tasks.put(None)
+    procs = [ctx.Process(target=_worker_main, args=(k, cfg, devices[k], threads, tasks, results), daemon=True)
+             for k in range(n)]
+    for p in procs:
+        p.start()
+    log(f"{n} worker processes on {', '.join(sorted(set(devices)))}"
+        + (f" ({threads} CPU threads each)" if threads else ""))
+    running, pending = set(range(n)), set(range(len(specs)))
+    try:
+        while running and pending:
+            try:
+                kind, k, i, payload = results.get(timeout=1.0)
+            except _queue.Empty:
+                dead = [k for k in running if not procs[k].is_alive()]
+                for k in dead:
+                    running.discard(k)
+                    log(f"worker {k} ({devices[k]}) died (exit code {procs[k].exitcode})")
+                continue
+            if kind == "ok":
+                pending.discard(i)
+                on_result(specs[i], *payload)
+            elif kind == "fail":
+                pending.discard(i)
+                on_fail(specs[i], payload)
+            elif kind == "exit":
+                running.discard(k)
+            elif kind == "fatal":
+                raise NetError(payload)
+            else:  # a bug in netc inside the worker: stop everything
+                raise RuntimeError(f"worker {k} ({devices[k]}) crashed:\n{payload}")
+        if pending and not running:
+            raise NetError(f"all workers stopped with {len(pending)} runs left",
+                           hint="rerun the same command to resume; see the messages above")
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+        tasks.cancel_join_thread()
+        results.cancel_join_thread()
