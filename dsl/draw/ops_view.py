@@ -145,7 +145,7 @@ def _op_node(graph: Graph, name: str) -> dict[str, str]:
     node = graph.nodes[name]
     attrs = style.op_style(node.op)     # only what differs from the defaults set on the graph
     attrs["label"] = node.local_name
-    tip = [name, op_call(node) if node.op != "input" else "input", f"-> {shape_text(node.shape)}"]
+    tip = [name] + ([op_call(node)] if node.op != "input" else []) + [f"-> {shape_text(node.shape)}"]
     if node.n_params:
         tip.append(f"{node.n_params:,} params")
     attrs["tooltip"] = "\\n".join(tip)
@@ -160,6 +160,8 @@ def _collapsed_node(part: Part, dashed: bool) -> dict[str, str]:
     tip = [part.path if part.count == 1 else ", ".join(part.copies),
            b.definition + (f' "{b.label}"' if b.label else ""),
            f"{shape_text(part.in_shape)} -> {shape_text(part.out_shape)}", style.ROLE_TEXT[part.role]]
+    if part.optional:
+        tip.append("optional (search-space choice)")
     attrs["tooltip"] = "\\n".join(tip)
     if dashed and part.optional:
         attrs["style"] = style.with_dashes(attrs["style"])
@@ -173,8 +175,10 @@ def _cluster_attrs(graph: Graph, path: str, copies: list[str], dashed: bool) -> 
     local = path.rpartition("/")[2]
     attrs["label"] = f"{b.definition} ×{len(copies)}" if len(copies) > 1 else local
     tip = path if len(copies) == 1 else ", ".join(copies)
-    attrs["tooltip"] = tip + f"\\n{b.definition}" + (f' "{b.label}"' if b.label else "")
-    if dashed and b.optional:
-        attrs["style"] = style.with_dashes(attrs["style"])
-        attrs.update(style.OPTIONAL_BORDER)
+    attrs["tooltip"] = f"{tip}: {b.definition}" + (f' "{b.label}"' if b.label else "")
+    if b.optional:
+        attrs["tooltip"] += "\\noptional (search-space choice)"
+        if dashed:
+            attrs["style"] = style.with_dashes(attrs["style"])
+            attrs.update(style.OPTIONAL_BORDER)
     return attrs
