@@ -335,3 +335,18 @@ def test_palette_comes_from_the_registry():
     import dsl.draw.ops_view as ov
     text = Path(ov.__file__).read_text()
     assert not any(f'"{op}"' in text for op in ("conv", "bn", "relu", "maxpool", "linear"))
+
+
+def test_docs_palette_matches_the_registry():
+    from dsl.draw.style import palette
+    text = (ROOT / "docs/drawing.md").read_text(encoding="utf-8")
+    section = text.split("## The op palette", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| `([^`]+)` \|$", section, re.M)
+    assert rows == list(palette())
+
+
+def test_docs_diagrams_are_committed():
+    blocks = _svg(ROOT / "docs/img/residual_l1_l3_blocks.svg")
+    assert {"layer1", "layer1/res", "fc"} <= set(_items(blocks, "node"))
+    ops = _svg(ROOT / "docs/img/residual_l1_l3_ops.svg")
+    assert {"cluster_layer1", "cluster_layer1/res", "cluster_layer3/res/conv_bn_2"} <= set(_items(ops, "cluster"))
