@@ -350,3 +350,58 @@ def test_docs_diagrams_are_committed():
     assert {"layer1", "layer1/res", "fc"} <= set(_items(blocks, "node"))
     ops = _svg(ROOT / "docs/img/residual_l1_l3_ops.svg")
     assert {"cluster_layer1", "cluster_layer1/res", "cluster_layer3/res/conv_bn_2"} <= set(_items(ops, "cluster"))
+
+
+def test_bare_top_level_branches():
+    """A top-level add of bare nodes is no residual block, and a bare identity is not drawn."""
+    g = dsl.loads("input 3x32x32\nconv_bn(64) -> add(identity, conv_bn -> conv_bn) -> concat(gmp, gap) -> linear(10)\n",
+                  filename="odd.net")
+    src = to_dot(g, level="blocks")
+    assert "identity" not in _node_ids(src)
+    assert "conv_bn_1 -> add" in src and "identity ->" not in src
+    assert ROLE_FILL["residual"] not in src
+    ops = to_dot(g, level="ops")
+    assert '"conv_bn_1/relu" -> add' in ops
+
+
+# ------------------------------------------------------------------ random well-formed nets
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_atoms = st.sampled_from(["relu", "bn", "conv_bn", "conv(8)", "res", "extra", "identity", "conv(c=4, k=1)",
+                          "maxpool", "dropout(0.1)", "add(identity, relu)"])
+_exprs = st.recursive(
+    _atoms,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=2, max_size=4).map(" -> ".join),
+        inner.map(lambda e: f"({e})^3"),
+        inner.map(lambda e: f"({e})*0.5"),
+        inner.map(lambda e: f"({e})?"),
+        st.tuples(inner, inner).map(lambda t: f"add({t[0]}, {t[1]})"),
+        st.tuples(inner, inner).map(lambda t: f"concat({t[0]}, {t[1]})"),
+        inner.map(lambda e: f"blk({e})"),
+    ),
+    max_leaves=8)
+
+
+def _edges(source: str) -> list[tuple[str, str]]:
+    return [(a.strip('"'), b.strip('"')) for a, b in
+            re.findall(r'^\s*("[^"]+"|\w+) -> ("[^"]+"|\w+)', source, re.M)]
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
+@settings(max_examples=80, deadline=4000, suppress_health_check=[HealthCheck.too_slow])
+@given(_exprs, st.sampled_from([None, 0, 1, 2]), st.booleans())
+def test_random_nets_draw_consistently(body, depth, fold):
+    text = f"input 3x32x32\nblk = conv_bn\nconv(4) -> {body} -> gap -> linear(2)"
+    try:
+        g = dsl.loads(text, filename="fuzz.net")
+    except dsl.NetError:
+        return
+    for level, d in (("blocks", None), ("ops", depth)):
+        src = to_dot(g, level=level, depth=d, fold=fold)
+        ids = _node_ids(src)
+        for a, b in _edges(src):
+            assert a in ids and b in ids and a != b, (level, a, b, text)
+        assert src == to_dot(g, level=level, depth=d, fold=fold)
+    ops_ids = _node_ids(to_dot(g, level="ops"))
+    assert not any(g.nodes[n].op == "identity" for n in ops_ids if n in g.nodes)

@@ -32,7 +32,7 @@ def blocks_dot(graph: Graph, fold: bool = True, dashed: bool = True) -> graphviz
         src = owner[part.inputs[0]]
         succ: dict[int, None] = {}
         for c in consumers[part.output]:
-            if owner[c] != j:
+            if owner[c] not in (j, src):
                 succ.setdefault(owner[c], None)
         for k in succ:
             dot.edge(_id(src, parts[src]), _id(k, parts[k]),

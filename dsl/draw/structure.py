@@ -81,8 +81,9 @@ def describe(graph: Graph, path: str, names: list[str], block: Block | None = No
 def _role(graph: Graph, names, ins, in_shape, out_shape) -> str:
     if not ins:
         return "input" if all(graph.nodes[n].op == "input" for n in names) else "plain"
-    if in_shape == out_shape:
-        x = resolve_identity(graph, ins[0])
+    sources = {resolve_identity(graph, i) for i in ins}
+    if in_shape == out_shape and len(sources) == 1:
+        x = sources.pop()
         for n in names:
             node = graph.nodes[n]
             if node.op == "add" and any(resolve_identity(graph, i) == x for i in node.inputs):
@@ -120,12 +121,21 @@ def units(graph: Graph, fold: bool = True) -> tuple[list[Part], dict[str, int]]:
                 owner = p
                 break
         groups.setdefault(owner, []).append(name)
-    parts = [describe(graph, p, names, graph.blocks.get(p)) for p, names in groups.items()]
+    # a bare top-level identity is not drawn: whoever reads it reads what it passes through
+    passthrough = [p for p, names in groups.items()
+                   if p not in graph.blocks and all(graph.nodes[n].op == "identity" for n in names)]
+    parts = [describe(graph, p, names, graph.blocks.get(p)) for p, names in groups.items() if p not in passthrough]
     for p in parts:
         p.copies = [p.path]
     if fold:
         parts = fold_runs(graph, parts)
     owner_of = {n: i for i, p in enumerate(parts) for n in p.nodes}
+    for p in passthrough:
+        for n in groups[p]:
+            owner_of[n] = owner_of[resolve_identity(graph, n)]
+    skipped = {n for p in passthrough for n in groups[p]}
+    for p in parts:
+        p.inputs = list(dict.fromkeys(resolve_identity(graph, i) if i in skipped else i for i in p.inputs))
     return parts, owner_of
 
 
