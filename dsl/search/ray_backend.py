@@ -55,7 +55,11 @@ def _init(ray, address: str, log):
         return False
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address == "local":
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except Exception as err:  # Ray's own start-up failures have many types
+            raise NetError(f"cannot start a local Ray instance: {type(err).__name__}: {err}",
+                           hint="check 'ray start --head' works on this machine, or drop --ray") from None
         log(f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs, "
             f"{int(ray.cluster_resources().get('GPU', 0))} GPUs)")
     else:

@@ -106,6 +106,11 @@ class ResultsFile:
         self.folder = Path(folder)
         self.path = self.folder / FILENAME
         self.rows = read_rows(self.path)
+        for stale in self.folder.glob(f".{FILENAME}.*.tmp"):   # left by a writer killed mid-write
+            try:
+                stale.unlink()
+            except OSError:
+                pass
         self.fields = list(FIELDS)
         for r in self.rows:             # keep extra columns a newer netc may have written
             for k in r:

@@ -1,0 +1,38 @@
+"""`netc search --ray local`: a small grid through a real local Ray instance.
+
+Skipped only where Ray cannot be imported or a local instance cannot start."""
+from __future__ import annotations
+
+import pytest
+
+from dsl.search.results import read_rows
+
+from test_search import TINY_NET, VARIANTS, make_npz, one_torch_thread  # noqa: F401
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'netc[ray]')")
+
+
+def test_ray_local_runs_the_grid(tmp_path, netc):
+    net = tmp_path / "tiny_search.net"
+    net.write_text(TINY_NET)
+    data = make_npz(tmp_path / "tiny.npz")
+    out = tmp_path / "out"
+    r = netc("search", net, "--data", data, "--runs", "2", "--out", out, "--ray", "local")
+    if r.code == 2 and "cannot start a local Ray instance" in r.err:  # pragma: no cover - machine-dependent
+        pytest.skip(r.err)
+    assert r.code == 0, r
+    assert "started a local Ray instance" in r.out and "[8/8]" in r.out
+    rows = read_rows(out / "results.csv")
+    assert sorted((x["variant"], x["seed"]) for x in rows) == sorted((v, s) for v in VARIANTS for s in (0, 1))
+    assert all(x["device"] == "cpu" for x in rows)
+    assert not ray.is_initialized()
+    # the same seeds through the in-process runner give the same accuracies (one engine)
+    local = tmp_path / "local"
+    r = netc("search", net, "--data", data, "--runs", "1", "--out", local, "--variant", "Residual:L1")
+    assert r.code == 0, r
+    (one,) = read_rows(local / "results.csv")
+    (same,) = [x for x in rows if x["variant"] == "Residual:L1" and x["seed"] == 0]
+    assert one["test_acc"] == pytest.approx(same["test_acc"], abs=1 / 64 + 1e-9)
+    # a rerun through Ray finds nothing to do (and does not start Ray)
+    r = netc("search", net, "--data", data, "--runs", "2", "--out", out, "--ray", "local")
+    assert r.code == 0 and "8 already done, 0 to go" in r.out
