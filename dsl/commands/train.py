@@ -109,7 +109,7 @@ def _dataset(data, graph, limit, limit_test):
 def _console(quiet):
     from rich.console import Console
     from ..train.report import ConsoleReporter, Reporter
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     return console, (Reporter() if quiet else ConsoleReporter(console))
 
 

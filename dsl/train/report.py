@@ -31,7 +31,7 @@ class Reporter:
 
 class ConsoleReporter(Reporter):
     def __init__(self, console: Console | None = None, bar: bool | None = None):
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.bar = self.console.is_terminal if bar is None else bar
         self.progress = None
         self.task = None
