@@ -7,8 +7,7 @@ one CPU. The remote function is declared with `max_calls=0`, so Ray keeps its wo
 between tasks (Ray's default for GPU tasks is a fresh process per task): each worker process keeps
 one `SearchWorker` (its Trainer, compiled models and the dataset on its device). The dataset is
 loaded once by the driver and shipped through Ray's object store (`ray.put`), so workers on other
-machines need no copy of the data; they need netc installed (or the driver's `dsl` package is
-shipped with `runtime_env` `py_modules` when connecting to a remote cluster).
+machines need no copy of the data; they need the same netc (and torch) installed.
 """
 from __future__ import annotations
 
@@ -63,10 +62,8 @@ def _init(ray, address: str, log):
         log(f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs, "
             f"{int(ray.cluster_resources().get('GPU', 0))} GPUs)")
     else:
-        import dsl
-        runtime_env = {"py_modules": [os.path.dirname(dsl.__file__)]}
         try:
-            ray.init(address=address, runtime_env=runtime_env, **kwargs)
+            ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise NetError(f"cannot connect to the Ray cluster at '{address}': {err}",
                            hint="start one with 'ray start --head', pass its address (or 'auto' on a node "
