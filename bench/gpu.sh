@@ -4,12 +4,13 @@
 # Prepare (on the dev machine, from the repo root; .data/ is git-ignored and must be carried):
 #   mkdir -p .data && cp ../shared/data/cifar10_jpeg.npz ../shared/data/unpack_cifar10_jpeg.py \
 #       ../shared/bench/ref_resnet9.py .data/
-#   .venv/bin/pip download -d .data/wheels lark click rich      # the GPU machine has no internet
+#   .venv/bin/pip download --no-deps -d .data/wheels lark graphviz   # the GPU image lacks these two (pure Python)
 # Run (device tool): command "bash bench/gpu.sh", carry [".data"], timeout_s 600.
 # Writes logs and summary.md under $OUT (default ./out). Set COMPILE=0 to skip the torch.compile runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}; mkdir -p "$OUT"
+RUNS_DIR=/tmp/netc_gpu_runs   # run folders (with checkpoints) stay off $OUT: only 8 small files come back
 RUNS=${RUNS:-3}
 PY=${PYTHON:-python3}
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/summary.md"; }
@@ -19,8 +20,8 @@ log() { echo "[$(date +%T)] $*" | tee -a "$OUT/summary.md"; }
 
 # 1. environment: torch must already be there; the small pure-Python deps come from .data/wheels if missing
 $PY -c 'import torch, torchvision' || { echo "torch/torchvision missing on this machine" >&2; exit 2; }
-$PY -c 'import lark, click, rich, numpy, PIL' 2>/dev/null \
-  || $PY -m pip install -q --no-index --find-links .data/wheels lark click rich numpy pillow 2>&1 | tail -3
+$PY -c 'import lark' 2>/dev/null \
+  || $PY -m pip install -q --no-index --no-deps .data/wheels/*.whl 2>&1 | tail -3
 $PY -m pip install -q --no-deps --no-build-isolation -e . >/dev/null 2>&1 || true   # optional: python -m dsl.cli works anyway
 {
   echo "# bench/gpu.sh $(date -u +%FT%TZ)"
@@ -36,14 +37,14 @@ fi
 
 # 3. the pair, same call: netc (eager) and the reference (eager)
 log "netc train nets/residual_l1_l3.net --data $NPZ --runs $RUNS"
-$PY -m dsl.cli train nets/residual_l1_l3.net --data "$NPZ" --runs "$RUNS" --out "$OUT/netc_eager" 2>&1 | tee "$OUT/netc_eager.log"
+$PY -m dsl.cli train nets/residual_l1_l3.net --data "$NPZ" --runs "$RUNS" --out "$RUNS_DIR/netc_eager" 2>&1 | tee "$OUT/netc_eager.log"
 log "python .data/ref_resnet9.py --data $NPZ --runs $RUNS"
 $PY .data/ref_resnet9.py --data "$NPZ" --runs "$RUNS" 2>&1 | tee "$OUT/ref_eager.log"
 
 # 4. optional: both with torch.compile (warm-up untimed in both)
 if [ "${COMPILE:-1}" = 1 ]; then
   log "netc train ... --compile"
-  timeout 240 $PY -m dsl.cli train nets/residual_l1_l3.net --data "$NPZ" --runs "$RUNS" --compile --out "$OUT/netc_compile" 2>&1 | tee "$OUT/netc_compile.log"
+  timeout 240 $PY -m dsl.cli train nets/residual_l1_l3.net --data "$NPZ" --runs "$RUNS" --compile --out "$RUNS_DIR/netc_compile" 2>&1 | tee "$OUT/netc_compile.log"
   log "ref --compile"
   timeout 240 $PY .data/ref_resnet9.py --data "$NPZ" --runs "$RUNS" --compile 2>&1 | tee "$OUT/ref_compile.log"
 fi
@@ -52,7 +53,7 @@ fi
 {
   echo; echo "| what | test acc (mean ± std) | seconds per run |"; echo "| --- | --- | --- |"
   for d in netc_eager netc_compile; do
-    [ -f "$OUT/$d/result.json" ] && $PY -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"| {sys.argv[2]} | {r['mean_acc']:.4f} ± {r['std_acc']:.4f} | {r['mean_seconds']:.2f} |\")" "$OUT/$d/result.json" "$d"
+    [ -f "$RUNS_DIR/$d/result.json" ] && $PY -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"| {sys.argv[2]} | {r['mean_acc']:.4f} ± {r['std_acc']:.4f} | {r['mean_seconds']:.2f} |\")" "$RUNS_DIR/$d/result.json" "$d"
   done
   for f in ref_eager ref_compile; do
     [ -f "$OUT/$f.log" ] && grep '^RESULT' "$OUT/$f.log" | sed "s/^/| $f | /; s/$/ |/"
