@@ -3,9 +3,11 @@
 #
 #   1. here, once:   bash bench/gpu_search.sh prepare
 #        copies ../shared/data/cifar10_jpeg.npz (+ its unpack script) into .data/ (git-ignored) and
-#        downloads the lark wheel into .whl/ (the GPU image has torch, numpy, click, rich, matplotlib,
-#        pillow, but not lark); 18 MB + 0.1 MB travel with the call.
-#   2. device call:  run(command="bash bench/gpu_search.sh", carry=[".data", ".whl"], timeout_s=560)
+#        downloads the lark wheel into .data/wheels/ (the GPU image has torch, numpy, click, rich,
+#        matplotlib, pillow, but not lark); 18 MB travel with the call. (bench/gpu.sh's preparation
+#        makes the same .data/ layout; either one will do.)
+#   2. device call:  run(command="bash bench/gpu_search.sh", carry=[".data"], timeout_s=560)
+#      expected: ~1 min machine start, ~20 s decoding, A ~2 min, B ~2 min on an H100/H200.
 #
 # Measures, on the JPEG copy of CIFAR-10:
 #   A. the Residual search space (nets/search_residual.net: Backbone + 7 Residual variants) at
@@ -19,11 +21,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "prepare" ]; then
-    mkdir -p .data .whl
+    mkdir -p .data/wheels
     cp ../shared/data/cifar10_jpeg.npz ../shared/data/unpack_cifar10_jpeg.py .data/
-    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-    python3 -m pip download -q --no-deps --only-binary=:all: -d .whl "lark==1.3.1"
-    ls -la .data .whl
+    ls .data/wheels/lark-*.whl >/dev/null 2>&1 || python3 -m pip download -q --no-deps -d .data/wheels lark
+    ls -la .data .data/wheels
     exit 0
 fi
 
@@ -34,7 +35,7 @@ PY=${PY:-python3}        # the GPU image's python3 holds torch; here: PY=.venv/b
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 if ! $PY -c "import lark" 2>/dev/null; then
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .data/wheels/*.whl || exit 1
     export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
