@@ -13,7 +13,8 @@
 * an image folder: `train/<class>/*.png|jpg|...` and `test/<class>/...` (ImageFolder's layout;
   classes are the sorted folder names of `train/`).
 * an `.npz` (or a folder holding exactly one) with `train_x`, `train_y`, `test_x`, `test_y`;
-  images uint8, NHWC or NCHW.
+  images uint8, NHWC or NCHW; or with encoded images `{split}_jpeg` + `{split}_offsets` +
+  `{split}_y` (the layout of `shared/data/cifar10_jpeg.npz`, the JPEG copy), decoded on load.
 
 Anything but the official CIFAR-10 pickles is accepted with a one-line notice (`Dataset.notice`).
 Every problem with the data raises `DataError` naming the file.
@@ -21,6 +22,7 @@ Every problem with the data raises `DataError` naming the file.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import zipfile
@@ -75,6 +77,18 @@ class Dataset:
         top = int(max(self.train_y.max(initial=-1), self.test_y.max(initial=-1))) + 1
         return max(len(self.classes), top)
 
+    def check_fits(self, graph) -> None:
+        """Refuse data a network cannot take: other image shape, more classes than outputs."""
+        fmt = "x".join
+        if tuple(self.image_shape) != tuple(graph.input_shape):
+            raise DataError(f"the images are {fmt(map(str, self.image_shape))} but '{graph.name}' takes input "
+                            f"{fmt(map(str, graph.input_shape))}", file=self.source,
+                            hint="change the file's 'input' line or pass other --data")
+        if self.num_classes > graph.num_classes:
+            raise DataError(f"the data has {self.num_classes} classes but '{graph.name}' has "
+                            f"{graph.num_classes} outputs", file=self.source,
+                            hint=f"end the net with a linear({self.num_classes})")
+
 
 def default_root() -> Path:
     return Path(os.environ.get("NETC_DATA") or Path.home() / ".cache" / "netc")
@@ -82,17 +96,25 @@ def default_root() -> Path:
 
 def load_dataset(data: str | os.PathLike | None = None, *, limit: int | None = None,
                  limit_test: int | None = None, channels: int = 3, download: bool = True) -> Dataset:
-    """Load a dataset (see the module docstring); `limit`/`limit_test` keep the first N images."""
+    """Load a dataset (see the module docstring); `limit`/`limit_test` keep N images, a fixed
+    random subset in the original order (some copies are sorted by class, so the first N would not do)."""
     ds = _download_cifar(download) if data is None else _load_path(Path(data), channels)
     _check(ds)
     if limit is not None:
-        ds.train_x, ds.train_y = ds.train_x[:limit], ds.train_y[:limit]
+        ds.train_x, ds.train_y = _subset(ds.train_x, ds.train_y, limit)
     if limit_test is not None:
-        ds.test_x, ds.test_y = ds.test_x[:limit_test], ds.test_y[:limit_test]
+        ds.test_x, ds.test_y = _subset(ds.test_x, ds.test_y, limit_test)
     if len(ds.train_y) == 0 or len(ds.test_y) == 0:
         raise DataError(f"no {'training' if len(ds.train_y) == 0 else 'test'} images left "
                         f"(--limit/--limit-test must be at least 1)", file=ds.source)
     return ds
+
+
+def _subset(x: np.ndarray, y: np.ndarray, n: int):
+    if n >= len(y):
+        return x, y
+    keep = np.sort(np.random.default_rng(0).permutation(len(y))[:max(n, 0)])
+    return x[keep], y[keep]
 
 
 # ----------------------------------------------------------------------------- layouts
@@ -248,6 +270,8 @@ def _load_cifar_pickles(folder: Path) -> Dataset:
 def _load_npz(path: Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as z:
+            if {"train_jpeg", "train_offsets", "test_jpeg", "test_offsets"} <= set(z.files):
+                return _load_encoded_npz(path, z)
             missing = [k for k in ("train_x", "train_y", "test_x", "test_y") if k not in z.files]
             if missing:
                 raise DataError(f"'{path}' lacks {', '.join(missing)} (it has {', '.join(z.files) or 'nothing'})",
@@ -281,6 +305,38 @@ def _load_npz(path: Path) -> Dataset:
         arrays[f"{split}_y"] = y.reshape(-1).astype(np.int64)
     return Dataset(xs["train"], arrays["train_y"], xs["test"], arrays["test_y"], classes, str(path), "npz",
                    False, f"note: '{path}' is not the official CIFAR-10 release; using it as given")
+
+
+def _load_encoded_npz(path: Path, z) -> Dataset:
+    """An .npz of encoded images (`{split}_jpeg` bytes cut at `{split}_offsets`, `{split}_y`), such
+    as the JPEG copy of CIFAR-10: decoded with Pillow, in threads."""
+    from PIL import Image, UnidentifiedImageError
+
+    def decode(blob: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(blob)) as im:
+            return np.asarray(im.convert("RGB"))
+
+    out = {}
+    for split in ("train", "test"):
+        data, offs = z[f"{split}_jpeg"], z[f"{split}_offsets"]
+        if f"{split}_y" not in z.files or data.dtype != np.uint8 or offs.ndim != 1 or len(offs) < 2:
+            raise DataError(f"'{path}': {split}_jpeg/{split}_offsets/{split}_y are not an encoded-image set",
+                            file=str(path))
+        blobs = [data[offs[i]:offs[i + 1]].tobytes() for i in range(len(offs) - 1)]
+        try:
+            with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+                imgs = list(pool.map(decode, blobs, chunksize=512))
+            x = np.stack(imgs).transpose(0, 3, 1, 2)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+            raise DataError(f"'{path}': a {split} image does not decode ({err})", file=str(path)) from None
+        y = z[f"{split}_y"].reshape(-1).astype(np.int64)
+        if len(y) != len(x):
+            raise DataError(f"'{path}': {len(x)} {split} images but {len(y)} labels", file=str(path))
+        out[split] = (np.ascontiguousarray(x), y)
+    classes = [str(c) for c in z["classes"]] if "classes" in z.files else []
+    return Dataset(*out["train"], *out["test"], classes, str(path), "npz-encoded", False,
+                   f"note: '{path}' holds encoded (e.g. JPEG) images, not the official CIFAR-10 release; "
+                   "decoded as given")
 
 
 def _read_image(path: Path, mode: str) -> np.ndarray:

@@ -6,7 +6,10 @@ resolved parameters, the names of its inputs and its inferred output shape.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .errors import Span
@@ -61,6 +64,17 @@ class Graph:
     blocks: dict[str, Block] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     variant_names: list[str] = field(default_factory=list)   # non-empty for a search space
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short stable hash of the expanded structure: two graphs with the same fingerprint
+        build the same module (same ops, parameters, wiring and shapes), whatever their text."""
+        h = hashlib.sha256(json.dumps(list(self.input_shape)).encode())
+        for n in self.nodes.values():
+            h.update(json.dumps([n.name, n.op, n.params, list(n.inputs), list(n.shape)],
+                                sort_keys=True, default=repr, separators=(",", ":")).encode())
+        h.update(self.output.encode())
+        return h.hexdigest()[:12]
 
     @property
     def params(self) -> int:

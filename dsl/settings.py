@@ -88,15 +88,41 @@ def defaults() -> dict[str, Any]:
 def scaled_knots(knots: list[tuple[float, float]], epochs: int) -> list[tuple[float, float]]:
     """Knots for a different training length: stretch so the last knot lands on `epochs`.
 
-    Interior knots at whole epochs stay whole (rounded), as in the article's recipes
-    (peak at epoch 5 of 24 becomes 4 of 20, as its 20-epoch runs used)."""
+    Interior knots at whole epochs stay whole (rounded), as in the article's recipes (peak at
+    epoch 5 of 24 becomes 4 of 20, as its 20-epoch runs used), unless rounding would make two
+    knots meet; then the exact stretched epoch is kept."""
     last = knots[-1][0]
     if epochs == last or last <= 0:
-        return list(knots)
-    out = []
-    for i, (e, v) in enumerate(knots):
-        x = e * epochs / last
+        return [tuple(k) for k in knots]
+    exact = [e * epochs / last for e, _ in knots]
+    out: list[tuple[float, float]] = []
+    for i, ((e, v), x) in enumerate(zip(knots, exact)):
         if 0 < i < len(knots) - 1 and float(e).is_integer():
-            x = max(1, round(x))
-        out.append((x if not float(x).is_integer() else int(x), v))
+            r = max(1, round(x))
+            if out[-1][0] < r < exact[i + 1]:
+                x = r
+        out.append((int(x) if float(x).is_integer() else x, v))
     return out
+
+
+class SettingsError(ValueError):
+    """A resolved setting is out of range; the caller turns it into a located NetError."""
+
+
+def resolve(file_settings: dict, epochs: int | None = None, **overrides) -> dict:
+    """The settings of one run: the file's, then flag overrides (None = keep), with `epochs`
+    also stretching the lr knots. Raises SettingsError naming the setting that is wrong."""
+    s = {k: (list(v) if isinstance(v, list) else v) for k, v in file_settings.items()}
+    for k, v in overrides.items():
+        if v is not None:
+            s[k] = v
+    s["lr"] = [tuple(k) for k in s["lr"]]
+    if epochs is not None:
+        s["epochs"] = epochs
+        s["lr"] = scaled_knots(s["lr"], epochs)
+    for k, v in s.items():
+        spec = SETTINGS.get(k)
+        complaint = spec.check(v) if spec else f"one of {', '.join(SETTINGS)}"
+        if complaint:
+            raise SettingsError(f"training setting {k} = {v!r} must be {complaint}")
+    return s

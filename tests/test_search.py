@@ -235,7 +235,6 @@ def test_user_errors_are_one_paragraph(space, netc, monkeypatch):
         (("--data", data, "--epochs", "20,x"), "--epochs must be a comma-separated list"),
         (("--data", data, "--variant", "Residual:L3"), "no network named 'Residual:L3'"),
         (("--data", data, "--workers", "2", "--ray", "local"), "do not mix"),
-        (("--data", data, "--epochs", "1"), "not a valid schedule"),
         (("--data", data, "--runs", "0"), "must be at least 1"),
     ]
     for args, message in cases:
@@ -254,7 +253,7 @@ def test_wrong_input_shape_fails_the_runs_cleanly(space, netc, tmp_path):
     net, _, out = space
     data = make_npz(tmp_path / "big.npz", n_train=32, n_test=16, size=8)
     r = netc("search", net, "--data", data, "--out", out, "--variant", "Backbone")
-    assert r.code == 2 and "3x8x8 images" in r.err and "Traceback" not in r.err, r
+    assert r.code == 2 and "the images are 3x8x8" in r.err and "Traceback" not in r.err, r
 
 
 def test_second_search_on_the_same_folder_is_refused(space, netc):

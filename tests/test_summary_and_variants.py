@@ -86,3 +86,11 @@ def test_a_choice_inside_a_definition_is_one_decision():
     assert [v.name for v in prog.variants()] == ["Backbone", "Residual:blk"]
     g = prog.graph("Residual:blk")
     assert "blk_1/res/add" in g.nodes and "blk_2/res/add" in g.nodes
+
+
+def test_fingerprint_sees_the_structure_not_the_text():
+    a = dsl.load(ROOT / "nets/backbone_6_bn_init.net")
+    b = dsl.load(ROOT / "nets/double_width_60.net")
+    assert a.canonical == b.canonical and a.fingerprint != b.fingerprint  # same line, other layers
+    v = dsl.load(ROOT / "nets/search_residual.net", variant="Residual:L1+L3")
+    assert v.fingerprint == dsl.load(ROOT / "nets/residual_l1_l3.net").fingerprint

@@ -78,31 +78,17 @@ def _load_graph(file, variant, lim):
 
 
 def _settings(graph, epochs, batch_size):
-    from ..settings import SETTINGS, scaled_knots
-    s = dict(graph.settings)
-    if epochs is not None:
-        s["epochs"] = epochs
-        s["lr"] = scaled_knots([tuple(k) for k in s["lr"]], epochs)
-    if batch_size is not None:
-        s["batch_size"] = batch_size
-    for k, v in s.items():
-        complaint = SETTINGS[k].check(v) if k in SETTINGS else None
-        if complaint:
-            raise NetError(f"training setting {k} = {v!r} must be {complaint}", file=str(graph.file))
-    return s
+    from ..settings import SettingsError, resolve
+    try:
+        return resolve(graph.settings, epochs, batch_size=batch_size)
+    except SettingsError as err:
+        raise NetError(str(err), file=str(graph.file)) from None
 
 
 def _dataset(data, graph, limit, limit_test):
     from ..data import load_dataset
     ds = load_dataset(data, limit=limit, limit_test=limit_test, channels=graph.input_shape[0])
-    if tuple(ds.image_shape) != tuple(graph.input_shape):
-        shape = "x".join(map(str, ds.image_shape))
-        raise DataError(f"the images are {shape} but '{graph.name}' takes input "
-                        f"{'x'.join(map(str, graph.input_shape))}", file=ds.source)
-    if ds.num_classes > graph.num_classes:
-        raise DataError(f"the data has {ds.num_classes} classes but '{graph.name}' has "
-                        f"{graph.num_classes} outputs", file=ds.source,
-                        hint=f"end the net with a linear({ds.num_classes})")
+    ds.check_fits(graph)
     return ds
 
 

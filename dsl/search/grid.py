@@ -5,9 +5,9 @@ structure (`net_hash`), its resolved training settings (but the reporting-only `
 dataset and the precision, so a rerun skips exactly the runs already in `results.csv` and redoes
 any whose network, settings or data changed.
 
-`net_hash` fingerprints the whole expanded graph (canonical text, input shape, every node's op,
-parameters, inputs and shape): two files whose network lines read the same but whose layer
-definitions differ (e.g. `backbone_6_bn_init.net` and `double_width_60.net`) get different hashes.
+`net_hash` is the graph's `fingerprint` (the whole expanded structure: ops, parameters, wiring,
+shapes): two files whose network lines read the same but whose layer definitions differ (e.g.
+`backbone_6_bn_init.net` and `double_width_60.net`) get different hashes.
 """
 from __future__ import annotations
 
@@ -59,17 +59,6 @@ def _stable(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=repr, separators=(",", ":"))
 
 
-def net_hash(graph) -> str:
-    """A short, stable fingerprint of an expanded graph's structure."""
-    h = hashlib.sha256()
-    h.update(graph.canonical.encode())
-    h.update(_stable(list(graph.input_shape)).encode())
-    for n in graph.nodes.values():
-        h.update(_stable([n.name, n.op, n.params, list(n.inputs), list(n.shape)]).encode())
-    h.update(graph.output.encode())
-    return h.hexdigest()[:12]
-
-
 def config_hash(net: str, settings: dict, data_id: str, precision: str) -> str:
     s = {k: v for k, v in settings.items() if k != "target"}
     return hashlib.sha256(_stable([net, s, data_id, precision]).encode()).hexdigest()[:12]
@@ -96,27 +85,12 @@ def parse_epochs(text: str | None) -> list[int] | None:
 
 def settings_for(file_settings: dict, epochs: int | None, overrides: dict | None = None) -> dict:
     """The resolved settings of one run: the file's, with `epochs` (lr knots stretched to it) and overrides."""
-    from ..settings import scaled_knots
+    from ..settings import SettingsError, resolve
 
-    s = {k: (list(v) if isinstance(v, list) else v) for k, v in file_settings.items()}
-    for k, v in (overrides or {}).items():
-        if v is not None:
-            s[k] = v
-    if epochs is not None:
-        knots = [tuple(k) for k in s["lr"]]
-        s["lr"] = scaled_knots(knots, epochs)
-        from ..settings import SETTINGS
-        if SETTINGS["lr"].check(s["lr"]):
-            raise NetError(f"--epochs {epochs}: the lr knots {knots} stretched to {epochs} epochs become "
-                           f"{s['lr']}, which is not a valid schedule", hint="train for more epochs")
-        s["epochs"] = epochs
-    s["lr"] = [tuple(k) for k in s["lr"]]
-    from ..settings import SETTINGS
-    for k, v in s.items():
-        complaint = SETTINGS[k].check(v) if k in SETTINGS else None
-        if complaint:
-            raise NetError(f"training setting {k} = {v!r} must be {complaint}")
-    return s
+    try:
+        return resolve(file_settings, epochs, **(overrides or {}))
+    except SettingsError as err:
+        raise NetError(str(err), hint="check --epochs and the file's train { ... } section") from None
 
 
 def networks(files, variants: list[str] | None = None, **limits) -> list[Network]:
@@ -131,10 +105,10 @@ def networks(files, variants: list[str] | None = None, **limits) -> list[Network
         if vs:
             for v in vs:
                 g = prog.graph(v.name)
-                found.append(Network(v.name, str(f), v.name, g, net_hash(g)))
+                found.append(Network(v.name, str(f), v.name, g, g.fingerprint))
         else:
             g = prog.graph()
-            found.append(Network(prog.name, str(f), None, g, net_hash(g)))
+            found.append(Network(prog.name, str(f), None, g, g.fingerprint))
     all_names = [n.name for n in found]
     if variants:
         keep = []

@@ -51,23 +51,6 @@ def load_data(cfg: EngineConfig):
     return load_dataset(cfg.data, limit=cfg.limit, limit_test=cfg.limit_test, channels=cfg.channels)
 
 
-class _NetFactory:
-    """A model factory the Trainer caches by network fingerprint (not by the network line alone)."""
-
-    def __init__(self, graph, net_hash: str):
-        self.graph, self.net_hash = graph, net_hash
-
-    def __call__(self):
-        import dsl
-        return dsl.build(self.graph)
-
-    def __hash__(self):
-        return hash(self.net_hash)
-
-    def __eq__(self, other):
-        return isinstance(other, _NetFactory) and other.net_hash == self.net_hash
-
-
 class SearchWorker:
     """Trains RunSpecs on one device; the dataset is put on the device once (per pad/mean/std)."""
 
@@ -82,7 +65,6 @@ class SearchWorker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._dataset = dataset
         self._on_device: tuple[tuple, object] | None = None
-        self._factories: dict[str, _NetFactory] = {}
 
     def dataset(self):
         if self._dataset is None:
@@ -102,17 +84,9 @@ class SearchWorker:
     def run(self, spec) -> tuple[dict, list[dict]]:
         net = spec.network
         ds = self.dataset()
-        if tuple(ds.image_shape) != tuple(net.graph.input_shape):
-            raise NetError(f"network '{net.name}' takes {'x'.join(map(str, net.graph.input_shape))} inputs but the "
-                           f"data holds {'x'.join(map(str, ds.image_shape))} images", file=net.file,
-                           hint="change the file's 'input' line or pass other --data")
-        if ds.num_classes > net.graph.num_classes:
-            raise NetError(f"the data has {ds.num_classes} classes but network '{net.name}' has "
-                           f"{net.graph.num_classes} outputs", file=net.file,
-                           hint=f"end the net with a linear({ds.num_classes})")
+        ds.check_fits(net.graph)
         data = self.device_data(spec.settings)
-        factory = self._factories.setdefault(net.net_hash, _NetFactory(net.graph, net.net_hash))
-        result = self.trainer.run(factory, data, spec.settings, seed=spec.seed, keep_model=False)
+        result = self.trainer.run(net.graph, data, spec.settings, seed=spec.seed, keep_model=False)
         row = dict(variant=net.name, file=net.file, net_hash=net.net_hash, config_hash=spec.config_hash,
                    epochs=spec.epochs, seed=spec.seed, test_acc=result.test_acc, test_loss=result.test_loss,
                    train_acc=result.train_acc, train_loss=result.train_loss, seconds=result.seconds,

@@ -209,9 +209,9 @@ class Trainer:
 
     # -- models
     def _factory(self, model) -> tuple[Any, Callable[[], torch.nn.Module]]:
-        if hasattr(model, "canonical"):
+        if hasattr(model, "fingerprint"):  # a dsl graph: same fingerprint, same module
             import dsl
-            return ("graph", model.canonical), (lambda: dsl.build(model))
+            return ("graph", model.fingerprint), (lambda: dsl.build(model))
         if callable(model):
             return ("factory", model), model
         raise TypeError("model must be a dsl graph or a callable returning a torch.nn.Module")
