@@ -366,22 +366,7 @@ def test_bare_top_level_branches():
 
 # ------------------------------------------------------------------ random well-formed nets
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-_atoms = st.sampled_from(["relu", "bn", "conv_bn", "conv(8)", "res", "extra", "identity", "conv(c=4, k=1)",
-                          "maxpool", "dropout(0.1)", "add(identity, relu)"])
-_exprs = st.recursive(
-    _atoms,
-    lambda inner: st.one_of(
-        st.lists(inner, min_size=2, max_size=4).map(" -> ".join),
-        inner.map(lambda e: f"({e})^3"),
-        inner.map(lambda e: f"({e})*0.5"),
-        inner.map(lambda e: f"({e})?"),
-        st.tuples(inner, inner).map(lambda t: f"add({t[0]}, {t[1]})"),
-        st.tuples(inner, inner).map(lambda t: f"concat({t[0]}, {t[1]})"),
-        inner.map(lambda e: f"blk({e})"),
-    ),
-    max_leaves=8)
-
+from net_strategies import PRELUDE, net_exprs  # noqa: E402
 
 def _edges(source: str) -> list[tuple[str, str]]:
     return [(a.strip('"'), b.strip('"')) for a, b in
@@ -390,9 +375,9 @@ def _edges(source: str) -> list[tuple[str, str]]:
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 @settings(max_examples=80, deadline=4000, suppress_health_check=[HealthCheck.too_slow])
-@given(_exprs, st.sampled_from([None, 0, 1, 2]), st.booleans())
+@given(net_exprs, st.sampled_from([None, 0, 1, 2]), st.booleans())
 def test_random_nets_draw_consistently(body, depth, fold):
-    text = f"input 3x32x32\nblk = conv_bn\nconv(4) -> {body} -> gap -> linear(2)"
+    text = f"input 3x32x32\n{PRELUDE}\nconv(4) -> {body} -> gap -> linear(2)"
     try:
         g = dsl.loads(text, filename="fuzz.net")
     except dsl.NetError:

@@ -7,6 +7,7 @@ import dsl
 from dsl.errors import NetError
 from dsl.parser import parse
 from dsl.printer import format_expr
+from net_strategies import PRELUDE, net_exprs
 
 TOKENS = ["prep", "layer1", "layer2", "layer3", "res", "extra", "gmp", "gap", "fc", "conv", "conv_bn", "bn",
           "relu", "maxpool", "add", "concat", "identity", "linear", "a", "b", "net", "input", "train", "use",
@@ -44,26 +45,10 @@ def test_random_text_load_or_fail_cleanly(text):
     _load(text)
 
 
-# A generator of well-formed network expressions over the prelude's blocks.
-_atoms = st.sampled_from(["relu", "bn", "conv_bn", "conv(8)", "res", "extra", "identity", "conv(c=4, k=1)",
-                          "dropout(0.1)", "add(identity, relu)"])
-_exprs = st.recursive(
-    _atoms,
-    lambda inner: st.one_of(
-        st.lists(inner, min_size=2, max_size=4).map(" -> ".join),
-        inner.map(lambda e: f"({e})^2"),
-        inner.map(lambda e: f"({e})*0.5"),
-        inner.map(lambda e: f"({e})?"),
-        st.tuples(inner, inner).map(lambda t: f"({t[0]} | {t[1]})"),
-        st.tuples(inner, inner).map(lambda t: f"add({t[0]}, {t[1]})"),
-    ),
-    max_leaves=8)
-
-
 @settings(max_examples=150, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
-@given(_exprs)
+@given(net_exprs)
 def test_well_formed_networks_print_and_reparse_to_the_same_text(body):
-    text = f"input 3x8x8\nconv(4) -> {body} -> gap -> linear(2)"
+    text = f"input 3x16x16\n{PRELUDE}\nconv(4) -> {body} -> gap -> linear(2)"
     once = format_expr(parse(text).net)
     assert format_expr(parse(once).net) == once
     g = _load(text)
