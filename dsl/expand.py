@@ -278,28 +278,31 @@ class Expander:
             out = self.prim(REGISTRY[op_name], params, out, op_span, child)
         return out
 
-    def bind_def(self, d: ast.Def, args, kwargs, span, env) -> dict:
-        if len(args) > len(d.params):
-            names = ", ".join(p.name for p in d.params)
-            raise NetError(f"'{d.name}' takes {len(d.params)} argument{'s' * (len(d.params) != 1)} ({names}), "
-                           f"got {len(args)}", args[len(d.params)].span,
-                           notes=[(f"'{d.name}' is defined here", d.name_span)])
-        local = {}
-        by_name = {p.name: p for p in d.params}
-        for p, a in zip(d.params, args):
-            local[p.name] = self.arg_binding(a, env)
+    @staticmethod
+    def match_args(who: str, names: list[str], args, kwargs, at_most: bool, notes=()) -> dict:
+        """Pair a call's arguments with parameter names: positional first, then keywords."""
+        if len(args) > len(names):
+            sig = f" ({', '.join(names)})" if names else ""
+            raise NetError(f"{who} takes {'at most ' if at_most else ''}{len(names)} argument"
+                           f"{'s' * (len(names) != 1)}{sig}, got {len(args)}", args[len(names)].span, notes=list(notes))
+        matched = dict(zip(names, args))
         for k in kwargs:
-            if k.name not in by_name:
-                raise NetError(f"'{d.name}' has no parameter '{k.name}'", k.span,
-                               hint=did_you_mean(k.name, by_name) or f"its parameters: {', '.join(by_name) or 'none'}")
-            if k.name in local:
+            if k.name not in names:
+                raise NetError(f"{who} has no parameter '{k.name}'", k.span,
+                               hint=did_you_mean(k.name, names) or f"its parameters: {', '.join(names) or 'none'}")
+            if k.name in matched:
                 raise NetError(f"'{k.name}' given both by position and by keyword", k.span)
-            local[k.name] = self.arg_binding(k.value, env)
+            matched[k.name] = k.value
+        return matched
+
+    def bind_def(self, d: ast.Def, args, kwargs, span, env) -> dict:
+        defined = [(f"'{d.name}' is defined here", d.name_span)]
+        matched = self.match_args(f"'{d.name}'", [p.name for p in d.params], args, kwargs, False, defined)
+        local = {name: self.arg_binding(a, env) for name, a in matched.items()}
         for p in d.params:
             if p.name not in local:
                 if p.default is None:
-                    raise NetError(f"'{d.name}' needs argument '{p.name}'", span,
-                                   notes=[(f"'{d.name}' is defined here", d.name_span)])
+                    raise NetError(f"'{d.name}' needs argument '{p.name}'", span, notes=defined)
                 local[p.name] = self.arg_binding(p.default, self.env)
         return local
 
@@ -328,25 +331,12 @@ class Expander:
         return self.prim(op, params, x, span, scope)
 
     def bind_prim(self, op: Op, args, kwargs, span, env) -> dict:
-        sig = ", ".join(p.name for p in op.params)
-        if len(args) > len(op.params):
-            raise NetError(f"{op.name} takes at most {len(op.params)} argument{'s' * (len(op.params) != 1)}"
-                           + (f" ({sig})" if sig else "") + f", got {len(args)}", args[len(op.params)].span)
-        given: dict[str, tuple] = {}
-        for p, a in zip(op.params, args):
-            given[p.name] = (a, self.arg_value(op, p, a, env))
         by_name = {p.name: p for p in op.params}
-        for k in kwargs:
-            if k.name not in by_name:
-                raise NetError(f"{op.name} has no parameter '{k.name}'", k.span,
-                               hint=did_you_mean(k.name, by_name) or f"its parameters: {sig or 'none'}")
-            if k.name in given:
-                raise NetError(f"'{k.name}' given both by position and by keyword", k.span)
-            given[k.name] = (k.value, self.arg_value(op, by_name[k.name], k.value, env))
+        matched = self.match_args(op.name, list(by_name), args, kwargs, True)
         params = {}
         for p in op.params:
-            if p.name in given:
-                params[p.name] = given[p.name][1].value
+            if p.name in matched:
+                params[p.name] = self.arg_value(op, p, matched[p.name], env).value
             elif p.required:
                 raise NetError(f"{op.name} needs argument '{p.name}'" + (f" ({p.doc})" if p.doc else ""), span)
             else:
