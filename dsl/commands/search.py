@@ -12,13 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import NetError
-from .common import limits, max_params_option
-
-
-def _positive(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter("must be at least 1")
-    return value
+from .common import engine_options, positive, limits, max_params_option
 
 
 def _fmt_time(s: float) -> str:
@@ -79,27 +73,21 @@ def _default_out(files) -> Path:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--epochs", default=None, metavar="N[,N...]",
               help="training lengths to try, e.g. 20,22 (default: each file's own; lr knots are stretched)")
-@click.option("--runs", type=int, default=1, show_default=True, callback=_positive,
+@click.option("--runs", type=int, default=1, show_default=True, callback=positive,
               help="seeds per (network, epochs)")
 @click.option("--seed", type=int, default=0, show_default=True, help="first seed (runs use seed .. seed+runs-1)")
 @click.option("--data", default=None, metavar="PATH",
               help="cifar-10-batches-py/ folder, image folder or .npz (default: CIFAR-10, downloaded once)")
 @click.option("--out", default=None, metavar="DIR",
               help="results folder (default runs/search-<file stems>); rerun with the same DIR to resume")
-@click.option("--workers", type=int, default=1, show_default=True, callback=_positive,
+@click.option("--workers", type=int, default=1, show_default=True, callback=positive,
               help="local worker processes, one per device (cuda:0..N-1; on CPU the cores are split)")
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="run each run as a Ray task: 'local' starts Ray here, else a cluster address (needs netc[ray])")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
               help="only this network (repeatable), e.g. --variant Backbone --variant Residual:L1+L3")
-@click.option("--device", default="auto", show_default=True, help="auto, cuda, cuda:N or cpu")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default="auto", show_default=True,
-              help="autocast precision; auto = bf16 on CUDA, fp32 on CPU")
-@click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile each network (warm-up untimed)")
-@click.option("--batch-size", type=int, default=None, callback=_positive, help="override the files' batch_size")
-@click.option("--limit", type=int, default=None, callback=_positive, help="use only the first N training images")
-@click.option("--limit-test", type=int, default=None, callback=_positive, help="use only the first N test images")
 @click.option("--dry-run", is_flag=True, help="list the grid (and what is already done) without training")
+@engine_options
 @max_params_option
 def command(files, epochs, runs, seed, data, out, workers, ray_address, variants, device, precision, compile_,
             batch_size, limit, limit_test, dry_run, max_params):

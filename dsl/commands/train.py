@@ -11,15 +11,9 @@ import click
 from click.core import ParameterSource
 
 from ..errors import DataError, NetError
-from .common import limits, max_params_option
+from .common import engine_options, positive, limits, max_params_option
 
 RESUMABLE_ONLY = ("device", "compile", "data", "quiet")  # flags a resumed run may still take
-
-
-def _positive(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter("must be at least 1")
-    return value
 
 
 @click.command("train")
@@ -27,23 +21,17 @@ def _positive(ctx, param, value):
 @click.option("--data", default=None, metavar="PATH",
               help="cifar-10-batches-py/ folder, image folder (train/<class>/..., test/<class>/...) or .npz; "
                    "default: CIFAR-10 downloaded into $NETC_DATA or ~/.cache/netc")
-@click.option("--epochs", type=int, default=None, callback=_positive,
+@click.option("--epochs", type=int, default=None, callback=positive,
               help="override the file's epochs (the lr knots are stretched to fit)")
-@click.option("--runs", type=int, default=1, show_default=True, callback=_positive, help="train this many seeds")
+@click.option("--runs", type=int, default=1, show_default=True, callback=positive, help="train this many seeds")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the first run (run i uses seed+i)")
-@click.option("--device", default="auto", show_default=True, help="auto, cuda, cuda:N or cpu")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default="auto", show_default=True,
-              help="autocast precision; auto = bf16 on CUDA, fp32 on CPU")
-@click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile the net (warm-up untimed)")
 @click.option("--out", default=None, metavar="DIR", help="run folder to create (default runs/<net>-<timestamp>)")
 @click.option("--resume", default=None, metavar="RUN_DIR", help="continue a stopped run from its last epoch")
 @click.option("--variant", default=None, help="for a search-space file: which variant to train")
-@click.option("--batch-size", type=int, default=None, callback=_positive, help="override the file's batch_size")
-@click.option("--limit", type=int, default=None, callback=_positive, help="use only the first N training images")
-@click.option("--limit-test", type=int, default=None, callback=_positive, help="use only the first N test images")
 @click.option("--checkpoint/--no-checkpoint", default=True, show_default=True,
               help="write a checkpoint after every epoch (needed for --resume)")
 @click.option("--quiet", is_flag=True, help="no progress bar or per-epoch lines; only the final table")
+@engine_options
 @max_params_option
 def command(file, data, epochs, runs, seed, device, precision, compile_, out, resume, variant, batch_size, limit,
             limit_test, checkpoint, quiet, max_params):
