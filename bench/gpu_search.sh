@@ -80,7 +80,7 @@ tB2b=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
 
 echo "== report"
 $NETC report "$S" --markdown --target 0.91 | tee "$OUT/report.md"
-$NETC report "$S" --plot "$OUT/search_residual.png" --target 0.91 --title "Residual search, 20 epochs, JPEG CIFAR-10"
+$NETC report "$S" --plot "$OUT/search_residual.png" --target 0.91 --title "Residual search, $EPOCHS epochs, CIFAR-10 JPEG copy"
 $NETC report runs/gpu-train-backbone runs/gpu-train-l1l3 --markdown --target 0.91
 cp "$S/results.csv" "$OUT/results.csv"
 cp runs/gpu-train-backbone/result.json "$OUT/train_backbone.json" 2>/dev/null
