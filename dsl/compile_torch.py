@@ -86,10 +86,10 @@ def build(graph: Graph) -> nn.Module:
     fg = fx.Graph()
     values: dict[str, fx.Node] = {}
     for node in graph.nodes.values():
-        if node.op == "input":
+        if node.role == "input":
             values[node.name] = fg.placeholder("x")
             continue
-        if node.op == "identity":  # a shortcut is just the same value; no module, no call
+        if node.role == "identity":  # a shortcut is just the same value; no module, no call
             values[node.name] = values[node.inputs[0]]
             continue
         in_shapes = [graph.nodes[i].shape for i in node.inputs]

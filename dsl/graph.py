@@ -39,6 +39,11 @@ class Node:
     def local_name(self) -> str:
         return self.name.rpartition("/")[2]
 
+    @property
+    def role(self) -> str:
+        """The op's role from the registry (consumers test roles, never op names)."""
+        return REGISTRY[self.op].role
+
 
 @dataclass(frozen=True)
 class Block:

@@ -71,7 +71,8 @@ class Op:
     count: Callable[[list[tuple], tuple, dict], tuple[int, int]] = lambda ins, out, p: (0, 0)  # (params, MACs)
     branches: bool = False                     # takes parallel branch blocks as arguments (add, concat)
     style: dict = field(default_factory=dict)  # graphviz node attributes for the ops view
-    role: str = ""                             # coarse kind for drawing legends: conv, norm, act, pool, merge, ...
+    role: str = ""   # what consumers key on instead of op names: conv, norm, act, pool, sum, concat, scale,
+                     # identity (a pass-through), input, ...
     doc: str = ""
 
 
@@ -240,9 +241,9 @@ register(Op("mul", (P("k", "float", required=True),), _same, "Mul", lambda ins, 
             style={"fillcolor": "#ccebc5"}, role="scale", doc="multiply by a constant (what `*k` makes)"))
 register(Op("identity", (), _same, "Identity", style={"fillcolor": "white"}, role="identity",
             doc="pass the input through (a shortcut branch)"))
-register(Op("add", (), _add_out, "Add", branches=True, style={"fillcolor": "#fdb462"}, role="merge",
+register(Op("add", (), _add_out, "Add", branches=True, style={"fillcolor": "#fdb462"}, role="sum",
             doc="sum of parallel branches (same shape)"))
-register(Op("concat", (), _concat_out, "Concat", branches=True, style={"fillcolor": "#fdb462"}, role="merge",
+register(Op("concat", (), _concat_out, "Concat", branches=True, style={"fillcolor": "#fdb462"}, role="concat",
             doc="channel concatenation of parallel branches"))
 register(Op("dropout", (P("p", "float", 0.5, min=0, max=1),), _same, "Dropout", lambda ins, p: {"p": p["p"]},
             style={"fillcolor": "#d9d9d9"}, role="reg", doc="dropout with probability p"))

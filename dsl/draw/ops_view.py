@@ -85,7 +85,7 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
                 out = p
                 break
         if out is None:
-            out = rep(node.inputs[0]) if node.op == "identity" and node.inputs else name
+            out = rep(node.inputs[0]) if node.role == "identity" and node.inputs else name
         memo[name] = out
         return out
 
@@ -145,7 +145,7 @@ def _op_node(graph: Graph, name: str) -> dict[str, str]:
     node = graph.nodes[name]
     attrs = style.op_style(node.op)     # only what differs from the defaults set on the graph
     attrs["label"] = node.local_name
-    tip = [name] + ([op_call(node)] if node.op != "input" else []) + [f"-> {shape_text(node.shape)}"]
+    tip = [name] + ([op_call(node)] if node.role != "input" else []) + [f"-> {shape_text(node.shape)}"]
     if node.n_params:
         tip.append(f"{node.n_params:,} params")
     attrs["tooltip"] = "\\n".join(tip)

@@ -48,7 +48,7 @@ class Part:
 def resolve_identity(graph: Graph, name: str) -> str:
     """Follow identity nodes back to the node they pass through."""
     seen = set()
-    while graph.nodes[name].op == "identity" and graph.nodes[name].inputs and name not in seen:
+    while graph.nodes[name].role == "identity" and graph.nodes[name].inputs and name not in seen:
         seen.add(name)
         name = graph.nodes[name].inputs[0]
     return name
@@ -73,20 +73,20 @@ def describe(graph: Graph, path: str, names: list[str], block: Block | None = No
     role = _role(graph, names, ins, in_shape, out_shape)
     scale = None
     out_node = graph.nodes[output]
-    if out_node.op == "mul" and out_node.scope == path and len(names) > 1:
+    if out_node.role == "scale" and out_node.scope == path and len(names) > 1:
         scale = out_node.params.get("k")
     return Part(path, list(names), ins, output, in_shape, out_shape, role, block, scale)
 
 
 def _role(graph: Graph, names, ins, in_shape, out_shape) -> str:
     if not ins:
-        return "input" if all(graph.nodes[n].op == "input" for n in names) else "plain"
+        return "input" if all(graph.nodes[n].role == "input" for n in names) else "plain"
     sources = {resolve_identity(graph, i) for i in ins}
     if in_shape == out_shape and len(sources) == 1:
         x = sources.pop()
         for n in names:
             node = graph.nodes[n]
-            if node.op == "add" and any(resolve_identity(graph, i) == x for i in node.inputs):
+            if node.role == "sum" and any(resolve_identity(graph, i) == x for i in node.inputs):
                 return "residual"
     if in_shape is not None and len(in_shape) == 3 and len(out_shape) == 3 and (
             out_shape[1] < in_shape[1] or out_shape[2] < in_shape[2]):
@@ -123,7 +123,7 @@ def units(graph: Graph, fold: bool = True) -> tuple[list[Part], dict[str, int]]:
         groups.setdefault(owner, []).append(name)
     # a bare top-level identity is not drawn: whoever reads it reads what it passes through
     passthrough = [p for p, names in groups.items()
-                   if p not in graph.blocks and all(graph.nodes[n].op == "identity" for n in names)]
+                   if p not in graph.blocks and all(graph.nodes[n].role == "identity" for n in names)]
     parts = [describe(graph, p, names, graph.blocks.get(p)) for p, names in groups.items() if p not in passthrough]
     for p in parts:
         p.copies = [p.path]
