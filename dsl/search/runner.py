@@ -113,15 +113,15 @@ def run_local(specs, cfg: EngineConfig, on_result: OnResult, on_fail: OnResult, 
 
 # ----------------------------------------------------------------------------- N local processes
 def worker_devices(n: int, device: str) -> list[str]:
-    """One device per worker: cuda:0..k-1 round robin when CUDA is used, else cpu."""
-    import torch
+    """One device per worker: cuda:0..k-1 round robin when CUDA is used, else the one device given."""
+    from ..train.engine import resolve_device  # the trainer owns device checks (and the torch import)
 
-    if device in ("auto", "cuda") and torch.cuda.is_available():
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        import torch
         count = torch.cuda.device_count()
         return [f"cuda:{i % count}" for i in range(n)]
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise NetError("--device cuda was asked for but torch sees no CUDA GPU", hint="use --device cpu or auto")
-    return [device if device != "auto" else "cpu"] * n
+    return [str(dev)] * n
 
 
 def _worker_main(index, cfg, device, threads, tasks, results):
