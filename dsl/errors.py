@@ -81,3 +81,7 @@ def did_you_mean(name: str, candidates) -> str | None:
     if not close:
         return None
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+class TrainError(NetError):
+    """A training run that cannot start or go on (non-finite loss, out of memory, bad settings)."""

@@ -46,17 +46,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError, NetError
+from ..errors import DataError, NetError, TrainError
 from .augment import augment_epoch, prepare_images
 from .report import Reporter
 from .schedule import epoch_lrs, lr_at
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
-
-
-class TrainError(NetError):
-    """A training run that cannot go on (non-finite loss, out of memory, bad settings)."""
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
