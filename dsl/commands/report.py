@@ -1,7 +1,9 @@
 """`netc report DIR...`: the recap table (and --plot, the article's time-vs-accuracy plot).
 
 DIR is a `netc search --out` folder (results.csv) or `netc train` run folders (result.json),
-or a folder holding such folders (e.g. `netc report runs/`). See docs/search.md.
+or a folder holding such folders (e.g. `netc report runs/`). See docs/search.md. Lines and
+runs that cannot be read are skipped with a warning on stderr (file and line); the plot file
+is written atomically (dsl.fileio).
 """
 from __future__ import annotations
 
@@ -28,11 +30,18 @@ def _target(ctx, param, value):
 @click.option("--title", default=None, help="title of the plot")
 def command(dirs, plot_out, markdown, target, only_epochs, title):
     """Recap table of search or train results: mean ± std accuracy and time per network, sorted by time."""
-    from ..search.grid import parse_epochs
-    from ..search.report import collect_rows, group_rows, markdown as md, plain_table, plot, rich_table
     from ..errors import NetError
+    from ..search.grid import parse_epochs
+    from ..search.report import collect_rows, group_rows, plain_table, plot, rich_table
+    from ..search.report import markdown as md
 
-    rows = collect_rows(dirs)
+    warnings: list[str] = []
+    try:
+        rows = collect_rows(dirs, warnings)
+    finally:
+        # lines, runs and folders skipped: said on stderr, so the table on stdout stays clean
+        for w in warnings:
+            click.echo(w, err=True)
     keep = parse_epochs(only_epochs)
     if keep:
         rows = [r for r in rows if int(r["epochs"]) in keep]

@@ -99,7 +99,7 @@ def command(files, epochs, runs, seed, data, out, workers, ray_address, variants
 
     from ..search import grid
     from ..search.report import group_rows, plain_table
-    from ..search.results import FolderLock, ResultsFile, atomic_write_text
+    from ..search.results import CliResultsFile as ResultsFile, SearchLock as FolderLock, write_text as atomic_write_text
     from ..search.runner import EngineConfig
 
     if ray_address is not None and workers > 1:

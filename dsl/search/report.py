@@ -7,9 +7,15 @@ fraction of runs at or above the target, and mean seconds per run. The table is 
 
 The plot is the article's: one point per network at its shortest training length (time on x,
 accuracy on y), a line to its longer training lengths, labelled with the network name.
+
+Nothing malformed is fatal while something usable is left: a bad line of results.csv, a bad run
+of result.json, or a whole unreadable run folder among others is skipped with a warning naming
+the file (and line or run); NetError only when nothing usable remains. Files are read with a size
+cap (dsl.fileio); the plot is rendered in memory and written atomically.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import statistics
@@ -17,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NetError
-from .results import FILENAME, read_rows
+from ..fileio import describe_os_error, read_text_limited, write_bytes
+from .results import FILENAME, MAX_EPOCHS, MAX_SECONDS, read_results
 
 
 @dataclass
@@ -55,96 +62,237 @@ class Group:
 
 
 # ----------------------------------------------------------------------------- reading
-def _train_dir_rows(folder: Path) -> list[dict]:
+JSON_LIMIT = 64 << 20       # a result.json / config.json is a few kB; anything this big is not one
+DEFAULT_TARGET = 0.94
+
+
+def _number(v: object) -> float | None:
+    """`v` as a finite float, or None (JSON true/false are not numbers)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:        # an int too big for a float
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _whole(v: object) -> int | None:
+    """`v` as an int if it is a whole JSON number (20 or 20.0), else None; big ints stay exact."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    f = _number(v)
+    return int(f) if f is not None and f.is_integer() else None
+
+
+def _read_json(path: Path) -> object:
+    """The parsed JSON of a file; NetError (clean) if it is too big, not a file, not UTF-8 or not JSON."""
+    text = read_text_limited(path, JSON_LIMIT, "JSON file")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:   # RecursionError: '[[[[...' nested too deep
+        raise NetError(f"'{path}' is not valid JSON ({str(err) or 'nested too deeply'})", file=str(path)) from None
+
+
+def _fraction(v: object) -> float | None:
+    f = _number(v)
+    return f if f is not None and 0.0 <= f <= 1.0 else None
+
+
+class _BadRun(Exception):
+    """An entry of result.json's runs that is not a valid run (the message says why)."""
+
+
+def _train_run(r: object) -> tuple[int, int, float, float]:
+    """(epochs, seed, test_acc, seconds) of one entry of result.json's runs; _BadRun says what is wrong."""
+    if not isinstance(r, dict):
+        raise _BadRun(f"a JSON object expected, not {_json_type(r)}")
+    for k in ("epochs", "test_acc", "seconds"):
+        if k not in r:
+            raise _BadRun(f"{k} is missing")
+    epochs, seed = _whole(r["epochs"]), _whole(r.get("seed", 0))
+    acc, sec = _fraction(r["test_acc"]), _number(r["seconds"])
+    if epochs is None or not 1 <= epochs <= MAX_EPOCHS:
+        raise _BadRun(f"epochs {_shown(r['epochs'])} is not a whole number from 1 to {MAX_EPOCHS:,}")
+    if seed is None:
+        raise _BadRun(f"seed {_shown(r.get('seed'))} is not a whole number")
+    if acc is None:
+        raise _BadRun(f"test_acc {_shown(r['test_acc'])} is not a number between 0 and 1")
+    if sec is None or not 0 <= sec <= MAX_SECONDS:
+        raise _BadRun(f"seconds {_shown(r['seconds'])} is not a number between 0 and {MAX_SECONDS:.0e}")
+    return epochs, seed, acc, sec
+
+
+def _json_type(v: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+
+
+def _shown(v: object, limit: int = 40) -> str:
+    if isinstance(v, (dict, list)):
+        return _json_type(v)
+    s = repr(v) if isinstance(v, str) else json.dumps(v)   # json: NaN, true, null as the file spells them
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+def _train_dir_rows(folder: Path, warnings: list[str]) -> list[dict]:
+    """The runs of a netc train run folder; a malformed run is skipped with a warning.
+
+    NetError if result.json itself is unusable (missing, too big, not JSON, not netc's)."""
     path = folder / "result.json"
-    try:
-        res = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise NetError(f"'{path}' is unreadable ({err})", file=str(path)) from None
-    name = res.get("net")
-    target = res.get("target")
-    try:
-        cfg = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        cfg = {}
-    if not name:
-        name = (cfg.get("net") or {}).get("name") or folder.name
-    if target is None:
-        target = (cfg.get("settings") or {}).get("target", 0.94)
+    res = _read_json(path)
+    if not isinstance(res, dict):
+        raise NetError(f"'{path}' is not a netc train result (a JSON object expected, not {_json_type(res)})",
+                       file=str(path))
+    runs = res.get("runs")
+    if not isinstance(runs, list):
+        raise NetError(f"'{path}' is not a netc train result ('runs' is {_json_type(runs)}, not a list)",
+                       file=str(path))
+    net = res.get("net")
+    name = net if isinstance(net, str) and net.strip() else None
+    target = _fraction(res.get("target"))
+    if res.get("target") is not None and target is None:
+        warnings.append(f"{path}: warning: target {_shown(res.get('target'))} is not a number between 0 and 1; "
+                        f"ignored")
+    if name is None or target is None:      # config.json has the rest (older result.json lacks them)
+        cfg_name, cfg_target = _train_config(folder, warnings)
+        name = name or cfg_name or folder.name
+        target = target if target is not None else cfg_target if cfg_target is not None else DEFAULT_TARGET
     rows = []
-    for r in res.get("runs") or []:
+    for i, r in enumerate(runs):
         try:
-            rows.append(dict(variant=str(name), epochs=int(r["epochs"]), seed=int(r.get("seed", 0)),
-                             test_acc=float(r["test_acc"]), seconds=float(r["seconds"]), target=float(target),
-                             source=str(folder)))
-        except (KeyError, TypeError, ValueError):
+            epochs, seed, acc, sec = _train_run(r)
+        except _BadRun as err:
+            warnings.append(f"{path}: warning: runs[{i}] is not a valid run ({err}); ignored")
             continue
+        rows.append({"variant": name, "epochs": epochs, "seed": seed, "test_acc": acc, "seconds": sec,
+                     "target": target, "source": str(folder)})
     return rows
 
 
-def _search_rows(folder: Path) -> list[dict]:
-    rows = read_rows(folder / FILENAME)
-    for r in rows:
-        r["source"] = str(folder)
-        if r.get("target") in (None, ""):
-            r["target"] = 0.94
+def _train_config(folder: Path, warnings: list[str]) -> tuple[str | None, float | None]:
+    """(net name, target) from a run folder's config.json; (None, None) where it does not say."""
+    path = folder / "config.json"
+    if not path.exists():
+        return None, None
+    try:
+        cfg = _read_json(path)
+    except NetError as err:
+        warnings.append(f"{path}: warning: {err.message}; ignored")
+        return None, None
+    if not isinstance(cfg, dict):
+        warnings.append(f"{path}: warning: a JSON object expected, not {_json_type(cfg)}; ignored")
+        return None, None
+    net, settings = cfg.get("net"), cfg.get("settings")
+    for key, value in (("net", net), ("settings", settings)):
+        if value is not None and not isinstance(value, dict):
+            warnings.append(f"{path}: warning: '{key}' is {_json_type(value)}, not an object; ignored")
+    name = net.get("name") if isinstance(net, dict) else None
+    name = name if isinstance(name, str) and name.strip() else None
+    target = None
+    if isinstance(settings, dict) and settings.get("target") is not None:
+        target = _fraction(settings["target"])
+        if target is None:
+            warnings.append(f"{path}: warning: settings.target {_shown(settings['target'])} is not a number "
+                            f"between 0 and 1; ignored")
+    return name, target
+
+
+def _search_rows(path: Path, warnings: list[str]) -> list[dict]:
+    res = read_results(path)
+    warnings += res.warnings
+    for r in res.rows:
+        r["source"] = str(path.parent)
+        if not isinstance(r.get("target"), float):
+            r["target"] = DEFAULT_TARGET
+    return res.rows
+
+
+def _folder_rows(folder: Path, warnings: list[str]) -> list[dict] | None:
+    """The rows of a search or run folder, None if it is neither."""
+    if (folder / FILENAME).is_file():
+        return _search_rows(folder / FILENAME, warnings)
+    if (folder / "result.json").is_file():
+        return _train_dir_rows(folder, warnings)
+    return None
+
+
+def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
+    """The rows of one path given on the command line; NetError if it holds no netc results."""
+    if not p.exists():
+        raise NetError(f"'{p}' does not exist", file=str(p),
+                       hint="pass a netc search --out folder (with results.csv) or netc train run folders")
+    if p.is_file():
+        if p.name == FILENAME or p.suffix == ".csv":
+            return _search_rows(p, warnings)
+        if p.name == "result.json":
+            return _train_dir_rows(p.parent, warnings)
+        raise NetError(f"'{p}' is not a results.csv or a run folder", file=str(p))
+    if not p.is_dir():
+        raise NetError(f"'{p}' is not a results.csv or a run folder (it is not a plain file or folder)",
+                       file=str(p))
+    found = _folder_rows(p, warnings)
+    if found is not None:
+        return found
+    try:
+        subs = [s for s in sorted(p.iterdir()) if s.is_dir()]
+    except OSError as err:
+        raise NetError(f"cannot list '{p}': {describe_os_error(err)}", file=str(p)) from None
+    rows, found_any = [], False
+    for s in subs:
+        try:
+            sub = _folder_rows(s, warnings)
+        except (NetError, OSError) as err:     # one broken run folder among many: skip it, say so
+            problem = _as_net_error(err, s)
+            warnings.append(f"{problem.file or s}: warning: {problem.message}; skipped")
+            found_any = True
+            continue
+        if sub is not None:
+            found_any = True
+            rows += sub
+    if not found_any:
+        raise NetError(f"'{p}' holds no netc results (no results.csv, no result.json, "
+                       f"nor any in its sub-folders)", file=str(p),
+                       hint="run netc search --out DIR or netc train first, then netc report DIR")
     return rows
 
 
-def collect_rows(paths) -> list[dict]:
-    """Rows (variant, epochs, seed, test_acc, seconds, target) from every folder given."""
-    rows: list[dict] = []
+def _as_net_error(err: NetError | OSError, path: Path) -> NetError:
+    """An OSError met while looking at `path` (a folder without permission, say) as a NetError."""
+    if isinstance(err, NetError):
+        return err
+    where = err.filename or path
+    return NetError(f"cannot read '{where}': {describe_os_error(err)}", file=str(where))
+
+
+def collect_rows(paths, warnings: list[str] | None = None) -> list[dict]:
+    """Rows (variant, epochs, seed, test_acc, seconds, target) from every path given.
+
+    Lines, runs and folders that cannot be used are skipped with a warning added to `warnings`;
+    NetError only when nothing usable is left (saying why)."""
+    warnings = [] if warnings is None else warnings
     if not paths:
         raise NetError("give at least one folder: a netc search --out folder or netc train run folders")
+    rows: list[dict] = []
+    errors: list[NetError] = []
+    warned_before = len(warnings)
     for p in paths:
-        p = Path(p)
-        if not p.exists():
-            raise NetError(f"'{p}' does not exist", file=str(p),
-                           hint="pass a netc search --out folder (with results.csv) or netc train run folders")
-        if p.is_file():
-            if p.name == FILENAME or p.suffix == ".csv":
-                rows += _search_rows_file(p)
-                continue
-            if p.name == "result.json":
-                rows += _train_dir_rows(p.parent)
-                continue
-            raise NetError(f"'{p}' is not a results.csv or a run folder", file=str(p))
-        found = _folder_rows(p)
-        if found is None:
-            subs = [s for s in sorted(p.iterdir()) if s.is_dir()]
-            found_any = False
-            for s in subs:
-                sub = _folder_rows(s)
-                if sub is not None:
-                    found_any = True
-                    rows += sub
-            if not found_any:
-                raise NetError(f"'{p}' holds no netc results (no results.csv, no result.json, "
-                               f"nor any in its sub-folders)", file=str(p),
-                               hint="run netc search --out DIR or netc train first, then netc report DIR")
-        else:
-            rows += found
+        try:
+            rows += _source_rows(Path(p), warnings)
+        except (NetError, OSError) as err:
+            errors.append(_as_net_error(err, Path(p)))
+    if len(paths) == 1 and errors:
+        raise errors[0]                       # the one thing asked for is unusable: that is the error
+    for problem in errors:                    # the others are still reported
+        warnings.append(f"{problem.file or 'netc report'}: warning: {problem.message}; skipped")
     if not rows:
+        if errors:
+            raise NetError("nothing to report: " + "; ".join(e.message for e in errors))
+        if len(warnings) > warned_before:
+            raise NetError(f"no usable runs in {', '.join(map(str, paths))} (see the warnings above)")
         raise NetError(f"no finished runs in {', '.join(map(str, paths))} yet",
                        hint="results appear after the first run of a search (or netc train) finishes")
     return rows
-
-
-def _search_rows_file(path: Path) -> list[dict]:
-    rows = read_rows(path)
-    for r in rows:
-        r["source"] = str(path.parent)
-        if r.get("target") in (None, ""):
-            r["target"] = 0.94
-    return rows
-
-
-def _folder_rows(folder: Path) -> list[dict] | None:
-    if (folder / FILENAME).is_file():
-        return _search_rows(folder)
-    if (folder / "result.json").is_file():
-        return _train_dir_rows(folder)
-    return None
 
 
 def group_rows(rows: list[dict], target: float | None = None) -> list[Group]:
@@ -152,12 +300,14 @@ def group_rows(rows: list[dict], target: float | None = None) -> list[Group]:
     groups: dict[tuple[str, int], Group] = {}
     for r in rows:
         acc, sec = r.get("test_acc"), r.get("seconds")
-        if not isinstance(acc, float) or not isinstance(sec, float) or math.isnan(acc):
-            continue
+        if not isinstance(acc, float) or not isinstance(sec, float) or not math.isfinite(acc) \
+                or not math.isfinite(sec):
+            continue                          # the readers keep only finite values; rows from elsewhere may not
         key = (str(r["variant"]), int(r["epochs"]))
         g = groups.get(key)
         if g is None:
-            t = target if target is not None else float(r.get("target") or 0.94)
+            own = r.get("target")
+            t = target if target is not None else own if isinstance(own, float) else DEFAULT_TARGET
             g = groups[key] = Group(key[0], key[1], [], [], t, r.get("source", ""))
         g.accs.append(acc)
         g.seconds.append(sec)
@@ -168,9 +318,16 @@ def group_rows(rows: list[dict], target: float | None = None) -> list[Group]:
 COLUMNS = ("network", "epochs", "runs", "test acc (mean ± std)", "≥ target", "time / run")
 
 
+def _printable(name: str) -> str:
+    """`name` with control characters escaped: a results file must not drive the terminal."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+
+
 def _cells(g: Group) -> list[str]:
     acc = f"{g.mean_acc:.2%}" + (f" ± {g.std_acc:.2%}" if g.runs > 1 else "")
-    return [g.network, str(g.epochs), str(g.runs), acc, f"{g.hits}/{g.runs} ≥ {g.target:.2%}",
+    return [_printable(g.network), str(g.epochs), str(g.runs), acc, f"{g.hits}/{g.runs} ≥ {g.target:.2%}",
             f"{g.mean_seconds:.1f} s"]
 
 
@@ -183,12 +340,14 @@ def markdown(groups: list[Group]) -> str:
 
 def rich_table(groups: list[Group], title: str = "netc report"):
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title)
+    # Text, not str: rich would read a network named '[bold]x' or '[/]' as markup (and fail on the latter)
+    t = Table(title=Text(title))
     for i, c in enumerate(COLUMNS):
         t.add_column(c, justify="left" if i == 0 else "right")
     for g in groups:
-        t.add_row(*_cells(g))
+        t.add_row(*map(Text, _cells(g)))
     return t
 
 
@@ -205,6 +364,12 @@ PLOT_FORMATS = {".png", ".svg", ".pdf"}
 
 def _family(name: str) -> str:
     return name.split(":", 1)[0] if ":" in name else name
+
+
+def _label(text: str, limit: int = 60) -> str:
+    """`text` for matplotlib: shortened, control characters escaped, '$' literal (not mathtext)."""
+    text = _printable(text if len(text) <= limit else text[:limit - 1] + "…")
+    return text.replace("$", r"\$")
 
 
 def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path:
@@ -232,24 +397,27 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
         if len(gs) > 1:
             ax.plot(xs, ys, "-", color=c, linewidth=1.5, alpha=0.8)
         ax.plot(xs[:1], ys[:1], "o", color=c, markersize=7,
-                label=_family(name) if name == min((n for n in by_net if _family(n) == _family(name))) else None)
+                label=_label(_family(name)) if name == min(n for n in by_net if _family(n) == _family(name))
+                else None)
         if gs[0].runs > 1:
             ax.errorbar(xs[:1], ys[:1], yerr=[gs[0].std_acc * 100 / math.sqrt(gs[0].runs)], color=c, capsize=2,
                         linewidth=0.8)
-        ax.annotate(name, (xs[0], ys[0]), textcoords="offset points", xytext=(5, -10), fontsize=8, color="0.15")
+        ax.annotate(_label(name), (xs[0], ys[0]), textcoords="offset points", xytext=(5, -10), fontsize=8, color="0.15")
     ax.set_xlabel("training time per run (s)")
     ax.set_ylabel("test accuracy (%)")
     lengths = (f"points: {epochs_all[0]} epochs, lines to {', '.join(map(str, epochs_all[1:]))} epochs"
                if len(epochs_all) > 1 else f"{epochs_all[0]} epochs" if epochs_all else "")
-    ax.set_title(title or f"time vs accuracy ({lengths})")
+    ax.set_title(_label(title, 200) if title else f"time vs accuracy ({lengths})")
     ax.grid(True, alpha=0.3)
     if len(families) > 1:
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    # rendered in memory, then written atomically: a full disk leaves the previous plot (or none),
+    # never a truncated file, and the error says why (dsl.fileio.FileWriteError)
+    buf = io.BytesIO()
     try:
-        fig.savefig(out)
-    except OSError as err:
-        raise NetError(f"cannot write the plot '{out}': {err.strerror or err}", file=str(out)) from None
+        fig.savefig(buf, format=out.suffix.lower()[1:])
     finally:
         plt.close(fig)
+    write_bytes(out, buf.getvalue())
     return out

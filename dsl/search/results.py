@@ -1,157 +1,412 @@
-"""`results.csv`: one row per finished run, never a corrupted file.
+"""`results.csv`: one row per finished run; never a corrupted file, never a lost line.
 
-Every append rewrites the whole file into a temporary file in the same folder, fsyncs it and
-`os.replace`s it over the old one (then fsyncs the folder), so a reader, or a search killed at any
-instant, sees either the old file or the new one. The reader is tolerant anyway (a file written by
-something else and cut short loses only its partial last line). One writer per folder is enforced
-with a lock file (`.lock`, `fcntl.flock`), so two searches cannot interleave rows.
+Every append rewrites the whole file atomically (`dsl.fileio.write_bytes`: a temporary file in
+the same folder, fsynced, `os.replace`d over the old one), so a reader, or a search killed at any
+instant, sees either the old file or the new one. One writer per folder is enforced by
+`SearchLock` (a `dsl.fileio.FolderLock`).
+
+The reader never drops data. A line it cannot take as a row (garbage, a field that is not a
+number, a wrong field count, bytes that are not UTF-8, a cut-off last line) is kept verbatim, in
+place, when the file is rewritten; it is ignored for resuming and reporting (so that run is
+redone and appended as a new row) and reported as a warning with its file and line number.
+Valid rows are rewritten byte for byte as they were read.
 """
 from __future__ import annotations
 
 import csv
 import io
+import math
 import os
-import tempfile
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from ..errors import NetError
+from ..fileio import (
+    FolderLock,
+    read_bytes_limited,
+    remove_stale_temps,
+    write_bytes,
+    write_text,
+)
+
+# FolderLock and write_text are dsl.fileio's, re-exported for `from dsl.search.results import ...`
+__all__ = ["FIELDS", "FILENAME", "CliResultsFile", "FolderLock", "Results", "ResultsFile", "SearchLock",
+           "read_results", "read_rows", "write_text"]
 
 FIELDS = ["variant", "file", "net_hash", "config_hash", "epochs", "seed", "test_acc", "test_loss", "train_acc",
           "train_loss", "seconds", "warmup_s", "target", "params", "device", "precision", "worker", "finished_at"]
-INTS = {"epochs", "seed", "params"}
-FLOATS = {"test_acc", "test_loss", "train_acc", "train_loss", "seconds", "warmup_s", "target"}
+REQUIRED = ("variant", "epochs", "seed", "test_acc", "seconds")   # a row without one of these is no result
+INTS = {"epochs": 1, "seed": None, "params": 0}                    # name -> smallest allowed value
+MAX_EPOCHS = 1_000_000      # beyond any real run; a bigger count is a corrupt value (and breaks the plot's title)
+MAX_SECONDS = 1e9           # 31 years: a bigger duration is a corrupt value (and overflows the plot's axis)
+FRACTIONS = {"test_acc", "train_acc", "target"}                    # finite, in [0, 1]
+DURATIONS = {"seconds", "warmup_s"}                                # finite, >= 0
+LOSSES = {"test_loss", "train_loss"}                               # any float (a diverged loss is still data)
 FILENAME = "results.csv"
+SIZE_LIMIT = 256 << 20      # ~1M runs; anything bigger is not a results.csv (or is /dev/zero)
+MAX_WARNINGS = 20           # per file; the rest are counted, so a garbage file cannot flood the terminal
 
 
-def _convert(row: dict) -> dict:
-    out = dict(row)
-    for k in INTS:
-        if out.get(k) not in (None, ""):
-            out[k] = int(float(out[k]))
-    for k in FLOATS:
-        if out.get(k) not in (None, ""):
-            out[k] = float(out[k])
-    return out
+class _Invalid(Exception):
+    """A record that is not a valid row (the message says why)."""
 
 
-def read_rows(path: str | os.PathLike) -> list[dict]:
-    """The rows of a results.csv (typed); a partial or malformed line is dropped, not fatal."""
-    path = Path(path)
+@dataclass
+class _Entry:
+    """One line (or one multi-line quoted record) of the file, with its bytes as read."""
+
+    raw: bytes
+    values: dict[str, str] | None      # the fields of a valid row (None: kept verbatim and ignored)
+    row: dict | None                   # the typed row
+
+
+@dataclass
+class Results:
+    """What a results.csv holds: typed rows and the warnings about lines kept but ignored."""
+
+    rows: list[dict]
+    warnings: list[str]
+
+
+# ----------------------------------------------------------------------------- values
+def _shown(s: str, limit: int = 40) -> str:
+    return repr(s if len(s) <= limit else s[:limit] + "...")
+
+
+def _int(name: str, s: str) -> int:
+    t = s.strip()
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    except OSError as err:
-        raise NetError(f"cannot read '{path}': {err.strerror or err}", file=str(path)) from None
-    if not text.strip():
-        return []
-    if not text.endswith("\n"):          # a cut-off last line
-        text = text[: text.rfind("\n") + 1]
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "variant" not in reader.fieldnames or "test_acc" not in reader.fieldnames:
-        raise NetError(f"'{path}' is not a netc search results file (its header is "
-                       f"{','.join(reader.fieldnames or [])!r})", file=str(path))
-    rows = []
-    for row in reader:
-        if None in row or any(v is None for v in row.values()):
-            continue                     # wrong number of fields
+        v = int(t)
+    except ValueError:
+        if t.lstrip("+-").isdigit():       # over Python's 4300-digit limit for int()
+            raise _Invalid(f"{name} {_shown(s)} is too large") from None
         try:
-            rows.append(_convert(row))
+            f = float(t)
         except ValueError:
+            raise _Invalid(f"{name} {_shown(s)} is not a number") from None
+        if not math.isfinite(f) or not f.is_integer():   # int(inf) overflows, int(nan) fails, 2.5 is no epoch count
+            raise _Invalid(f"{name} {_shown(s)} is not a whole number") from None
+        v = int(f)
+    low = INTS[name]
+    if low is not None and v < low:
+        raise _Invalid(f"{name} {_shown(s)} is less than {low}")
+    if name == "epochs" and v > MAX_EPOCHS:
+        raise _Invalid(f"{name} {_shown(s)} is over {MAX_EPOCHS:,}")
+    return v
+
+
+def _float(name: str, s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise _Invalid(f"{name} {_shown(s)} is not a number") from None
+    if name in LOSSES:
+        return v
+    if not math.isfinite(v):
+        raise _Invalid(f"{name} {_shown(s)} is not a finite number")
+    if name in FRACTIONS and not 0.0 <= v <= 1.0:
+        raise _Invalid(f"{name} {_shown(s)} is not between 0 and 1")
+    if name in DURATIONS and not 0 <= v <= MAX_SECONDS:
+        raise _Invalid(f"{name} {_shown(s)} is not between 0 and {MAX_SECONDS:.0e} seconds")
+    return v
+
+
+def _typed(values: dict[str, str]) -> dict:
+    """The typed row of a record's fields; empty optional fields stay ''."""
+    for k in REQUIRED:
+        if not values.get(k, "").strip():
+            raise _Invalid(f"{k} is empty")
+    out: dict = dict(values)
+    for k, v in values.items():
+        if v == "" or v is None:
             continue
-    return rows
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+        if k in INTS:
+            out[k] = _int(k, v)
+        elif k in FRACTIONS or k in DURATIONS or k in LOSSES:
+            out[k] = _float(k, v)
+    return out
 
 
 def _format(v) -> str:
     if isinstance(v, float):
-        return repr(v)
+        return repr(float(v))     # float(): a numpy float64 repr is 'np.float64(...)'
     return "" if v is None else str(v)
 
 
+# ----------------------------------------------------------------------------- parsing
+def _csv_fields(text: str) -> list[str]:
+    """The fields of one CSV record (strict: a stray quote is an error, not a guess)."""
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as err:
+        if "field limit" in str(err):
+            raise _Invalid(f"a field is longer than {csv.field_size_limit():,} characters") from None
+        raise _Invalid(f"not valid CSV: {err}") from None
+    if len(records) != 1:
+        raise _Invalid("not valid CSV: more than one record")
+    return records[0]
+
+
+def _parse_record(raw: bytes, header: list[str]) -> tuple[dict[str, str], dict]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _Invalid(f"byte 0x{raw[err.start]:02x} is not UTF-8 text") from None
+    fields = _csv_fields(text)
+    if len(fields) != len(header):
+        raise _Invalid(f"{len(fields)} fields, the header has {len(header)}")
+    values = dict(zip(header, fields))
+    return values, _typed(values)
+
+
+def _records(lines: list[bytes]) -> Iterable[tuple[int, int]]:
+    """(first, end) line indices of each CSV record: a quoted field may span lines."""
+    i = 0
+    while i < len(lines):
+        j, quotes = i, lines[i].count(b'"')
+        while quotes % 2 and j + 1 < len(lines):      # inside a quoted field: the record goes on
+            j += 1
+            quotes += lines[j].count(b'"')
+        yield i, j + 1
+        i = j + 1
+
+
+class _Parsed:
+    """A results.csv split into its header and entries, each valid row typed, the rest kept as is."""
+
+    def __init__(self, path: Path, data: bytes):
+        self.path = path
+        self.header_raw: bytes = b""
+        self.header: list[str] = []
+        self.prefix: list[bytes] = []       # blank lines before the header, kept
+        self.entries: list[_Entry] = []
+        self.tail: _Entry | None = None     # a cut-off last line: stays last, with no newline added
+        self.warnings: list[str] = []
+        self._ignored = 0
+        lines = _lines(data)
+        start = 0
+        while start < len(lines) and not lines[start].strip():
+            start += 1
+        if start == len(lines):
+            return                                          # empty (or blank): a new file
+        self.prefix = lines[:start]
+        self.header_raw = lines[start]
+        self.header = self._read_header(self.header_raw)
+        for first, end in _records(lines[start + 1:]):
+            self._add(lines[start + 1 + first:start + 1 + end], start + 2 + first)
+        if self._ignored > MAX_WARNINGS:
+            self.warnings.append(f"{path}: warning: {self._ignored - MAX_WARNINGS:,} more lines not valid rows; "
+                                 f"kept as is and ignored")
+
+    def _read_header(self, raw: bytes) -> list[str]:
+        try:
+            text = raw.decode("utf-8-sig")          # a spreadsheet may have added a byte-order mark
+            fields = _csv_fields(text)
+        except (UnicodeDecodeError, _Invalid):
+            fields = None
+        if not fields or any(k not in fields for k in REQUIRED) or len(set(fields)) != len(fields):
+            shown = raw[:200].decode("utf-8", "replace").rstrip("\r\n")
+            raise NetError(f"'{self.path}' is not a netc search results file (its header is {shown!r})",
+                           file=str(self.path),
+                           hint="netc writes its own results.csv; give another --out folder, or move that file away")
+        return fields
+
+    def _add(self, lines: list[bytes], line_no: int) -> None:
+        raw = b"".join(lines)
+        cut = not raw.endswith(b"\n")     # only the file's last line can be
+        if cut and len(lines) == 1:
+            # kept last, with no newline added: a row cut mid-number must never pass for a whole one
+            self.tail = _Entry(raw, None, None)
+            if raw.strip():
+                self._warn(line_no, "cut off (no newline at the end of the file); kept as is and ignored")
+            return
+        if not raw.strip():
+            self.entries.append(_Entry(raw, None, None))       # a blank line: kept, not a row
+            return
+        try:
+            if cut:
+                raise _Invalid("cut off")
+            values, row = _parse_record(raw, self.header)
+        except _Invalid as err:
+            if len(lines) > 1:          # a stray quote joined lines: judge each line on its own
+                for k, line in enumerate(lines):
+                    self._add([line], line_no + k)
+                return
+            self.entries.append(_Entry(raw, None, None))
+            self._warn(line_no, f"not a valid row ({err}); kept as is and ignored")
+            return
+        self.entries.append(_Entry(raw, values, row))
+
+    def _warn(self, line_no: int, message: str) -> None:
+        self._ignored += 1
+        if self._ignored <= MAX_WARNINGS:
+            self.warnings.append(f"{self.path}:{line_no}: warning: {message}")
+
+    @property
+    def rows(self) -> list[dict]:
+        return [e.row for e in self.entries if e.row is not None]
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """The lines of `data`, each with its b"\n" (the last one may lack it).
+
+    Split on b"\n" only (not a lone \r, as bytes.splitlines would), so line numbers match editors."""
+    parts = data.split(b"\n")
+    return [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _read(path: Path) -> _Parsed:
+    if not os.path.lexists(path):
+        return _Parsed(path, b"")
+    return _Parsed(path, read_bytes_limited(path, SIZE_LIMIT, "results.csv"))
+
+
+def read_results(path: str | os.PathLike) -> Results:
+    """The valid rows of a results.csv (typed) and a warning for each line kept but ignored.
+
+    A missing file has no rows; a file whose header is not netc's raises NetError."""
+    p = _read(Path(path))
+    return Results(p.rows, p.warnings)
+
+
+def read_rows(path: str | os.PathLike) -> list[dict]:
+    """The valid rows of a results.csv (typed); see `read_results` for the warnings."""
+    return read_results(path).rows
+
+
+# ----------------------------------------------------------------------------- the writer
 class ResultsFile:
-    """The results.csv of one search folder; `append` is atomic."""
+    """The results.csv of one search folder; `append` rewrites it atomically, keeping every line."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self.path = self.folder / FILENAME
-        self.rows = read_rows(self.path)
-        for stale in self.folder.glob(f".{FILENAME}.*.tmp"):   # left by a writer killed mid-write
-            try:
-                stale.unlink()
-            except OSError:
-                pass
-        self.fields = list(FIELDS)
-        for r in self.rows:             # keep extra columns a newer netc may have written
-            for k in r:
-                if k not in self.fields:
-                    self.fields.append(k)
+        self._parsed = _read(self.path)
+        self.warnings: list[str] = list(self._parsed.warnings)
+        # the file's own columns, in its order; columns this netc writes that an older file lacks go at
+        # the end, so every field already in the file keeps its position
+        self.fields = list(self._parsed.header) or list(FIELDS)
+        self.fields += [k for k in FIELDS if k not in self.fields]
+        self._header_kept = self.fields == self._parsed.header
+
+    @property
+    def rows(self) -> list[dict]:
+        """The valid rows, typed, in file order (the lines kept as is are not rows)."""
+        return self._parsed.rows
 
     def done_keys(self) -> set[tuple[str, int, int]]:
-        return {(r.get("config_hash", ""), r["epochs"], r["seed"]) for r in self.rows
-                if r.get("epochs") not in (None, "") and r.get("seed") not in (None, "")}
+        """(config_hash, epochs, seed) of every valid row: the runs a resumed search skips."""
+        return {(r.get("config_hash", ""), r["epochs"], r["seed"]) for r in self.rows}
 
     def append(self, row: dict) -> None:
-        self.rows.append(_convert(row))
+        """Add a row and rewrite the file atomically; on failure (disk full) the file and this object
+        are as they were, and FileWriteError says why."""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        for r in self.rows:
-            w.writerow({k: _format(r.get(k)) for k in self.fields})
-        atomic_write_text(self.path, buf.getvalue())
-
-
-class FolderLock:
-    """An exclusive lock on a search folder (released when the process dies, even by SIGKILL)."""
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.fd = None
-
-    def __enter__(self):
-        import fcntl
-
-        self.fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        csv.writer(buf, lineterminator="\n").writerow([_format(row.get(k)) for k in self.fields])
+        # backslashreplace: a path with undecodable bytes (surrogate escapes) is still written, readably
+        raw = buf.getvalue().encode("utf-8", "backslashreplace")
+        p = self._parsed
+        line_no = 1 + len(p.prefix) + sum(e.raw.count(b"\n") for e in p.entries) + 1
+        problem = None
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self.fd)
-            self.fd = None
-            raise NetError(f"another netc search is writing to '{self.folder}'",
-                           hint="wait for it to finish, or pass another --out folder") from None
+            values, typed = _parse_record(raw, self.fields)
+            entry = _Entry(raw, values, typed)
+        except _Invalid as err:     # written anyway (data is never dropped), but not taken as done
+            entry, problem = _Entry(raw, None, None), str(err)
+        p.entries.append(entry)
+        try:
+            write_bytes(self.path, self._render())
+        except BaseException:
+            p.entries.pop()
+            raise
+        if problem:
+            self.warnings.append(f"{self.path}:{line_no}: warning: the run just finished is not a valid row "
+                                 f"({problem}); written as is, and a rerun will redo it")
+        if not self._header_kept:          # the file now has the extended header
+            p.header, p.header_raw, self._header_kept = list(self.fields), self._header_line(), True
+            for e in p.entries:
+                if e.values is not None:
+                    e.raw = self._row_line(e.values)
+
+    def _header_line(self) -> bytes:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(self.fields)
+        bom = b"\xef\xbb\xbf" if self._parsed.header_raw.startswith(b"\xef\xbb\xbf") else b""
+        return bom + buf.getvalue().encode("utf-8")
+
+    def _row_line(self, values: dict[str, str]) -> bytes:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([values.get(k, "") for k in self.fields])
+        return buf.getvalue().encode("utf-8")
+
+    def _render(self) -> bytes:
+        p = self._parsed
+        out = list(p.prefix)
+        if self._header_kept:
+            out.append(p.header_raw if p.header_raw.endswith(b"\n") else p.header_raw + b"\n")
+        else:
+            out.append(self._header_line())
+        for e in p.entries:
+            # a valid row is written as it was read unless new columns were added to the header
+            out.append(e.raw if self._header_kept or e.values is None else self._row_line(e.values))
+        if p.tail is not None:
+            out.append(p.tail.raw)          # stays last and without a newline: never taken for a full row
+        return b"".join(out)
+
+
+# ----------------------------------------------------------------------------- the command line's view
+_held: dict[str, Counter[str]] = {}    # folders this process holds a SearchLock on -> warnings already shown
+
+
+def _key(folder: Path) -> str:
+    return os.path.abspath(folder)      # not resolve(): no file system access, no symlink-loop error
+
+
+class SearchLock(FolderLock):
+    """The lock of a search folder: one `netc search` writes there at a time.
+
+    Taking it also removes temporary files a killed search left (only the lock holder may: another
+    process's temporary file is its write in progress)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        super().__init__(folder, what="netc search",
+                         hint="wait for the other search to finish, or pass another --out folder")
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        remove_stale_temps(self.folder, FILENAME)
+        _held[_key(self.folder)] = Counter()
         return self
 
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+    def __exit__(self, *exc: object) -> None:
+        _held.pop(_key(self.folder), None)
+        super().__exit__(*exc)
+
+
+def _stderr(message: str) -> None:
+    import click
+
+    click.echo(message, err=True)
+
+
+class CliResultsFile(ResultsFile):
+    """A ResultsFile that prints its warnings to stderr when read, for `netc search`.
+
+    Under a SearchLock each warning is printed once however often the folder is read (a search
+    reads it again for its recap), even where appended rows moved a cut-off last line down."""
+
+    def __init__(self, folder: str | os.PathLike, echo: Callable[[str], None] = _stderr):
+        super().__init__(folder)
+        shown = _held.get(_key(self.folder))
+        seen: Counter[str] = Counter()
+        for w in self.warnings:
+            what = re.sub(r":\d+: warning: ", ": warning: ", w, count=1)    # the same line, wherever it is now
+            seen[what] += 1
+            if shown is None or seen[what] > shown[what]:
+                echo(w)
+                if shown is not None:
+                    shown[what] += 1
