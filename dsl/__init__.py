@@ -6,31 +6,39 @@
 """
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 from .errors import NetError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .graph import Graph
 
 __version__ = "0.1.0"
 __all__ = ["load", "loads", "build", "variants", "NetError", "__version__"]
 
 
-def load(path, variant=None, **limits):
+def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
     """Parse, resolve and shape-check a .net file; returns a `dsl.graph.Graph`."""
     from .loader import load as _load
     return _load(path, variant=variant, **limits)
 
 
-def loads(text, variant=None, filename="<string>", **limits):
+def loads(text: str | bytes, variant: str | None = None, filename: str = "<string>", **limits: Any) -> Graph:
     """Like `load`, from a string (imports resolve relative to the current directory)."""
     from .loader import loads as _loads
     return _loads(text, variant=variant, filename=filename, **limits)
 
 
-def variants(path):
-    """Canonical variant names of a search-space file (['Backbone'] style); [] for a plain net."""
+def variants(path: str | os.PathLike[str], **limits: Any) -> list[str]:
+    """The variant names of a search-space file (['Backbone', 'Residual:L1', ...]); [] for a plain net."""
     from .loader import load_program
-    return [v.name for v in load_program(path).variants()]
+    return [v.name for v in load_program(path, **limits).variants()]
 
 
-def build(graph):
+def build(graph: Graph) -> torch.nn.Module:
     """Compile a graph into a torch.nn.Module (the only entry that imports torch)."""
     from .compile_torch import build as _build
     return _build(graph)

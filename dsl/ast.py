@@ -1,29 +1,40 @@
-"""The syntax tree of a .net file: plain dataclasses, each with its source span."""
+"""The syntax tree of a .net file: plain dataclasses, each with its source span.
+
+Expressions (`Expr`) describe blocks; statements (`Use`, `Input`, `Train`, `Def`, `NetLine`)
+make up a `Module`, one parsed file. Nodes compare by identity (`eq=False`): a search-space
+choice is *this* `Opt` or `Alt` node, wherever its text happens to sit.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Union
 
 from .errors import Span
+
+Value = Union[int, float, str, bool, list["Value"], tuple["Value", ...]]
 
 
 @dataclass(eq=False)
 class Ref:
+    """A bare name: a definition, a primitive, a parameter or a symbol (`auto`)."""
     name: str
     span: Span
 
 
 @dataclass(eq=False)
 class Kwarg:
+    """`name=value` inside a call."""
     name: str
-    value: "Expr"
+    value: Expr
     span: Span
 
 
 @dataclass(eq=False)
 class Call:
+    """`name(args, key=value)`."""
     name: str
-    args: list["Expr"]
+    args: list[Expr]
     kwargs: list[Kwarg]
     span: Span
     name_span: Span
@@ -31,49 +42,82 @@ class Call:
 
 @dataclass(eq=False)
 class Literal:
-    value: Any  # int, float, str or bool
+    """A number, string or boolean written in an argument list."""
+    value: int | float | str | bool
     span: Span
 
 
 @dataclass(eq=False)
 class Seq:
-    items: list["Expr"]
+    """`a -> b -> c`."""
+    items: list[Expr]
     span: Span
 
 
 @dataclass(eq=False)
 class Alt:
     """Search space: exactly one of the options (`a | b`)."""
-    options: list["Expr"]
+    options: list[Expr]
     span: Span
 
 
 @dataclass(eq=False)
 class Opt:
     """Search space: the block or nothing (`a?`)."""
-    body: "Expr"
+    body: Expr
     span: Span
 
 
 @dataclass(eq=False)
 class Scale:
-    body: "Expr"
+    """`a*k`: the block's output times a constant."""
+    body: Expr
     factor: float
     span: Span
 
 
 @dataclass(eq=False)
 class Repeat:
-    body: "Expr"
+    """`a^n`: the block n times in sequence."""
+    body: Expr
     times: int
     span: Span
 
 
 Expr = Union[Ref, Call, Literal, Seq, Alt, Opt, Scale, Repeat]
+Choice = Union[Alt, Opt]
+
+
+def children(e: Expr) -> list[Expr]:
+    """The sub-expressions of `e`, in source order."""
+    if isinstance(e, Seq):
+        return e.items
+    if isinstance(e, Alt):
+        return e.options
+    if isinstance(e, (Opt, Scale, Repeat)):
+        return [e.body]
+    if isinstance(e, Call):
+        return [*e.args, *(k.value for k in e.kwargs)]
+    return []
+
+
+def walk(e: Expr) -> Iterator[Expr]:
+    """Every node of the expression tree, pre-order, without recursion."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def has_choice(e: Expr) -> bool:
+    """Whether the expression itself (not the definitions it names) holds a `?` or `|`."""
+    return any(isinstance(n, (Alt, Opt)) for n in walk(e))
 
 
 @dataclass(eq=False)
 class Param:
+    """A definition's parameter, with its default (a value or a block) if any."""
     name: str
     default: Expr | None
     span: Span
@@ -81,6 +125,7 @@ class Param:
 
 @dataclass(eq=False)
 class Def:
+    """`name(params) "Label" = body`."""
     name: str
     params: list[Param]
     label: str | None
@@ -92,15 +137,41 @@ class Def:
 
 @dataclass(eq=False)
 class Use:
+    """`use "file.net"`."""
     path: str
     span: Span
 
 
 @dataclass(eq=False)
-class Setting:
-    key: str
-    value: Any
+class Input:
+    """`input 3x32x32`."""
+    shape: tuple[int, ...]
     span: Span
+
+
+@dataclass(eq=False)
+class Setting:
+    """`key = value` inside `train { }`."""
+    key: str
+    value: Value
+    span: Span
+
+
+@dataclass(eq=False)
+class Train:
+    """`train { key = value ... }`."""
+    settings: list[Setting]
+    span: Span
+
+
+@dataclass(eq=False)
+class NetLine:
+    """The file's network expression."""
+    expr: Expr
+    span: Span
+
+
+Statement = Union[Use, Input, Train, Def, NetLine]
 
 
 @dataclass(eq=False)
@@ -111,7 +182,5 @@ class Module:
     defs: list[Def] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
     settings: list[Setting] = field(default_factory=list)
-    input_shape: tuple[int, ...] | None = None
-    input_span: Span | None = None
-    net: Expr | None = None
-    net_span: Span | None = None
+    input: Input | None = None
+    net: NetLine | None = None

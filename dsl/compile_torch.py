@@ -7,12 +7,13 @@ network runs like hand-written PyTorch (and torch.compile traces it cleanly).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph import Graph
+from .graph import Block, Graph, Node
 from .ops import REGISTRY
 
 
@@ -55,7 +56,8 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
-def BatchNorm(num_features, eps, momentum, weight_init, bias_init, frozen_weight, dims=2):
+def BatchNorm(num_features: int, eps: float, momentum: float, weight_init: float | str, bias_init: float,
+              frozen_weight: bool, dims: int = 2) -> nn.Module:
     """BatchNorm with the article's init choices: constant or U[0,1] scale, optionally frozen."""
     bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(num_features, eps=eps, momentum=momentum)
     with torch.no_grad():
@@ -68,16 +70,18 @@ def BatchNorm(num_features, eps, momentum, weight_init, bias_init, frozen_weight
     return bn
 
 
-_LOCAL = {c.__name__: c for c in (GlobalMaxPool, GlobalAvgPool, Flatten, Mul, Add, Concat)}
+# Modules netc defines itself, by the name an op's registry entry gives (`Op.module`);
+# any other name is looked up in torch.nn.
+MODULES: dict[str, Callable[..., nn.Module]] = {
+    c.__name__: c for c in (GlobalMaxPool, GlobalAvgPool, Flatten, Mul, Add, Concat)}
+MODULES["BatchNorm"] = BatchNorm
 
 
-def _module_for(node, in_shapes):
+def _module_for(node: Node, in_shapes: list[tuple[int, ...]]) -> nn.Module:
     op = REGISTRY[node.op]
     kwargs = op.module_args(in_shapes, node.params)
-    if op.module == "BatchNorm":
-        return BatchNorm(**kwargs, dims=2 if len(in_shapes[0]) == 3 else 1)
-    cls = _LOCAL.get(op.module) or getattr(nn, op.module)
-    return cls(**kwargs)
+    factory = MODULES.get(op.module) or getattr(nn, op.module)
+    return factory(**kwargs)
 
 
 def build(graph: Graph) -> nn.Module:
@@ -103,7 +107,7 @@ def build(graph: Graph) -> nn.Module:
     return model
 
 
-class Block(nn.Module):
+class BlockModule(nn.Module):
     """A container for one instance of a .net definition; prints as the definition's name."""
 
     def __init__(self, definition: str):
@@ -117,13 +121,13 @@ class Block(nn.Module):
         raise RuntimeError("a netc Block is a container; the compiled model's forward runs its ops")
 
 
-def _install(root: nn.Module, path: str, module: nn.Module, blocks) -> str:
+def _install(root: nn.Module, path: str, module: nn.Module, blocks: dict[str, Block]) -> str:
     parts = path.split("/")
     parent = root
     for i, p in enumerate(parts[:-1]):
         if not hasattr(parent, p):
             blk = blocks.get("/".join(parts[:i + 1]))
-            parent.add_module(p, Block(blk.definition if blk else p))
+            parent.add_module(p, BlockModule(blk.definition if blk else p))
         parent = getattr(parent, p)
     parent.add_module(parts[-1], module)
     return ".".join(parts)

@@ -26,15 +26,25 @@ class Span:
     def where(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
-    def excerpt(self) -> str:
-        """The source line and a caret line under the span."""
+    def excerpt(self, max_width: int = 100) -> str:
+        """The source line and a caret line under the span; long lines are cut to a window
+        of about `max_width` characters around the span, so a message stays a paragraph."""
         src = self.source_line().expandtabs(1)
         if not src.strip():
             return ""
-        width = (self.end_col - self.col) if self.end_line == self.line else len(src) - self.col + 1
-        width = max(1, min(width, len(src) - self.col + 2))
+        col = self.col
+        width = (self.end_col - col) if self.end_line == self.line else len(src) - col + 1
+        width = max(1, min(width, len(src) - col + 2))
+        if len(src) > max_width:
+            start = max(0, col - 1 - max_width // 3)
+            end = start + max_width
+            prefix = "…" if start > 0 else ""
+            suffix = "…" if end < len(src) else ""
+            src = prefix + src[start:end] + suffix
+            col = col - start + len(prefix)
+            width = max(1, min(width, end - (self.col - 1)))
         gutter = f"{self.line:>4} | "
-        return f"{gutter}{src}\n{' ' * (len(gutter) - 2)}| {' ' * (self.col - 1)}{'^' * width}"
+        return f"{gutter}{src}\n{' ' * (len(gutter) - 2)}| {' ' * (col - 1)}{'^' * width}"
 
 
 class NetError(Exception):

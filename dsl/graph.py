@@ -2,7 +2,7 @@
 
 A flat, topologically ordered dict of nodes, cifar10-fast style: each node has a
 hierarchical path name (`layer1/res/conv_bn_1/conv`), an op from the registry, its
-resolved parameters, the names of its inputs and its inferred output shape.
+parameters (all concrete: no `auto` is left), the names of its inputs and its output shape.
 """
 from __future__ import annotations
 
@@ -10,14 +10,19 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Span
 from .ops import REGISTRY, fmt_shape
 
+if TYPE_CHECKING:
+    from .settings import TrainSettings
+
 
 @dataclass(frozen=True)
 class Node:
+    """One primitive op of the network."""
+
     name: str                      # full path, '/'-separated
     op: str
     params: dict[str, Any]
@@ -29,14 +34,17 @@ class Node:
 
     @property
     def path(self) -> tuple[str, ...]:
+        """The name split into levels."""
         return tuple(self.name.split("/"))
 
     @property
     def scope(self) -> str:
+        """The path of the block holding this node ('' at the top level)."""
         return self.name.rpartition("/")[0]
 
     @property
     def local_name(self) -> str:
+        """The last level of the name (`conv`, `conv_bn_1`)."""
         return self.name.rpartition("/")[2]
 
     @property
@@ -48,72 +56,87 @@ class Node:
 @dataclass(frozen=True)
 class Block:
     """One level of the hierarchy: an instance of a definition (e.g. `layer1`, `layer1/res`)."""
+
     path: str
     definition: str
     label: str | None = None
-    optional: bool = False      # came from a search-space choice (`x?` or `a | b`): drawn dashed
+    optional: bool = False        # came from a search-space choice (`x?` or `a | b`): drawn dashed
     repeat_of: str | None = None  # set when this block is an identical repetition (`x^3`)
-    extension: bool = False     # appended by an extension call, like `res` in `layer1(res)`
+    extension: bool = False       # appended by an extension call, like `res` in `layer1(res)`
     span: Span | None = None
 
 
 @dataclass
 class Graph:
+    """One network, fully expanded: what every consumer reads."""
+
     name: str
     file: str
-    source: str
-    canonical: str
+    source: str                   # the text of the file it was loaded from
+    canonical: str                # canonical text of the network (search choices resolved)
     input_shape: tuple[int, ...]
     nodes: dict[str, Node]
     output: str
+    settings: TrainSettings
     blocks: dict[str, Block] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
     variant_names: list[str] = field(default_factory=list)   # non-empty for a search space
+    sources: dict[str, str] = field(default_factory=dict)    # every file read (as the user names it) -> text
+    net_span: Span | None = None  # where the network expression is written
 
     @cached_property
     def fingerprint(self) -> str:
-        """A short stable hash of the expanded structure: two graphs with the same fingerprint
-        build the same module (same ops, parameters, wiring and shapes), whatever their text."""
-        h = hashlib.sha256(json.dumps(list(self.input_shape)).encode())
-        for n in self.nodes.values():
-            h.update(json.dumps([n.name, n.op, n.params, list(n.inputs), list(n.shape)],
-                                sort_keys=True, default=repr, separators=(",", ":")).encode())
-        h.update(self.output.encode())
-        return h.hexdigest()[:12]
+        """A short stable hash of the network (see `fingerprint_of`)."""
+        return fingerprint_of(self.input_shape, self.nodes, self.output)
 
     @property
     def params(self) -> int:
+        """Trainable parameters in total."""
         return sum(n.n_params for n in self.nodes.values())
 
     @property
     def macs(self) -> int:
+        """Multiply-accumulates of one forward pass of one sample."""
         return sum(n.macs for n in self.nodes.values())
 
     @property
-    def num_classes(self) -> int:
-        return self.nodes[self.output].shape[0]
-
-    @property
     def output_shape(self) -> tuple[int, ...]:
+        """The shape of the network's output for one sample."""
         return self.nodes[self.output].shape
 
-    def consumers(self) -> dict[str, list[str]]:
+    @property
+    def num_classes(self) -> int:
+        """The output size of a classifier (the first output dimension)."""
+        return self.output_shape[0]
+
+    @cached_property
+    def _consumers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n: [] for n in self.nodes}
         for node in self.nodes.values():
             for i in node.inputs:
                 out[i].append(node.name)
         return out
 
-    def top_level(self) -> list[str]:
-        """Names of the top-level blocks and nodes in order (for the blocks view)."""
-        seen: dict[str, None] = {}
-        for node in self.nodes.values():
-            seen.setdefault(node.path[0], None)
-        return list(seen)
+    def consumers(self) -> dict[str, list[str]]:
+        """For every node, the nodes reading its output (computed once; do not modify)."""
+        return self._consumers
 
     def describe(self) -> str:
+        """One line: ops, parameters, MACs, input and output shapes."""
         return (f"{self.name}: {len(self.nodes)} nodes, {self.params:,} params, {self.macs:,} MACs, "
                 f"{fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}")
 
-    def op(self, node: Node):
-        return REGISTRY[node.op]
+
+def fingerprint_of(input_shape: tuple[int, ...], nodes: dict[str, Node], output: str) -> str:
+    """Two networks with the same fingerprint build the same module (same module tree, ops,
+    concrete parameters, wiring and shapes), whatever their text. Identity ops build nothing,
+    so they are looked through."""
+    h = hashlib.sha256(json.dumps(list(input_shape)).encode())
+    alias: dict[str, str] = {}
+    for n in nodes.values():
+        if n.role == "identity":
+            alias[n.name] = alias.get(n.inputs[0], n.inputs[0])
+            continue
+        h.update(json.dumps([n.name, n.op, n.params, [alias.get(i, i) for i in n.inputs], list(n.shape)],
+                            sort_keys=True, separators=(",", ":")).encode())
+    h.update(alias.get(output, output).encode())
+    return h.hexdigest()[:16]

@@ -1,21 +1,48 @@
-"""The primitive registry: each op declares, in one place, its parameters with
-defaults, its shape rule, its parameter/MAC count, its torch module, and its drawing style.
+"""The op registry: each primitive declares, in one place, its parameters (types, defaults,
+ranges), how `auto` values resolve, its shape rule, its parameter/MAC count, the torch module
+it compiles to and its drawing style.
 
-Nothing here imports torch: `module` names a class that `dsl.compile_torch` looks up
-(in torch.nn or its own small modules) and maps the op's parameters onto.
+Nothing here imports torch: `Op.module` names a class that `dsl.compile_torch` looks up (in
+torch.nn or its own small modules) and `Op.module_args` maps the op's parameters onto it.
 Shapes are tuples: (C, H, W) for feature maps, (F,) for flat features.
+
+netc's own primitives (`dsl.primitives`) are registered through `register`, the same public
+call a plugin uses:
+
+    from dsl.ops import Op, P, register
+    register(Op("swish", (), same_shape, "SiLU", style={"fillcolor": "#fb8072"}, role="act"))
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 AUTO = "auto"  # a parameter value meaning "infer from the input" (e.g. conv(auto): same width)
 
+Shape = tuple[int, ...]
+Params = dict[str, Any]
+
 
 class ShapeError(Exception):
-    """Raised by a shape rule; the resolver turns it into a NetError at the call site."""
+    """Raised by a shape rule; the expander turns it into a located NetError at the call site."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (_is_int, "a whole number"),
+    "float": (_is_number, "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a name"),
+}
 
 
 @dataclass(frozen=True)
@@ -28,24 +55,22 @@ class P:
     required: bool = False
     min: float | None = None
     max: float | None = None
-    choices: tuple = ()          # symbols accepted besides (or instead of) the type
+    choices: tuple[str, ...] = ()   # symbols accepted besides (or instead of) the type
     doc: str = ""
 
-    def check(self, value) -> str | None:
+    def __post_init__(self) -> None:
+        if self.type not in _TYPE_CHECKS:
+            raise ValueError(f"parameter {self.name}: unknown type {self.type!r}; use one of {', '.join(_TYPE_CHECKS)}")
+
+    def check(self, value: Any) -> str | None:
         """A complaint about `value`, or None when it is acceptable."""
         if isinstance(value, str) and value in self.choices:
             return None
-        ok = {
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-            "bool": isinstance(value, bool),
-            "str": isinstance(value, str),
-        }[self.type]
-        want = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a name"}[self.type]
-        if self.choices:
-            want += " or " + " or ".join(repr(c) for c in self.choices)
-        if not ok:
-            return f"expects {want}, got {_show(value)}"
+        ok, want = _TYPE_CHECKS[self.type]
+        if not ok(value):
+            if self.choices:
+                want += " or " + " or ".join(repr(c) for c in self.choices)
+            return f"expects {want}, got {show_value(value)}"
         if self.min is not None and value < self.min:
             return f"must be >= {self.min:g}, got {value}"
         if self.max is not None and value > self.max:
@@ -53,7 +78,8 @@ class P:
         return None
 
 
-def _show(v) -> str:
+def show_value(v: Any) -> str:
+    """A value as the user wrote it (true, 'name', 3.5)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -61,37 +87,67 @@ def _show(v) -> str:
     return repr(v)
 
 
+def _no_module_args(ins: list[Shape], p: Params) -> dict[str, Any]:
+    return {}
+
+
+def _no_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
+    return (0, 0)
+
+
+def _as_given(ins: list[Shape], p: Params) -> Params:
+    return p
+
+
 @dataclass(frozen=True)
 class Op:
+    """One primitive. `shape`, `count` and `module_args` see concrete parameters: `resolve`
+    has already replaced every `auto` (so the graph holds only concrete values)."""
+
     name: str
     params: tuple[P, ...]
-    shape: Callable[[list[tuple], dict], tuple]
+    shape: Callable[[list[Shape], Params], Shape]
     module: str                                # class name: torch.nn.<X> or dsl.compile_torch.<X>
-    module_args: Callable[[list[tuple], dict], dict] = lambda ins, p: {}
-    count: Callable[[list[tuple], tuple, dict], tuple[int, int]] = lambda ins, out, p: (0, 0)  # (params, MACs)
+    module_args: Callable[[list[Shape], Params], dict[str, Any]] = _no_module_args
+    count: Callable[[list[Shape], Shape, Params], tuple[int, int]] = _no_count  # (params, MACs)
     branches: bool = False                     # takes parallel branch blocks as arguments (add, concat)
-    style: dict = field(default_factory=dict)  # graphviz node attributes for the ops view
+    style: Mapping[str, str] = field(default_factory=dict)  # graphviz node attributes for the ops view
     role: str = ""   # what consumers key on instead of op names: conv, norm, act, pool, sum, concat, scale,
-                     # identity (a pass-through), input, ...
+                     # identity (a pass-through), input, linear, reshape, reg
     doc: str = ""
+    resolve: Callable[[list[Shape], Params], Params] = _as_given  # auto -> concrete, from input shapes
+
+    @property
+    def param_names(self) -> list[str]:
+        """The parameter names in declaration order (positional order in calls)."""
+        return [p.name for p in self.params]
 
 
 REGISTRY: dict[str, Op] = {}
 
 
 def register(op: Op) -> Op:
+    """Add a primitive to the language; refuses a name that is already taken."""
     if op.name in REGISTRY:
         raise ValueError(f"op {op.name} registered twice")
+    if not op.name.isidentifier():
+        raise ValueError(f"op name {op.name!r} is not a valid .net name")
     REGISTRY[op.name] = op
     return op
 
 
-def alias(name: str, target: str) -> None:
-    REGISTRY[name] = REGISTRY[target]
+def fmt_shape(s: Shape | list[int]) -> str:
+    """`128×16×16`."""
+    return "×".join(str(d) for d in s)
 
 
-# ---------------------------------------------------------------- shape helpers
-def _need_map(ins, op):
+def same_shape(ins: list[Shape], p: Params) -> Shape:
+    """The shape rule of element-wise ops: the output has the input's shape."""
+    return ins[0]
+
+
+def need_map(ins: list[Shape], op: str) -> Shape:
+    """The single input, which must be a C×H×W map."""
     (s,) = ins
     if len(s) != 3:
         raise ShapeError(f"{op} needs a C×H×W feature map, got {fmt_shape(s)}"
@@ -99,154 +155,9 @@ def _need_map(ins, op):
     return s
 
 
-def _spatial(size, k, stride, pad, dilation=1):
+def spatial(size: int, k: int, stride: int, pad: int, dilation: int = 1) -> int:
+    """Output length of a convolution or pooling window along one axis."""
     return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
 
 
-def fmt_shape(s) -> str:
-    return "×".join(str(d) for d in s)
-
-
-def _conv_pad(p):
-    return p["k"] // 2 if p["padding"] == AUTO else p["padding"]
-
-
-def _conv_out(ins, p):
-    c, h, w = _need_map(ins, "conv")
-    out_c = c if p["c"] == AUTO else p["c"]
-    if c % p["groups"] or out_c % p["groups"]:
-        raise ShapeError(f"groups={p['groups']} must divide both input channels ({c}) and output channels ({out_c})")
-    pad = _conv_pad(p)
-    oh, ow = _spatial(h, p["k"], p["stride"], pad), _spatial(w, p["k"], p["stride"], pad)
-    if oh < 1 or ow < 1:
-        raise ShapeError(f"a {p['k']}×{p['k']} conv (stride {p['stride']}, padding {pad}) on a "
-                         f"{h}×{w} map leaves {oh}×{ow}: the spatial size shrinks below 1")
-    return (out_c, oh, ow)
-
-
-def _conv_count(ins, out, p):
-    cin = ins[0][0]
-    k2 = p["k"] * p["k"]
-    weights = out[0] * (cin // p["groups"]) * k2
-    return weights + (out[0] if p["bias"] else 0), weights * out[1] * out[2]
-
-
-def _pool_out(name):
-    def rule(ins, p):
-        c, h, w = _need_map(ins, name)
-        stride = p["k"] if p["stride"] == AUTO else p["stride"]
-        oh, ow = _spatial(h, p["k"], stride, p["padding"]), _spatial(w, p["k"], stride, p["padding"])
-        if oh < 1 or ow < 1:
-            raise ShapeError(f"a {p['k']}×{p['k']} {name} (stride {stride}) on a {h}×{w} map leaves "
-                             f"{oh}×{ow}: the spatial size shrinks below 1")
-        return (c, oh, ow)
-    return rule
-
-
-def _pool_args(ins, p):
-    return {"kernel_size": p["k"], "stride": p["k"] if p["stride"] == AUTO else p["stride"], "padding": p["padding"]}
-
-
-def _same(ins, p):
-    return ins[0]
-
-
-def _add_out(ins, p):
-    first = ins[0]
-    for s in ins[1:]:
-        if s != first:
-            raise ShapeError("branches of add must have the same shape, got " + " and ".join(fmt_shape(x) for x in ins))
-    return first
-
-
-def _concat_out(ins, p):
-    rest = {s[1:] for s in ins}
-    if len({len(s) for s in ins}) != 1 or len(rest) != 1:
-        raise ShapeError("branches of concat must agree in every dimension but the channels, got "
-                         + " and ".join(fmt_shape(x) for x in ins))
-    return (sum(s[0] for s in ins),) + ins[0][1:]
-
-
-def _global(name):
-    def rule(ins, p):
-        c, _, _ = _need_map(ins, name)
-        return (c,)
-    return rule
-
-
-def _flatten_out(ins, p):
-    return (math.prod(ins[0]),)
-
-
-def _linear_out(ins, p):
-    (s,) = ins
-    if len(s) != 1:
-        raise ShapeError(f"linear needs flat features, got a {fmt_shape(s)} map; put gmp, gap or flatten before it")
-    return (p["out"],)
-
-
-def _bn_args(ins, p):
-    return {"num_features": ins[0][0], "eps": p["eps"], "momentum": p["momentum"],
-            "weight_init": p["weight"], "bias_init": p["bias"], "frozen_weight": p["frozen"]}
-
-
-# ---------------------------------------------------------------- the primitives
-register(Op(
-    "conv",
-    (P("c", "int", AUTO, min=1, choices=(AUTO,), doc="output channels (auto: same as input)"),
-     P("k", "int", 3, min=1, max=64, doc="kernel size"),
-     P("stride", "int", 1, min=1, max=64),
-     P("padding", "int", AUTO, min=0, max=64, choices=(AUTO,), doc="auto: k//2 ('same' for odd k, stride 1)"),
-     P("bias", "bool", True),
-     P("groups", "int", 1, min=1)),
-    _conv_out, "Conv2d",
-    lambda ins, p: {"in_channels": ins[0][0], "out_channels": ins[0][0] if p["c"] == AUTO else p["c"],
-                    "kernel_size": p["k"], "stride": p["stride"], "padding": _conv_pad(p),
-                    "bias": p["bias"], "groups": p["groups"]},
-    _conv_count, style={"fillcolor": "#bebada"}, role="conv", doc="2-D convolution"))
-
-register(Op(
-    "bn",
-    (P("weight", "float", 1.0, choices=("uniform",), doc="initial scale: a constant, or uniform for U[0,1] (PyTorch 0.4)"),
-     P("bias", "float", 0.0, doc="initial shift"),
-     P("eps", "float", 1e-5, min=0),
-     P("momentum", "float", 0.1, min=0, max=1),
-     P("frozen", "bool", False, doc="true: the scale is not trained")),
-    _same, "BatchNorm", _bn_args,
-    lambda ins, out, p: (2 * ins[0][0], 0), style={"fillcolor": "#ffffb3"}, role="norm", doc="batch normalisation"))
-
-register(Op("relu", (), _same, "ReLU", lambda ins, p: {"inplace": False},
-            style={"fillcolor": "#fb8072"}, role="act", doc="rectified linear unit"))
-
-for _name, _mod, _fill in (("maxpool", "MaxPool2d", "#8dd3c7"), ("avgpool", "AvgPool2d", "#8dd3c7")):
-    register(Op(_name,
-                (P("k", "int", 2, min=1, max=4096), P("stride", "int", AUTO, min=1, choices=(AUTO,)),
-                 P("padding", "int", 0, min=0)),
-                _pool_out(_name), _mod, _pool_args, style={"fillcolor": _fill}, role="pool",
-                doc=f"{_name[:3]} pooling over k×k windows (stride defaults to k)"))
-
-register(Op("gmp", (), _global("gmp"), "GlobalMaxPool", style={"fillcolor": "#b3de69"}, role="pool",
-            doc="global max pool: C×H×W -> C"))
-register(Op("gap", (), _global("gap"), "GlobalAvgPool", style={"fillcolor": "#b3de69"}, role="pool",
-            doc="global average pool: C×H×W -> C"))
-register(Op("flatten", (), _flatten_out, "Flatten", style={"fillcolor": "#fccde5"}, role="reshape",
-            doc="flatten to features"))
-register(Op(
-    "linear", (P("out", "int", required=True, min=1, doc="output features"), P("bias", "bool", True)),
-    _linear_out, "Linear",
-    lambda ins, p: {"in_features": ins[0][0], "out_features": p["out"], "bias": p["bias"]},
-    lambda ins, out, p: (ins[0][0] * p["out"] + (p["out"] if p["bias"] else 0), ins[0][0] * p["out"]),
-    style={"fillcolor": "#bc80bd"}, role="linear", doc="fully connected layer"))
-register(Op("mul", (P("k", "float", required=True),), _same, "Mul", lambda ins, p: {"weight": p["k"]},
-            style={"fillcolor": "#ccebc5"}, role="scale", doc="multiply by a constant (what `*k` makes)"))
-register(Op("identity", (), _same, "Identity", style={"fillcolor": "white"}, role="identity",
-            doc="pass the input through (a shortcut branch)"))
-register(Op("add", (), _add_out, "Add", branches=True, style={"fillcolor": "#fdb462"}, role="sum",
-            doc="sum of parallel branches (same shape)"))
-register(Op("concat", (), _concat_out, "Concat", branches=True, style={"fillcolor": "#fdb462"}, role="concat",
-            doc="channel concatenation of parallel branches"))
-register(Op("dropout", (P("p", "float", 0.5, min=0, max=1),), _same, "Dropout", lambda ins, p: {"p": p["p"]},
-            style={"fillcolor": "#d9d9d9"}, role="reg", doc="dropout with probability p"))
-register(Op("input", (), _same, "Identity", style={"fillcolor": "white"}, role="input", doc="the network input"))
-
-del _name, _mod, _fill
+from . import primitives as _primitives  # noqa: E402,F401  (registers netc's own ops on import)

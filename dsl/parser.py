@@ -4,14 +4,18 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from typing import Any
+
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.tree import Meta
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from .errors import NetError, Span
 
-MAX_FILE_BYTES = 1 << 20  # a .net file is a page of text; anything bigger is a mistake or an attack
-MAX_NESTING = 200
+MAX_DEPTH = 200        # expression nesting (brackets, calls, postfix operators) within one statement
+MAX_DIGITS = 18        # whole numbers in a .net file; beyond, Python's int/float conversions misbehave
 
 _TERMINALS = {
     "NAME": "a name", "SIGNED_NUMBER": "a number", "INT": "a whole number", "STRING": "a string",
@@ -34,77 +38,27 @@ def grammar_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
+    """The grammar, built once per process."""
     return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
                 maybe_placeholders=True)
 
 
-def read_source(path: str | Path, span: Span | None = None) -> str:
-    """Read a .net file as UTF-8 text, refusing huge, binary or unreadable files cleanly."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if p.is_dir():
-            raise NetError(f"'{path}' is a directory, not a .net file", span, file=str(path))
-        if size > MAX_FILE_BYTES:
-            raise NetError(f"'{path}' is {size:,} bytes; .net files are limited to {MAX_FILE_BYTES:,} bytes",
-                           span, file=str(path))
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise NetError(f"no such file: '{path}'", span, file=str(path)) from None
-    except PermissionError:
-        raise NetError(f"cannot read '{path}': permission denied", span, file=str(path)) from None
-    except IsADirectoryError:
-        raise NetError(f"'{path}' is a directory, not a .net file", span, file=str(path)) from None
-    except OSError as e:
-        raise NetError(f"cannot read '{path}': {e.strerror or e}", span, file=str(path)) from None
-    return decode(data, str(path))
-
-
-def decode(data: bytes, file: str) -> str:
-    if len(data) > MAX_FILE_BYTES:
-        raise NetError(f"input is {len(data):,} bytes; .net files are limited to {MAX_FILE_BYTES:,} bytes", file=file)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise NetError(f"{file}:{line}:{col} is not valid UTF-8 (byte 0x{data[e.start]:02x}); "
-                       ".net files are UTF-8 text", file=f"{file}:{line}:{col}") from None
-    if "\x00" in text:
-        line = text[:text.index("\x00")].count("\n") + 1
-        raise NetError("file contains a NUL byte: it looks binary, not a .net text file",
-                       Span(file, line, 1, line, 2, text))
-    return text.lstrip("\ufeff")
-
-
 def parse(text: str, file: str = "<string>") -> ast.Module:
-    """Parse one file's text into an `ast.Module` (no name resolution yet)."""
-    _check_nesting(text, file)
+    """Parse one file's text into an `ast.Module` (no name resolution yet).
+
+    Neither lark's LALR parser nor the tree transformer recurses, so no input can exhaust
+    Python's stack here; nesting beyond `MAX_DEPTH` is refused with its location."""
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as e:
         raise _syntax_error(e, text, file) from None
     try:
-        return _ToAst(file, text).transform(tree)
+        module: ast.Module = _ToAst(file, text).transform(tree)
     except VisitError as e:
         if isinstance(e.orig_exc, NetError):
             raise e.orig_exc from None
         raise
-
-
-def _check_nesting(text: str, file: str) -> None:
-    """Refuse absurd bracket nesting before lark's recursive tree walk would overflow."""
-    depth, line, col = 0, 1, 0
-    for ch in text:
-        col += 1
-        if ch == "\n":
-            line, col = line + 1, 0
-        elif ch in "([{":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise NetError(f"brackets nested more than {MAX_NESTING} deep", Span(file, line, col, line, col + 1, text))
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
+    return module
 
 
 def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:
@@ -149,144 +103,178 @@ def _one_of(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
-class _ToAst(Transformer):
-    """lark tree -> ast dataclasses; also checks the left side of definitions."""
+class _ToAst(Transformer_NonRecursive):
+    """lark tree -> ast dataclasses; also checks number sizes, nesting and the left side of definitions."""
 
     def __init__(self, file: str, text: str):
         super().__init__()
         self.file, self.text = file, text
+        self.depth: dict[int, int] = {}   # id(expression node) -> nesting depth, for MAX_DEPTH
 
-    def _span(self, meta_or_tok) -> Span:
-        m = meta_or_tok
+    def _span(self, m: Meta | Token) -> Span:
         if isinstance(m, Token):
-            return Span(self.file, m.line, m.column, m.end_line, m.end_column, self.text)
+            return Span(self.file, m.line or 1, m.column or 1, m.end_line or 1, m.end_column or 1, self.text)
         if getattr(m, "empty", False):
             return Span(self.file, 1, 1, 1, 2, self.text)
         return Span(self.file, m.line, m.column, m.end_line, m.end_column, self.text)
 
+    def _nest(self, node: Any, parts: list[Any]) -> Any:
+        """Record `node`'s depth (one more than its deepest part) and refuse absurd nesting."""
+        d = 1 + max((self.depth.get(id(p), 0) for p in parts), default=0)
+        if d > MAX_DEPTH:
+            raise NetError(f"expression nested more than {MAX_DEPTH} levels deep (brackets, calls and "
+                           "postfix operators together)", node.span,
+                           hint="split it into named definitions")
+        self.depth[id(node)] = d
+        return node
+
+    def _whole(self, tok: Token) -> int:
+        s = str(tok)
+        if len(s.lstrip("+-")) > MAX_DIGITS:
+            raise NetError(f"number with {len(s.lstrip('+-'))} digits is out of range "
+                           f"(at most {MAX_DIGITS} digits)", self._span(tok))
+        return int(s)
+
     # ---- expressions
     @v_args(meta=True)
-    def ref(self, meta, children):
+    def ref(self, meta: Meta, children: list[Token]) -> ast.Ref:
         return ast.Ref(str(children[0]), self._span(meta))
 
     @v_args(meta=True)
-    def call(self, meta, children):
+    def call(self, meta: Meta, children: list[Any]) -> ast.Call:
         name, arglist = children
-        args, kwargs = [], []
+        args: list[ast.Expr] = []
+        kwargs: list[ast.Kwarg] = []
         for a in (arglist or []):
             if isinstance(a, ast.Kwarg):
                 if any(k.name == a.name for k in kwargs):
                     raise NetError(f"keyword argument '{a.name}' given twice", a.span)
                 kwargs.append(a)
             elif kwargs:
-                raise NetError("positional argument after a keyword argument", _expr_span(a))
+                raise NetError("positional argument after a keyword argument", a.span)
             else:
                 args.append(a)
-        return ast.Call(str(name), args, kwargs, self._span(meta), self._span(name))
+        node = ast.Call(str(name), args, kwargs, self._span(meta), self._span(name))
+        return self._nest(node, [*args, *(k.value for k in kwargs)])
 
-    def arglist(self, children):
+    def arglist(self, children: list[Any]) -> list[Any]:
         return list(children)
 
     @v_args(meta=True)
-    def kwarg(self, meta, children):
+    def kwarg(self, meta: Meta, children: list[Any]) -> ast.Kwarg:
         return ast.Kwarg(str(children[0]), children[1], self._span(meta))
 
     @v_args(meta=True)
-    def literal(self, meta, children):
+    def literal(self, meta: Meta, children: list[Any]) -> ast.Literal:
         return ast.Literal(children[0], self._span(meta))
 
     @v_args(meta=True)
-    def literal_string(self, meta, children):
+    def literal_string(self, meta: Meta, children: list[Token]) -> ast.Literal:
         return ast.Literal(str(children[0])[1:-1], self._span(meta))
 
     @v_args(meta=True)
-    def literal_true(self, meta, children):
+    def literal_true(self, meta: Meta, children: list[Any]) -> ast.Literal:
         return ast.Literal(True, self._span(meta))
 
     @v_args(meta=True)
-    def literal_false(self, meta, children):
+    def literal_false(self, meta: Meta, children: list[Any]) -> ast.Literal:
         return ast.Literal(False, self._span(meta))
 
-    def number(self, children):
-        s = str(children[0])
-        try:
-            v = int(s)
-        except ValueError:
-            v = float(s)
-            if v != v or v in (float("inf"), float("-inf")):
-                raise NetError(f"number {s} is out of range", self._span(children[0]))
+    def number(self, children: list[Token]) -> int | float:
+        tok = children[0]
+        s = str(tok)
+        if all(ch.isdigit() or ch in "+-" for ch in s):
+            return self._whole(tok)
+        if len(s) > 64:
+            raise NetError(f"number written with {len(s)} characters is out of range", self._span(tok))
+        v = float(s)
+        if v != v or v in (float("inf"), float("-inf")):
+            raise NetError(f"number {s} is out of range", self._span(tok))
         return v
 
     @v_args(meta=True)
-    def sequence(self, meta, children):
-        items = []
+    def sequence(self, meta: Meta, children: list[ast.Expr]) -> ast.Seq:
+        items: list[ast.Expr] = []
         for c in children:  # flatten nested chains so a -> (b -> c) reads as one chain
             items.extend(c.items if isinstance(c, ast.Seq) else [c])
-        return ast.Seq(items, self._span(meta))
+        return self._nest(ast.Seq(items, self._span(meta)), items)
 
     @v_args(meta=True)
-    def alternatives(self, meta, children):
-        return ast.Alt(list(children), self._span(meta))
+    def alternatives(self, meta: Meta, children: list[ast.Expr]) -> ast.Alt:
+        return self._nest(ast.Alt(list(children), self._span(meta)), children)
 
     @v_args(meta=True)
-    def optional(self, meta, children):
-        return ast.Opt(children[0], self._span(meta))
+    def optional(self, meta: Meta, children: list[ast.Expr]) -> ast.Opt:
+        return self._nest(ast.Opt(children[0], self._span(meta)), children)
 
     @v_args(meta=True)
-    def scale(self, meta, children):
-        return ast.Scale(children[0], float(children[1]), self._span(meta))
+    def scale(self, meta: Meta, children: list[Any]) -> ast.Scale:
+        return self._nest(ast.Scale(children[0], float(children[1]), self._span(meta)), children[:1])
 
     @v_args(meta=True)
-    def repeat(self, meta, children):
+    def repeat(self, meta: Meta, children: list[Any]) -> ast.Repeat:
         body, times = children
-        return ast.Repeat(body, int(times), self._span(meta))
+        return self._nest(ast.Repeat(body, self._whole(times), self._span(meta)), [body])
 
-    # ---- settings values
-    def string(self, c):
+    # ---- settings values (nesting is limited by the same depth rule)
+    def string(self, c: list[Token]) -> str:
         return str(c[0])[1:-1]
 
-    def true(self, c):
+    def true(self, c: list[Any]) -> bool:
         return True
 
-    def false(self, c):
+    def false(self, c: list[Any]) -> bool:
         return False
 
-    def symbol(self, c):
+    def symbol(self, c: list[Token]) -> str:
         return str(c[0])
 
-    def list(self, c):
-        return [x for x in c if x is not None]
+    @v_args(meta=True)
+    def list(self, meta: Meta, c: list[Any]) -> list[Any]:
+        out = [x for x in c if x is not None]
+        return self._nest_value(out, meta)
 
-    def tuple(self, c):
-        return tuple(c)
+    @v_args(meta=True)
+    def tuple(self, meta: Meta, c: list[Any]) -> tuple[Any, ...]:
+        return self._nest_value(tuple(c), meta)
+
+    def _nest_value(self, value: Any, meta: Meta) -> Any:
+        depth = 1 + max((self.depth.get(id(v), 0) for v in value if isinstance(v, (list, tuple))), default=0)
+        if depth > 8:
+            raise NetError("a training setting's value nests more than 8 brackets deep", self._span(meta))
+        self.depth[id(value)] = depth
+        return value
 
     # ---- statements
     @v_args(meta=True)
-    def use_stmt(self, meta, c):
+    def use_stmt(self, meta: Meta, c: list[Token]) -> ast.Use:
         return ast.Use(str(c[0])[1:-1], self._span(meta))
 
     @v_args(meta=True)
-    def input_stmt(self, meta, c):
-        dims = tuple(int(x) for x in str(c[0]).split("x"))
-        return ("input", dims, self._span(meta))
+    def input_stmt(self, meta: Meta, c: list[Token]) -> ast.Input:
+        span = self._span(meta)
+        dims = str(c[0]).split("x")
+        if any(len(d) > MAX_DIGITS for d in dims):
+            raise NetError("input size out of range", span)
+        return ast.Input(tuple(int(x) for x in dims), span)
 
     @v_args(meta=True)
-    def setting(self, meta, c):
+    def setting(self, meta: Meta, c: list[Any]) -> ast.Setting:
         return ast.Setting(str(c[0]), c[1], self._span(meta))
 
     @v_args(meta=True)
-    def train_stmt(self, meta, c):
-        return ("train", list(c), self._span(meta))
+    def train_stmt(self, meta: Meta, c: list[ast.Setting]) -> ast.Train:
+        return ast.Train(list(c), self._span(meta))
 
     @v_args(meta=True)
-    def def_or_net(self, meta, c):
+    def def_or_net(self, meta: Meta, c: list[Any]) -> ast.Def | ast.NetLine:
         lhs, label, rhs = c
         span = self._span(meta)
         if rhs is None:
             if label is not None:
                 raise NetError("a label string belongs in a definition: name \"Label\" = ...",
                                self._span(label))
-            return ("net", lhs, span)
+            return ast.NetLine(lhs, span)
         label_text = str(label)[1:-1] if label is not None else None
         if isinstance(lhs, ast.Ref):
             return ast.Def(lhs.name, [], label_text, rhs, span, lhs.span, self.file)
@@ -295,7 +283,7 @@ class _ToAst(Transformer):
             for a in lhs.args:
                 if not isinstance(a, ast.Ref):
                     raise NetError("a parameter must be a plain name, optionally with a default: name or name=value",
-                                   _expr_span(a))
+                                   a.span)
                 params.append(ast.Param(a.name, None, a.span))
             for k in lhs.kwargs:
                 params.append(ast.Param(k.name, k.value, k.span))
@@ -305,30 +293,26 @@ class _ToAst(Transformer):
                     raise NetError(f"parameter '{p.name}' appears twice", p.span)
                 seen.add(p.name)
             return ast.Def(lhs.name, params, label_text, rhs, span, lhs.name_span, self.file)
-        raise NetError("the left side of '=' must be a name or name(parameters)", _expr_span(lhs),
+        raise NetError("the left side of '=' must be a name or name(parameters)", lhs.span,
                        hint="definitions look like: conv_bn(c, k=3) = conv(c, k) -> bn -> relu")
 
-    def start(self, children):
+    def start(self, children: list[ast.Statement]) -> ast.Module:
         mod = ast.Module(self.file, self.text)
         for st in children:
             if isinstance(st, ast.Def):
                 mod.defs.append(st)
             elif isinstance(st, ast.Use):
                 mod.uses.append(st)
-            elif st[0] == "input":
-                if mod.input_shape is not None:
-                    raise NetError("'input' is declared twice", st[2], notes=[("first declared here", mod.input_span)])
-                mod.input_shape, mod.input_span = st[1], st[2]
-            elif st[0] == "train":
-                mod.settings.extend(st[1])
-            elif st[0] == "net":
+            elif isinstance(st, ast.Input):
+                if mod.input is not None:
+                    raise NetError("'input' is declared twice", st.span, notes=[("first declared here", mod.input.span)])
+                mod.input = st
+            elif isinstance(st, ast.Train):
+                mod.settings.extend(st.settings)
+            elif isinstance(st, ast.NetLine):
                 if mod.net is not None:
                     raise NetError("a second network expression; a file describes one network",
-                                   st[2], notes=[("the first one is here", mod.net_span)],
+                                   st.span, notes=[("the first one is here", mod.net.span)],
                                    hint="to name a block, write name = ...; to chain blocks, join them with '->'")
-                mod.net, mod.net_span = st[1], st[2]
+                mod.net = st
         return mod
-
-
-def _expr_span(e) -> Span:
-    return e.span

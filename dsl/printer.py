@@ -9,7 +9,8 @@ from . import ast
 _ALT, _SEQ, _POST, _ATOM = 0, 1, 2, 3
 
 
-def fmt_value(v) -> str:
+def fmt_value(v: object) -> str:
+    """A value as .net text (`true`, `0.125`, `"x"`, `[(0, 0), (5, 0.4)]`)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -24,18 +25,18 @@ def fmt_value(v) -> str:
     return str(v)
 
 
-def format_expr(e: ast.Expr, choose: Callable | None = None) -> str:
+def format_expr(e: ast.Expr, choose: Chooser | None = None) -> str:
     """Canonical text of an expression. `choose(node)` resolves search-space choices:
     it returns the chosen option expression, or None for 'absent'."""
     return _fmt(e, choose)[0]
 
 
-def _wrap(text_prec, need):
+def _wrap(text_prec: tuple[str, int], need: int) -> str:
     text, prec = text_prec
     return f"({text})" if prec < need else text
 
 
-def _fmt(e, choose):
+def _fmt(e: ast.Expr, choose: Chooser | None) -> tuple[str, int]:
     if isinstance(e, ast.Ref):
         return e.name, _ATOM
     if isinstance(e, ast.Literal):
@@ -70,7 +71,11 @@ def _fmt(e, choose):
     raise TypeError(type(e))
 
 
-def format_def(d: ast.Def, choose: Callable | None = None) -> str:
+Chooser = Callable[[ast.Choice], "ast.Expr | None"]
+
+
+def format_def(d: ast.Def, choose: Chooser | None = None) -> str:
+    """`name(p, q=default) "Label" = body`."""
     head = d.name
     if d.params:
         ps = [p.name if p.default is None else f"{p.name}={format_expr(p.default)}" for p in d.params]
@@ -78,3 +83,20 @@ def format_def(d: ast.Def, choose: Callable | None = None) -> str:
     if d.label:
         head += f' "{d.label}"'
     return f"{head} = {format_expr(d.body, choose)}"
+
+
+def format_module(mod: ast.Module) -> str:
+    """A whole file as canonical text: input, definitions, network, training settings.
+    Loading the result gives the same networks (the round-trip the property tests check)."""
+    lines = []
+    if mod.input is not None:
+        lines.append("input " + "x".join(str(d) for d in mod.input.shape))
+    lines += [f'use "{u.path}"' for u in mod.uses]
+    lines += [format_def(d) for d in mod.defs]
+    if mod.net is not None:
+        lines.append(format_expr(mod.net.expr))
+    if mod.settings:
+        lines.append("train {")
+        lines += [f"  {s.key} = {fmt_value(s.value)}" for s in mod.settings]
+        lines.append("}")
+    return "\n".join(lines) + "\n"

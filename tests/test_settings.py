@@ -1,33 +1,112 @@
-"""Training settings: overrides, knot stretching, validation; --limit subsets."""
+"""Training settings: one typed object; file values, flags and JSON all checked the same way."""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
-from dsl.settings import SettingsError, defaults, resolve, scaled_knots
+import dsl
+from dsl.errors import DataError, NetError
+from dsl.settings import SettingsError, TrainSettings, scaled_knots
 
-ARTICLE = [(0, 0.0), (5, 0.4), (24, 0.0)]
+ARTICLE = ((0, 0.0), (5, 0.4), (24, 0.0))
 
 
 @pytest.mark.parametrize("epochs,expected", [
     (24, ARTICLE),
-    (20, [(0, 0.0), (4, 0.4), (20, 0.0)]),   # the article's 20-epoch runs
-    (22, [(0, 0.0), (5, 0.4), (22, 0.0)]),
-    (48, [(0, 0.0), (10, 0.4), (48, 0.0)]),
-    (1, [(0, 0.0), (5 / 24, 0.4), (1, 0.0)]),  # rounding would merge knots: keep the exact epoch
+    (20, ((0, 0.0), (4, 0.4), (20, 0.0))),   # the article's 20-epoch runs
+    (22, ((0, 0.0), (5, 0.4), (22, 0.0))),
+    (48, ((0, 0.0), (10, 0.4), (48, 0.0))),
+    (1, ((0, 0.0), (5 / 24, 0.4), (1, 0.0))),  # rounding would merge knots: keep the exact epoch
 ])
 def test_scaled_knots(epochs, expected):
     assert scaled_knots(ARTICLE, epochs) == expected
 
 
-def test_resolve_applies_overrides_and_validates():
-    s = resolve(defaults(), 20, batch_size=128, cutout=None)
-    assert s["epochs"] == 20 and s["batch_size"] == 128 and s["cutout"] == 8
-    assert s["lr"][-1] == (20, 0.0)
+def test_defaults_are_the_article_recipe_in_one_place():
+    s = TrainSettings()
+    assert (s.epochs, s.batch_size, s.lr, s.momentum, s.weight_decay, s.cutout, s.target) == (
+        24, 512, ARTICLE, 0.9, 5e-4, 8, 0.94)
+
+
+def test_epochs_in_the_file_stretch_the_default_schedule_like_the_flag():
+    """Regression: `train { epochs = 4 }` kept the 24-epoch knots (lr never annealed)."""
+    from_file = dsl.loads("relu -> gmp -> fc\ntrain { epochs = 4 }").settings
+    from_flag = TrainSettings().with_overrides(epochs=4)
+    assert from_file == from_flag
+    assert from_file.lr[-1] == (4, 0.0) and from_file.lr[1][1] == 0.4
+
+
+def test_overrides_validate_and_stretch():
+    s = TrainSettings().with_overrides(20, batch_size=128, cutout=None)
+    assert (s.epochs, s.batch_size, s.cutout, s.lr[-1]) == (20, 128, 8, (20, 0.0))
     with pytest.raises(SettingsError, match="batch_size = 0 must be an integer"):
-        resolve(defaults(), batch_size=0)
-    with pytest.raises(SettingsError, match="must be one of"):
-        resolve(defaults(), colour="red")
+        TrainSettings().with_overrides(batch_size=0)
+    with pytest.raises(SettingsError, match="unknown training setting colour"):
+        TrainSettings().with_overrides(colour="red")
+
+
+@pytest.mark.parametrize("text,message,where", [
+    ("train { epochs = 4, epochs = 5 }", "'epochs' is set twice", "2:21"),
+    ("train { epochs = 4 }\ntrain { epochs = 5 }", "'epochs' is set twice", "3:9"),
+    ("train { lr = [(-4, 0), (0, 0.4)] }", "'lr' must be a list of at least two", "2:9"),
+    ("train { lr = [(0, 0), (0, 0.4)] }", "'lr' must be a list of at least two", "2:9"),
+    ("train { lr = [(0, 0), (5, 0)] }", "learning rate is above 0 somewhere", "2:9"),
+    ("train { std = [0, 0, 0] }", "'std' must be a list of numbers above 0", "2:9"),
+    ("train { mean = [] }", "'mean' must be a list of numbers", "2:9"),
+    ("train { epochs = 4, lr = [(0, 0), (5, 0.4), (24, 0)] }", "knots that end by epoch 4", "2:21"),
+    ("train { epochs = four }", "'epochs' must be an integer", "2:9"),
+    ("train { epoch = 4 }", "unknown training setting 'epoch'", "2:9"),
+    ("train { momentum = true }", "'momentum' must be a number", "2:9"),
+    ("train { lr = [[[[[[[[[[1]]]]]]]]]] }", "nests more than 8 brackets", "2:"),
+])
+def test_nonsense_in_the_file_is_refused_where_it_is_written(text, message, where):
+    with pytest.raises(NetError) as e:
+        dsl.loads("relu -> gmp -> fc\n" + text, filename="s.net")
+    assert message in str(e.value) and f"s.net:{where}" in str(e.value), str(e.value)
+
+
+def test_an_imported_file_may_set_what_the_main_file_overrides(write):
+    write("lib.net", "train { epochs = 10, cutout = 4 }")
+    g = dsl.load(write("main.net", 'use "lib.net"\nrelu -> gmp -> fc\ntrain { epochs = 12 }'))
+    assert (g.settings.epochs, g.settings.cutout, g.settings.lr[-1]) == (12, 4, (12, 0.0))
+
+
+def test_json_round_trip_and_refusals():
+    s = TrainSettings().with_overrides(epochs=7, batch_size=64)
+    assert TrainSettings.from_json(json.loads(json.dumps(s.to_json()))) == s
+    with pytest.raises(NetError, match="lacks epochs"):
+        TrainSettings.from_json({k: v for k, v in s.to_json().items() if k != "epochs"})
+    with pytest.raises(NetError, match="epochs = 'four' must be"):
+        TrainSettings.from_json(dict(s.to_json(), epochs="four"))
+    with pytest.raises(NetError, match="not a JSON object"):
+        TrainSettings.from_json([1, 2])
+    with pytest.raises(NetError, match="unknown colour"):
+        TrainSettings.from_json(dict(s.to_json(), colour=1))
+
+
+def test_data_dependent_checks():
+    s = TrainSettings()
+    s.check_data((3, 32, 32))
+    with pytest.raises(DataError, match="pad = 4 needs images larger than 4x4"):
+        s.check_data((3, 4, 4))
+    with pytest.raises(DataError, match="cutout = 8 is larger than the 6x6"):
+        TrainSettings(pad=0).check_data((3, 6, 6))
+    with pytest.raises(DataError, match="mean has 3 values but the images have 1 channels"):
+        s.check_data((1, 32, 32))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.integers(1, 2000), st.lists(st.tuples(st.integers(0, 100), st.floats(0, 2)), min_size=2, max_size=6))
+def test_stretched_schedules_are_valid_and_end_on_the_new_length(epochs, raw):
+    knots = tuple(sorted({e: lr for e, lr in raw}.items()))
+    if len(knots) < 2 or knots[-1][0] == 0 or not any(lr > 0 for _, lr in knots):
+        return
+    s = TrainSettings(epochs=knots[-1][0], lr=knots).with_overrides(epochs=epochs)
+    assert s.lr[-1][0] == epochs and [lr for _, lr in s.lr] == [lr for _, lr in knots]
+    assert all(a[0] < b[0] for a, b in zip(s.lr, s.lr[1:]))
 
 
 def test_limit_takes_a_fixed_random_subset_not_the_first_images(tmp_path):

@@ -72,9 +72,9 @@ def test_alternatives_and_optional_anywhere():
     """
     prog = dsl.loader.loads_program(src)
     names = [v.name for v in prog.variants()]
-    assert names == ["Wide:S1", "Slim:S1", "Wide:S1 dropout", "Slim:S1 dropout"]
+    assert names == ["Wide:S1", "Slim:S1", "Wide:S1 dropout(0.5)", "Slim:S1 dropout(0.5)"]
     canon = {v.name: v.canonical for v in prog.variants()}
-    assert canon["Slim:S1 dropout"] == "stage(slim) -> dropout(0.5) -> gmp -> linear(3)"
+    assert canon["Slim:S1 dropout(0.5)"] == "stage(slim) -> dropout(0.5) -> gmp -> linear(3)"
     g = prog.graph("Slim:S1")
     assert g.nodes["stage/slim/conv_bn/conv"].shape == (8, 8, 8)
     assert "dropout" not in g.nodes

@@ -5,28 +5,28 @@ import click
 
 from ..errors import NetError
 from ..ops import fmt_shape
-from .common import human, limits, max_params_option
+from .common import human, max_params_option
 
 
 @click.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @max_params_option
-def command(files, max_params):
+def command(files: tuple[str, ...], max_params: int) -> None:
     """Validate .net files; list the variants of search spaces. Exit 0 if all are fine, else 2."""
     from ..loader import load_program
 
     failed = 0
     for f in files:
         try:
-            prog = load_program(f, **limits(max_params))
+            prog = load_program(f, max_params=max_params)
             g = prog.graph()
             variants = prog.variants()
             if variants:
                 click.echo(f"{f}: ok, search space with {len(variants)} variants, "
                            f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}")
+                width = max(22, *(len(v.name) for v in variants))
                 for v in variants:
-                    gv = prog.graph(v.name)
-                    click.echo(f"  {v.name:<22} {gv.params:>12,} params {human(gv.macs):>9} MACs   "
+                    click.echo(f"  {v.name:<{width}} {v.params:>12,} params {human(v.macs):>9} MACs   "
                                f"{v.canonical.splitlines()[-1]}")
             else:
                 click.echo(f"{f}: ok, {len(g.nodes)} ops, {g.params:,} params, {human(g.macs)} MACs, "

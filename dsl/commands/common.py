@@ -1,21 +1,36 @@
 """Options and helpers shared by the subcommands (no torch here)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_PARAMS_CEILING = 10**15
+
+
+def _max_params(ctx: click.Context, param: click.Parameter, value: float) -> int:
+    """click callback: a finite parameter budget between 1 and 10^15 (so 1e9 and 2.5e8 work)."""
+    if not (value == value and 1 <= value <= MAX_PARAMS_CEILING):   # value == value: not nan
+        raise click.BadParameter(f"must be a number from 1 to {MAX_PARAMS_CEILING:.0e}, e.g. 1e9")
+    return int(value)
+
+
 max_params_option = click.option(
-    "--max-params", type=float, default=1e9, show_default=True,
+    "--max-params", type=float, default=1e9, show_default=True, callback=_max_params,
     help="refuse networks with more parameters than this (checked before anything is allocated)")
 
 
-def positive(ctx, param, value):
+def positive(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
     """click callback: an optional count that must be at least 1."""
     if value is not None and value < 1:
         raise click.BadParameter("must be at least 1")
     return value
 
 
-def engine_options(f):
+def engine_options(f: F) -> F:
     """The training-engine flags `netc train` and `netc search` share."""
     for opt in reversed([
         click.option("--device", default="auto", show_default=True, help="auto, cuda, cuda:N or cpu"),
@@ -34,11 +49,8 @@ def engine_options(f):
     return f
 
 
-def limits(max_params: float) -> dict:
-    return {"max_params": int(max_params)}
-
-
 def human(n: float) -> str:
+    """1.23G, 4.56M, 7.89k."""
     for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= div:
             return f"{n / div:.2f}{unit}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import limits, max_params_option
+from .common import max_params_option
 
 
 @click.command("draw")
@@ -31,7 +31,7 @@ def command(file, out, fmt, level, depth, variant, fold, max_params):
         raise NetError("--depth applies to the ops view; use --level ops (or leave --level out)", file=file)
     level = level or ("ops" if depth is not None else "blocks")
     t = target(file, out, fmt)           # check the output before the (slower) load
-    g = load(file, variant=variant, **limits(max_params))
+    g = load(file, variant=variant, max_params=max_params)
     source = to_dot(g, level=level, depth=depth, fold=fold, dashed=variant is None)
     written, warning = write(source, t, file)
     if warning:

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .common import limits, max_params_option
+from .common import max_params_option
 
 
 @click.command("summary")
@@ -18,5 +18,5 @@ def command(file, as_json, variant, max_params):
     from ..loader import load
     from ..summary import as_dict, as_text
 
-    g = load(file, variant=variant, **limits(max_params))
+    g = load(file, variant=variant, max_params=max_params)
     click.echo(json.dumps(as_dict(g), indent=1) if as_json else as_text(g))

@@ -1,0 +1,137 @@
+"""Binding a call's arguments: which parameter gets which argument, values versus blocks.
+
+A definition's parameter is bound either to a `Value` (a number, string, boolean or symbol,
+with the span it came from) or to a `Thunk` (a block: an expression and the environment it
+was written in, expanded where the parameter is used). A primitive's parameters are always
+values, checked against the registry's declaration.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .. import ast
+from ..errors import NetError, Span, did_you_mean
+from ..ops import AUTO, REGISTRY, Op, Params
+
+SYMBOLS = frozenset({AUTO, "uniform"})  # bare words accepted as parameter values
+Note = tuple[str, Span]
+
+
+@dataclass(frozen=True)
+class Value:
+    """A parameter holding a value."""
+    value: Any
+    span: Span
+
+
+@dataclass(frozen=True)
+class Thunk:
+    """A parameter holding a block: its expression, the environment it came from, and whether
+    it was written inside a chosen search-space option (for variant naming)."""
+    expr: ast.Expr
+    env: Env
+    in_option: bool = False
+
+
+Binding = Union[Value, Thunk]
+
+
+class Env:
+    """The names visible at one point: the program's definitions and a call's parameters."""
+
+    __slots__ = ("defs", "local")
+
+    def __init__(self, defs: dict[str, ast.Def], local: dict[str, Binding] | None = None):
+        self.defs = defs
+        self.local: dict[str, Binding] = local or {}
+
+    def child(self, local: dict[str, Binding]) -> Env:
+        """The environment inside a definition's body."""
+        return Env(self.defs, local)
+
+    def names(self) -> set[str]:
+        """Every name a reference could mean here (for did-you-mean hints)."""
+        return set(self.local) | set(self.defs) | set(REGISTRY)
+
+
+def match_args(who: str, names: Sequence[str], args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg],
+               at_most: bool, notes: Sequence[Note] = ()) -> dict[str, ast.Expr]:
+    """Pair a call's arguments with parameter names: positional first, then keywords."""
+    if len(args) > len(names):
+        sig = f" ({', '.join(names)})" if names else ""
+        raise NetError(f"{who} takes {'at most ' if at_most else ''}{len(names)} argument"
+                       f"{'s' * (len(names) != 1)}{sig}, got {len(args)}", args[len(names)].span, notes=list(notes))
+    matched = dict(zip(names, args))
+    for k in kwargs:
+        if k.name not in names:
+            raise NetError(f"{who} has no parameter '{k.name}'", k.span,
+                           hint=did_you_mean(k.name, names) or f"its parameters: {', '.join(names) or 'none'}")
+        if k.name in matched:
+            raise NetError(f"'{k.name}' given both by position and by keyword", k.span)
+        matched[k.name] = k.value
+    return matched
+
+
+def binding(a: ast.Expr, env: Env, in_option: bool = False) -> Binding:
+    """What a definition's parameter holds when `a` is passed to it from `env`."""
+    if isinstance(a, ast.Literal):
+        return Value(a.value, a.span)
+    if isinstance(a, ast.Ref):
+        b = env.local.get(a.name)
+        if b is not None:
+            return b
+        if a.name in SYMBOLS:
+            return Value(a.name, a.span)
+    return Thunk(a, env, in_option)
+
+
+def bind_def(d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env,
+             top: Env, in_option: bool = False) -> dict[str, Binding]:
+    """A definition's parameters bound for one call (defaults are read in the top-level env)."""
+    defined = [(f"'{d.name}' is defined here", d.name_span)]
+    matched = match_args(f"'{d.name}'", [p.name for p in d.params], args, kwargs, False, defined)
+    local = {name: binding(a, env, in_option) for name, a in matched.items()}
+    for p in d.params:
+        if p.name not in local:
+            if p.default is None:
+                raise NetError(f"'{d.name}' needs argument '{p.name}'", span, notes=defined)
+            local[p.name] = binding(p.default, top)
+    return local
+
+
+def prim_params(op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env) -> Params:
+    """A primitive's parameters for one call: every value checked, defaults filled in."""
+    params: Params = {}
+    matched = match_args(op.name, op.param_names, args, kwargs, True) if (args or kwargs) else {}
+    for p in op.params:
+        a = matched.get(p.name)
+        if a is not None:
+            v = _arg_value(op, p.name, p.choices, a, env)
+            if p.type == "float" and isinstance(v.value, int) and not isinstance(v.value, bool):
+                v = Value(float(v.value), v.span)
+            problem = p.check(v.value)
+            if problem:
+                raise NetError(f"{op.name}: '{p.name}' {problem}", v.span)
+            params[p.name] = v.value
+        elif p.required:
+            raise NetError(f"{op.name} needs argument '{p.name}'" + (f" ({p.doc})" if p.doc else ""), span)
+        else:
+            params[p.name] = p.default
+    return params
+
+
+def _arg_value(op: Op, name: str, choices: tuple[str, ...], a: ast.Expr, env: Env) -> Value:
+    if isinstance(a, ast.Literal):
+        return Value(a.value, a.span)
+    if isinstance(a, ast.Ref):
+        b = env.local.get(a.name)
+        if isinstance(b, Value):
+            return b
+        if b is None and (a.name in choices or a.name in SYMBOLS):
+            return Value(a.name, a.span)
+        if b is None and a.name not in env.defs and a.name not in REGISTRY:
+            raise NetError(f"{op.name}: unknown name '{a.name}' for parameter '{name}'", a.span,
+                           hint=did_you_mean(a.name, set(env.local) | set(choices) | SYMBOLS))
+    raise NetError(f"{op.name}: parameter '{name}' expects a value, got a block", a.span)

@@ -1,0 +1,155 @@
+"""Building the flat graph: scopes, op nodes with concrete parameters and checked shapes, names.
+
+`GraphBuilder.add_op` is where every op enters the graph: its `auto` parameters are
+resolved from the input shapes, its shape rule runs, the absurd-size limits are checked
+(before anything is allocated) and its parameters and MACs are counted. `finish` names
+everything (`layer1/res/conv_bn_1/conv`) and returns the graph's nodes and blocks.
+"""
+from __future__ import annotations
+
+import math
+
+from ..errors import NetError, Span
+from ..graph import Block, Node
+from ..limits import Limits
+from ..ops import REGISTRY, Op, Params, Shape, ShapeError, fmt_shape
+
+Note = tuple[str, Span]
+
+
+class Scope:
+    """One level of the hierarchy being built: an instance of a definition."""
+
+    __slots__ = ("base", "definition", "label", "parent", "span", "children", "optional", "repeat_of",
+                 "extension", "name")
+
+    def __init__(self, definition: str, label: str | None, parent: Scope | None, span: Span | None):
+        self.base = definition
+        self.definition = definition
+        self.label = label
+        self.parent = parent
+        self.span = span
+        self.children: list[Scope | OpNode] = []
+        self.optional = False
+        self.repeat_of: Scope | None = None
+        self.extension = False
+        self.name = ""
+
+    def location(self) -> str | None:
+        """The label (or definition name) of this block or the nearest enclosing one; None at the top."""
+        s: Scope | None = self
+        while s is not None and s.parent is not None:
+            if s.label or s.definition:
+                return s.label or s.definition
+            s = s.parent
+        return None
+
+
+class OpNode:
+    """An op being built (named by `GraphBuilder.finish`)."""
+
+    __slots__ = ("base", "op", "params", "inputs", "shape", "span", "n_params", "macs", "name")
+
+    def __init__(self, op: str, params: Params, inputs: list[OpNode], shape: Shape, span: Span | None,
+                 n_params: int, macs: int):
+        self.base = op
+        self.op = op
+        self.params = params
+        self.inputs = inputs
+        self.shape = shape
+        self.span = span
+        self.n_params = n_params
+        self.macs = macs
+        self.name = ""
+
+
+class GraphBuilder:
+    """Collects scopes and ops in topological order, enforcing the limits as it goes."""
+
+    def __init__(self, input_shape: Shape, limits: Limits):
+        self.limits = limits
+        self.root = Scope("", None, None, None)
+        self.ops: list[OpNode] = []
+        self.total_params = 0
+        self.input = self._add(OpNode("input", {}, [], tuple(input_shape), None, 0, 0), self.root)
+
+    def open_scope(self, definition: str, label: str | None, parent: Scope, span: Span) -> Scope:
+        """A new block inside `parent`, for one call of a definition."""
+        child = Scope(definition, label, parent, span)
+        parent.children.append(child)
+        return child
+
+    def add_op(self, op: Op, params: Params, inputs: list[OpNode], span: Span, scope: Scope,
+               branch_spans: list[Span] | None = None) -> OpNode:
+        """Resolve, shape-check and count one op; raises a located NetError on any problem."""
+        shapes = [i.shape for i in inputs]
+        try:
+            params = op.resolve(shapes, params)
+            shape = tuple(op.shape(shapes, params))
+        except ShapeError as err:
+            notes: list[Note] = []
+            message = str(err)
+            if branch_spans:
+                notes = [(f"this branch gives {fmt_shape(s)}", bs) for s, bs in zip(shapes, branch_spans)]
+            else:
+                message += f" (input {fmt_shape(shapes[0])})"
+            raise NetError(f"shape mismatch at {op.name}: {message}", span, notes=notes) from None
+        size = math.prod(shape)
+        if size > self.limits.max_activation:
+            raise NetError(f"{op.name} would output {fmt_shape(shape)} = {size:,} values per sample, "
+                           f"over the limit of {self.limits.max_activation:,}", span)
+        n_params, macs = op.count(shapes, shape, params)
+        self.total_params += n_params
+        if self.total_params > self.limits.max_params:
+            raise NetError(f"the network exceeds the parameter budget: {self.total_params:,} parameters at this "
+                           f"{op.name}, limit {self.limits.max_params:,}", span,
+                           hint="nothing was allocated; shrink the widths or raise the budget (--max-params)")
+        return self._add(OpNode(op.name, params, inputs, shape, span, n_params, macs), scope)
+
+    def _add(self, node: OpNode, scope: Scope) -> OpNode:
+        if len(self.ops) >= self.limits.max_nodes:
+            raise NetError(f"the network expands to more than {self.limits.max_nodes:,} ops", node.span)
+        scope.children.append(node)
+        self.ops.append(node)
+        return node
+
+    def finish(self, out: OpNode) -> tuple[dict[str, Node], dict[str, Block], str]:
+        """Name every scope and op (repeated names within a level numbered from 1) and
+        return (nodes in topological order, blocks, the output's name)."""
+        blocks: dict[str, Block] = {}
+        stack: list[tuple[Scope, str]] = [(self.root, "")]
+        while stack:   # iterative: the hierarchy can be as deep as the nesting limit allows
+            scope, prefix = stack.pop()
+            counts: dict[str, int] = {}
+            for c in scope.children:
+                counts[c.base] = counts.get(c.base, 0) + 1
+            seen: dict[str, int] = {}
+            for c in scope.children:
+                if counts[c.base] > 1:
+                    seen[c.base] = seen.get(c.base, 0) + 1
+                    c.name = f"{prefix}{c.base}_{seen[c.base]}"
+                else:
+                    c.name = f"{prefix}{c.base}"
+                if isinstance(c, Scope):
+                    stack.append((c, c.name + "/"))
+        for s in _scopes_in_order(self.root):
+            blocks[s.name] = Block(s.name, s.definition, s.label, s.optional,
+                                   s.repeat_of.name if s.repeat_of else None, s.extension, s.span)
+        nodes = {n.name: Node(n.name, n.op, n.params, tuple(i.name for i in n.inputs), n.shape, n.span,
+                              n.n_params, n.macs)
+                 for n in self.ops}
+        return nodes, blocks, out.name
+
+
+def _scopes_in_order(root: Scope) -> list[Scope]:
+    """Every scope below `root`, pre-order (parents before children, siblings in order)."""
+    out: list[Scope] = []
+    stack = list(reversed([c for c in root.children if isinstance(c, Scope)]))
+    while stack:
+        s = stack.pop()
+        out.append(s)
+        stack.extend(reversed([c for c in s.children if isinstance(c, Scope)]))
+    return out
+
+
+INPUT_OP = REGISTRY["input"]

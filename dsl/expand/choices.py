@@ -1,0 +1,254 @@
+"""Search-space choices: decisions, enumerating the variants, and naming them.
+
+A *choice* is one `x?` or `a | b` node of the source. A variant makes one decision per choice
+it reaches, and that decision holds wherever the node is expanded (a definition used twice, a
+repeated block `x^3`): `blk = relu?` used as `blk -> blk` gives two variants, not four.
+Choices inside an option exist only when that option is chosen (`(relu? | bn)` is relu,
+nothing or bn). Different decisions can give the same network (`relu???` is relu or nothing):
+variants are the distinct networks, told apart by fingerprint.
+
+`enumerate_decisions` lists every combination of decisions without building anything (a
+`ChoiceWalker` only follows the text), refusing the space early when it is over the limits.
+`variant_names` gives every variant a readable, unique name in the article's style.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .. import ast
+from ..errors import NetError
+from ..limits import Limits
+from ..ops import REGISTRY
+from ..printer import fmt_value, format_expr
+from .bind import Env, Thunk, bind_def
+
+# (label of the chosen block, location label or None, the choice node)
+Part = tuple[str, "str | None", ast.Choice]
+Assignment = dict[ast.Choice, int]
+
+
+class Decisions:
+    """One decision per choice node (0 = the first option, or present for `x?`), and the name
+    parts the expansion records for the options it took."""
+
+    def __init__(self, assignment: Mapping[ast.Choice, int] | None = None):
+        self.assignment: Assignment = dict(assignment or {})
+        self.parts: list[Part] = []
+
+    def index(self, e: ast.Choice) -> int:
+        """The decided option's index."""
+        return self.assignment.get(e, 0)
+
+    def option(self, e: ast.Choice) -> ast.Expr | None:
+        """The decided option's expression, or None for an absent `x?`."""
+        i = self.index(e)
+        if isinstance(e, ast.Opt):
+            return e.body if i == 0 else None
+        return e.options[i]
+
+    def record(self, e: ast.Choice, label: str, location: str | None) -> None:
+        """Note that this choice put `label` at `location` (once per place)."""
+        part = (label, location, e)
+        if part not in self.parts:
+            self.parts.append(part)
+
+
+def option_label(e: ast.Expr, env: Env, decisions: Decisions) -> str | None:
+    """How a chosen option reads in a variant name: a definition's label (`Residual`) or name,
+    else the option's text with its own inner choices resolved (`conv(8) -> relu`); None for
+    `identity`, which adds nothing."""
+    if ast.has_choice(e):
+        return format_expr(e, decisions.option)
+    if isinstance(e, (ast.Ref, ast.Call)):
+        b = env.local.get(e.name)
+        if isinstance(b, Thunk) and isinstance(e, ast.Ref):
+            return option_label(b.expr, b.env, decisions)
+        if e.name == "identity" and b is None:
+            return None
+        d = env.defs.get(e.name) if b is None else None
+        if d is not None and (isinstance(e, ast.Ref) or not (e.args or e.kwargs)):
+            return d.label or d.name
+        return format_expr(e)
+    if isinstance(e, ast.Scale):
+        inner = option_label(e.body, env, decisions)
+        return f"{inner}*{fmt_value(e.factor)}" if inner is not None else format_expr(e)
+    if isinstance(e, ast.Repeat):
+        inner = option_label(e.body, env, decisions)
+        return f"{inner}^{e.times}" if inner is not None else None
+    return format_expr(e)
+
+
+# ----------------------------------------------------------------------------- enumeration
+@dataclass
+class Walk:
+    """What one walk under some decisions reached."""
+    seen: list[ast.Choice]            # choices met, in order of first meeting
+    options: dict[ast.Choice, int]    # how many options each has
+    ops: int                          # ops the network expands to (repeats multiplied)
+    visits: int                       # expression nodes visited (the walk's own cost)
+
+
+class ChoiceWalker:
+    """Follows the text the way the expander does (definitions, arguments, extensions,
+    branches, repeats), but builds nothing: it only notes which choices are reached and counts
+    ops. It never raises for a mistake in the file; the expansion of that variant reports it."""
+
+    def __init__(self, defs: dict[str, ast.Def], limits: Limits):
+        self.top = Env(defs)
+        self.limits = limits
+
+    def walk(self, net: ast.Expr, decisions: Decisions) -> Walk:
+        """Walk the network under `decisions`."""
+        self.decisions = decisions
+        self.result = Walk([], {}, 0, 0)
+        self.calls: list[str] = []
+        self.nesting = 0
+        self.result.ops = self._emit(net, self.top)
+        return self.result
+
+    def _emit(self, e: ast.Expr, env: Env) -> int:
+        self.result.visits += 1
+        if self.nesting >= self.limits.max_nesting:
+            return 0
+        self.nesting += 1
+        try:
+            if isinstance(e, ast.Seq):
+                return sum(self._emit(i, env) for i in e.items)
+            if isinstance(e, ast.Ref):
+                return self._call(e.name, (), (), e, env)
+            if isinstance(e, ast.Call):
+                return self._call(e.name, e.args, e.kwargs, e, env)
+            if isinstance(e, ast.Scale):
+                return self._emit(e.body, env) + 1
+            if isinstance(e, ast.Repeat):
+                # every copy makes the same decisions, so one walk of the body stands for all
+                times = e.times if 1 <= e.times <= self.limits.max_repeat else 1
+                return self._emit(e.body, env) * times
+            if isinstance(e, (ast.Opt, ast.Alt)):
+                if e not in self.result.options:
+                    self.result.seen.append(e)
+                    self.result.options[e] = 2 if isinstance(e, ast.Opt) else len(e.options)
+                option = self.decisions.option(e)
+                return 0 if option is None else self._emit(option, env)
+            return 0
+        finally:
+            self.nesting -= 1
+
+    def _call(self, name: str, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], e: ast.Ref | ast.Call,
+              env: Env) -> int:
+        b = env.local.get(name)
+        if b is not None:
+            return self._emit(b.expr, b.env) if isinstance(b, Thunk) else 0
+        d = env.defs.get(name)
+        if d is not None:
+            if d.name in self.calls or len(self.calls) >= self.limits.max_depth:
+                return 0
+            self.calls.append(d.name)
+            try:
+                if not d.params and (args or kwargs):
+                    return self._emit(d.body, env.child({})) + sum(self._emit(a, env) for a in args)
+                try:
+                    local = bind_def(d, args, kwargs, e.span, env, self.top)
+                except NetError:
+                    return 1
+                return self._emit(d.body, env.child(local))
+            finally:
+                self.calls.pop()
+        op = REGISTRY.get(name)
+        if op is not None and op.branches:
+            return sum(self._emit(a, env) for a in args) + 1
+        return 1
+
+
+def enumerate_decisions(net: ast.Expr, walker: ChoiceWalker, limits: Limits) -> list[tuple[Assignment, int]]:
+    """Every combination of decisions (restricted to the choices it reaches) with its op count,
+    depth-first in the order choices are met. Refuses a space over `limits.max_variants`
+    combinations or `limits.max_space_ops` ops in total as soon as it gets there."""
+    out: list[tuple[Assignment, int]] = []
+    total = 0
+    assignment: Assignment = {}
+    while True:
+        w = walker.walk(net, Decisions(assignment))
+        leaf = {k: assignment.get(k, 0) for k in w.seen}
+        out.append((leaf, w.ops))
+        total += w.ops + w.visits
+        if len(out) > limits.max_variants:
+            raise NetError(f"the search space has more than {limits.max_variants:,} combinations of choices",
+                           hint="split it into several files, or fix some choices")
+        if total > 2 * limits.max_space_ops:
+            raise NetError(f"the search space expands to more than {limits.max_space_ops:,} ops over its "
+                           f"variants ({len(out):,} variants so far)",
+                           hint="split it into several files, or fix some choices")
+        for j in range(len(w.seen) - 1, -1, -1):   # the next leaf: advance the last choice that can
+            k = w.seen[j]
+            if leaf[k] + 1 < w.options[k]:
+                assignment = {c: leaf[c] for c in w.seen[:j]}
+                assignment[k] = leaf[k] + 1
+                break
+        else:
+            return out
+
+
+# ----------------------------------------------------------------------------- naming
+def article_name(parts: Sequence[Part], where: Mapping[ast.Choice, str] | None = None) -> str:
+    """'Residual:L1+L3', 'Extra:L2', or 'Backbone' when no option adds anything.
+
+    Parts of one label are grouped, their locations joined by '+'; `where` replaces a
+    choice's location when two variants would otherwise share a name."""
+    if not parts:
+        return "Backbone"
+    groups: dict[str, list[str]] = {}
+    for label, loc, node in parts:
+        locs = groups.setdefault(label, [])
+        shown = where.get(node, loc) if where is not None else loc
+        if shown and shown not in locs:
+            locs.append(shown)
+    return " ".join(f"{label}:{'+'.join(locs)}" if locs else label for label, locs in groups.items())
+
+
+def variant_names(parts_of: Sequence[Sequence[Part]]) -> list[str]:
+    """A unique name per variant (compared case-insensitively, as --variant matches them).
+
+    First the article's names; where two variants share one, the choices involved are told
+    apart by position within their location (`relu:L1.1` vs `relu:L1.2`, `relu:1` vs `relu:3`
+    at the top level); if a name is still shared, `#2`, `#3` follow."""
+    names = [article_name(p) for p in parts_of]
+    if len({n.lower() for n in names}) == len(names):
+        return names
+    per_location: dict[str | None, list[ast.Choice]] = {}
+    for parts in parts_of:
+        for _, loc, node in parts:
+            nodes = per_location.setdefault(loc, [])
+            if node not in nodes:
+                nodes.append(node)
+    where = {}
+    for loc, nodes in per_location.items():
+        for i, node in enumerate(nodes, start=1):
+            if len(nodes) > 1:
+                where[node] = f"{loc}.{i}" if loc else str(i)
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n.lower()] = counts.get(n.lower(), 0) + 1
+    names = [article_name(p, where) if counts[n.lower()] > 1 else n for n, p in zip(names, parts_of)]
+    final: list[str] = []
+    taken: dict[str, int] = {}
+    for n in names:
+        k = taken.get(n.lower(), 0) + 1
+        taken[n.lower()] = k
+        final.append(n if k == 1 else f"{n}#{k}")
+    # a '#k' name could meet a real name of the same spelling: number on until unique
+    while len({n.lower() for n in final}) != len(final):
+        seen: set[str] = set()
+        for i, n in enumerate(final):
+            while n.lower() in seen:
+                n += "'"
+            final[i] = n
+            seen.add(n.lower())
+    return final
+
+
+def order_key(parts: Sequence[Part], leaf: Assignment, seen: Sequence[ast.Choice]) -> tuple:
+    """The article's order: fewest additions first, then earlier choices taken first."""
+    ranks = tuple((-1 if leaf.get(k, 0) == 0 else 0) if isinstance(k, ast.Opt) else leaf.get(k, 0) for k in seen)
+    return (len(parts), ranks)
