@@ -1,0 +1,191 @@
+"""Parameter and MAC counts equal torch's, for every network in nets/ (every variant of the search spaces)
+and for hand-written nets that use every primitive with non-default parameters.
+
+netc counts (dsl/ops.py) the multiply-accumulates of conv and linear only (a conv: out*in/groups*k*k
+per output pixel, bias adds not counted; a linear: in*out, bias adds not counted) and nothing for bn,
+relu, pools, add, concat, mul, dropout, flatten. torch.utils.flop_counter.FlopCounterMode counts the same
+thing as FLOPs = 2 * MACs: aten.convolution (bias ignored) and aten.mm / aten.addmm (the bias add of
+addmm ignored), and no formula for the other ops. So `2 * graph.macs == flops` must hold exactly.
+Per node too: each node's module accounts for 2 * node.macs of the FLOPs (FlopCounterMode's per-module
+counts), holds node.n_params parameters and produces the node's shape.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from torch.utils.flop_counter import FlopCounterMode
+
+import dsl
+from conftest import NETS, ROOT
+from dsl.errors import NetError
+from dsl.ops import AUTO, REGISTRY
+from dsl.summary import as_dict, rows
+from net_strategies import PRELUDE, net_exprs
+
+
+def check_counts(graph) -> None:
+    """The graph's totals and per-node counts against the compiled module (eval, no grad, batch 1)."""
+    torch.manual_seed(0)
+    model = dsl.build(graph).eval()
+    where = f"{graph.name} ({graph.file})"
+
+    # one forward pass; every op's module records the shape it made
+    seen: dict[str, tuple] = {}
+    modules = {}
+    hooks = []
+
+    def record(name):
+        def hook(module, args, out):
+            seen.setdefault(name, tuple(out.shape))   # (returns None: the output stays as it is)
+        return hook
+
+    for node in graph.nodes.values():
+        if node.role in ("input", "identity"):  # no module: the input, and a shortcut is the same value
+            continue
+        mod = modules[node.name] = model.get_submodule(node.name.replace("/", "."))
+        hooks.append(mod.register_forward_hook(record(node.name)))
+    x = torch.randn(1, *graph.input_shape)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            out = model(x)
+        for h in hooks:
+            h.remove()
+
+        assert tuple(out.shape) == (1, *graph.output_shape), where
+        assert 2 * graph.macs == counter.get_total_flops(), where
+        # FLOPs per module path (keys are "<root class>.<path>"; "Global" is the total)
+        per_module = {k.partition(".")[2]: sum(v.values()) for k, v in counter.get_flop_counts().items() if "." in k}
+        assert graph.params == sum(p.numel() for p in model.parameters()), where
+
+        # the summary's rows: one per node, summing to the totals
+        rs = rows(graph)
+        assert [r["name"] for r in rs] == list(graph.nodes), where
+        assert sum(r["params"] for r in rs) == graph.params, where
+        assert sum(r["macs"] for r in rs) == graph.macs, where
+        d = as_dict(graph)
+        assert (d["params"], d["macs"]) == (graph.params, graph.macs), where
+
+        # and per node, against the node's own module
+        for r in rs:
+            node = graph.nodes[r["name"]]
+            at = f"{where}: {node.name} ({node.op})"
+            if node.name not in modules:
+                assert r["params"] == r["macs"] == 0, at
+                continue
+            mod = modules[node.name]
+            assert node.name in seen, f"{at}: its module never ran"
+            assert seen[node.name] == (1, *node.shape), at
+            assert tuple(r["shape"]) == tuple(node.shape), at
+            assert r["params"] == sum(p.numel() for p in mod.parameters()), at
+            assert 2 * r["macs"] == per_module.get(node.name.replace("/", "."), 0), at
+
+
+# ----------------------------------------------------------------------------- the nets/ files
+def _graphs(path):
+    names = dsl.variants(path)
+    if not names:
+        return [dsl.load(path)]
+    return [dsl.load(path, variant=name) for name in names]
+
+
+@pytest.mark.parametrize("path", NETS, ids=[p.stem for p in NETS])
+def test_counts_of_every_net_and_variant_equal_torch(path):
+    graphs = _graphs(path)
+    if path.stem.startswith("search_"):
+        assert len(graphs) == 8 and len({g.fingerprint for g in graphs}) == 8
+    for graph in graphs:
+        assert graph.macs > 0
+        check_counts(graph)
+
+
+def test_the_articles_network_has_its_known_counts():
+    # 6,573,120 parameters (the article); MACs by hand: convs at 32, 32, 16, 16, 8, 4, 4, 4 pixels per side
+    g = dsl.load(ROOT / "nets" / "residual_l1_l3.net")
+    convs = [(3, 64, 32), (64, 128, 32), (128, 128, 16), (128, 128, 16), (128, 256, 16), (256, 512, 8),
+             (512, 512, 4), (512, 512, 4)]
+    assert g.params == 6_573_120
+    assert g.macs == sum(cin * cout * 9 * s * s for cin, cout, s in convs) + 512 * 10 == 379_261_952
+
+
+# ----------------------------------------------------------------------------- hand-written nets
+HAND = {
+    # non-square input; even kernel, stride, explicit padding; groups; bias on and off; every bn option;
+    # add and concat of maps; both pools with stride and padding; flatten -> dropout -> linear; bn on
+    # flat features; a linear without bias; mul
+    "every_primitive": """
+input 3x20x24
+conv(8, k=4, stride=2, padding=1, bias=true) -> conv(12, k=3, groups=4, bias=false) -> bn -> relu
+  -> add(identity, conv(auto, 1) -> bn(weight=uniform, bias=0.5, eps=1e-3, momentum=0.2, frozen=true))
+  -> concat(maxpool(3, stride=1, padding=1), avgpool(2, stride=1) -> conv(4, 2, padding=1))
+  -> flatten -> dropout(0.2) -> linear(7) -> bn(weight=0.25) -> linear(5, bias=false)*0.5
+""",
+    # one input channel, odd sizes that strided ops truncate; a depthwise conv; 1x1 grouped conv;
+    # three-way add; global pools concatenated; dropout on maps and on features
+    "depthwise_and_global_pools": """
+input 1x17x13
+conv(6, k=5, padding=0) -> conv(auto, k=3, stride=2, groups=6, bias=false) -> bn
+  -> avgpool(3, stride=2, padding=1) -> conv(12, k=1, groups=3) -> relu
+  -> add(identity, maxpool(3, stride=1, padding=1), avgpool(3, stride=1, padding=1)) -> dropout(0.3)
+  -> concat(gmp, gap) -> linear(9) -> dropout -> linear(3)*2
+""",
+    # definitions with parameters, an extension, repeats; a conv that leaves 1x1 after padding;
+    # concat and add of flat features
+    "definitions_and_flat_merges": """
+input 3x16x16
+unit(c=auto, s=1) = conv(c, 3, s, bias=false) -> bn -> relu
+block "B" = add(identity, unit -> unit(auto, 1))
+stem = unit(16) -> unit(32, 2)
+net = stem(block^2) -> maxpool(3, stride=3, padding=1) -> conv(8, k=3, stride=2, padding=0)
+  -> flatten -> concat(linear(10), linear(6, bias=false) -> bn) -> add(identity, linear(16)*0.5) -> linear(4)
+""",
+}
+
+
+@pytest.mark.parametrize("name", list(HAND))
+def test_counts_of_hand_written_nets_equal_torch(name):
+    graph = dsl.loads(HAND[name], filename=f"{name}.net")
+    assert graph.macs > 0
+    check_counts(graph)
+
+
+def test_hand_written_nets_use_every_primitive_and_every_parameter_off_its_default():
+    # netc's own primitives: the registry of a fresh process (this one may hold ops other tests registered)
+    code = "from dsl.ops import REGISTRY; print(' '.join(sorted({op.name for op in REGISTRY.values()})))"
+    built_in = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert "conv" in built_in and "linear" in built_in
+    used: dict[str, list[tuple[dict, list]]] = {}   # op -> (params, input shapes) of each of its nodes
+    for name, text in HAND.items():
+        graph = dsl.loads(text, filename=f"{name}.net")
+        for node in graph.nodes.values():
+            used.setdefault(node.op, []).append((node.params, [graph.nodes[i].shape for i in node.inputs]))
+    missing = set(built_in) - set(used)
+    assert not missing, f"add these primitives to a hand-written net: {sorted(missing)}"
+
+    def off_default(op, p, params, in_shapes) -> bool:
+        value, default = params.get(p.name, p.default), p.default
+        if default == AUTO and value != AUTO and hasattr(op, "resolve"):
+            # the graph holds resolved values: compare with what `auto` resolves to at this node
+            default = op.resolve(in_shapes, {**params, p.name: AUTO})[p.name]
+        return value != default
+
+    for op in (REGISTRY[name] for name in built_in):
+        for p in op.params:
+            if not any(off_default(op, p, params, ins) for params, ins in used[op.name]):
+                pytest.fail(f"no hand-written net gives {op.name} a non-default {p.name}")
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # the recursive strategy's long repr
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(net_exprs)
+def test_counts_of_generated_nets_equal_torch(body):
+    text = f"input 3x8x8\n{PRELUDE}\nconv(4, k=1) -> {body} -> concat(gmp, flatten -> linear(3)) -> linear(2)"
+    try:
+        graph = dsl.loads(text, filename="generated.net")
+    except NetError:  # shapes that do not fit (add of different widths, pools below 1x1)
+        return
+    check_counts(graph)
