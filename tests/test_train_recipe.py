@@ -90,11 +90,8 @@ def test_compiled_residual_l1_l3_follows_the_reference_trajectory(monkeypatch):
         initial.update({k: v.clone() for k, v in net.state_dict().items()})
         return net
 
-    recipe = dict(epochs=epochs, batch_size=bs, eval_batch_size=bs, lr=[(0, 0.0), (1, 0.4), (epochs, 0.0)])
-    if hasattr(graph.settings, "with_overrides"):          # a dsl.settings.TrainSettings
-        settings = graph.settings.with_overrides(**recipe)
-    else:                                                  # (the plain dict of earlier versions)
-        settings = dict(graph.settings, **recipe)
+    settings = graph.settings.with_overrides(epochs=epochs, batch_size=bs, eval_batch_size=bs,
+                                             lr=[(0, 0.0), (1, 0.4), (epochs, 0.0)])
     ds = Dataset(tx.transpose(0, 3, 1, 2).copy(), ty.astype(np.int64), vx.transpose(0, 3, 1, 2).copy(),
                  vy.astype(np.int64))
     monkeypatch.setattr(engine, "F", ours.namespace())
