@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dsl.search import grid
-from dsl.search.results import FIELDS, ResultsFile, read_rows
+from dsl.search.results import FIELDS, ResultsFile, SearchLock, read_rows
 
 TINY_NET = """\
 # a 4-network search space: the backbone, L1, L2, L1+L2 residual blocks
@@ -84,17 +84,33 @@ def test_grid_expands_files_epochs_seeds(space):
     nets = grid.networks([net])
     assert [n.name for n in nets] == VARIANTS
     assert len({n.net_hash for n in nets}) == 4
-    specs = grid.expand(nets, [2, 3], runs=2, seed=5, data_id="d")
+    specs = grid.plan(nets, [2, 3], runs=2, seed=5, data_id="d")
     assert len(specs) == 16
     assert [(s.name, s.epochs, s.seed) for s in specs[:4]] == [("Backbone", 2, 5), ("Backbone", 2, 6),
                                                                ("Backbone", 3, 5), ("Backbone", 3, 6)]
     s3 = next(s for s in specs if s.epochs == 3)
-    assert s3.settings["epochs"] == 3 and s3.settings["lr"] == [(0, 0), (2, 0.4), (3, 0)]
+    assert s3.settings.epochs == 3 and s3.settings.lr == ((0, 0), (2, 0.4), (3, 0))
     assert len({s.key for s in specs}) == 16
     # the key changes with the data and the precision, not with the reporting target
-    other = grid.expand(nets, [2], runs=1, data_id="other")[0]
+    other = grid.plan(nets, [2], runs=1, data_id="other")[0]
     assert other.config_hash != specs[0].config_hash
-    assert grid.config_hash("n", {"a": 1, "target": 0.9}, "d", "auto") == grid.config_hash("n", {"a": 1, "target": 0.5}, "d", "auto")
+    s = specs[0].settings
+    assert (grid.config_hash("n", s.with_overrides(target=0.5), "d", "auto")
+            == grid.config_hash("n", s.with_overrides(target=0.9), "d", "auto"))
+    assert (grid.config_hash("n", s.with_overrides(cutout=2), "d", "auto")
+            != grid.config_hash("n", s, "d", "auto"))
+
+
+def test_equal_networks_share_a_resume_key(tmp_path):
+    """Regression: `conv(8) -> conv` and `conv(8) -> conv(8)` build the same module but had
+    different fingerprints (auto left in the graph), so a resumed search retrained them."""
+    a = tmp_path / "a.net"
+    b = tmp_path / "b.net"
+    a.write_text("input 3x8x8\nconv(8) -> conv -> gmp -> linear(2)")
+    b.write_text("input 3x8x8\nconv(8, padding=1) -> conv(8, k=3) -> gmp -> linear(2, bias=true)")
+    na, nb = grid.networks([a])[0], grid.networks([b])[0]
+    assert na.net_hash == nb.net_hash
+    assert grid.plan([na], None, 1)[0].key == grid.plan([nb], None, 1)[0].key
 
 
 def test_net_hash_sees_definitions_not_only_the_network_line(root):
@@ -121,21 +137,22 @@ def test_parse_epochs():
 
 
 # ----------------------------------------------------------------------------- results.csv
-def test_results_file_tolerates_a_cut_off_line_and_repairs_it(tmp_path):
+def test_results_file_tolerates_a_cut_off_line_and_keeps_it(tmp_path):
     rf = ResultsFile(tmp_path)
     row = dict(variant="A", file="f", net_hash="n", config_hash="c", epochs=2, seed=0, test_acc=0.5, seconds=1.0)
     rf.append(row)
     rf.append({**row, "seed": 1})
     text = (tmp_path / "results.csv").read_text()
-    (tmp_path / "results.csv").write_text(text + "A,f,n,c,2,2,0.7")   # a writer killed mid-line
-    (tmp_path / ".results.csv.x.tmp").write_text("junk")                # and its temp file
+    (tmp_path / "results.csv").write_text(text + "A,f,n,c,2,2,0.7")   # a foreign writer cut off mid-line
+    (tmp_path / ".results.csv.x.tmp").write_text("junk")                # and a killed writer's temp file
     rows = read_rows(tmp_path / "results.csv")
     assert [r["seed"] for r in rows] == [0, 1]
-    rf = ResultsFile(tmp_path)
-    assert rf.done_keys() == {("c", 2, 0), ("c", 2, 1)}
-    rf.append({**row, "seed": 2})
+    with SearchLock(tmp_path):                                          # the lock holder clears stale temps
+        rf = ResultsFile(tmp_path)
+        assert rf.done_keys() == {("c", 2, 0), ("c", 2, 1)}
+        rf.append({**row, "seed": 2})
     lines = (tmp_path / "results.csv").read_text().splitlines()
-    assert lines[0] == ",".join(FIELDS) and len(lines) == 4
+    assert lines[0] == ",".join(FIELDS) and len(lines) == 5 and lines[-1] == "A,f,n,c,2,2,0.7"   # kept, last
     assert [r["seed"] for r in read_rows(tmp_path / "results.csv")] == [0, 1, 2]
     assert not list(tmp_path.glob(".results.csv.*.tmp"))
 
@@ -152,7 +169,7 @@ def test_full_grid_then_rerun_skips_everything(space, netc):
     for row in rows:
         assert 0.0 <= row["test_acc"] <= 1.0 and row["seconds"] > 0
         assert row["device"] == "cpu" and row["precision"] == "fp32"
-        assert len(row["net_hash"]) == 12 and row["params"] > 0
+        assert len(row["net_hash"]) == 16 and row["params"] > 0
     assert len({r["net_hash"] for r in rows}) == 4
     assert len(list((out / "runs").glob("*.json"))) == 16
     before = (out / "results.csv").read_bytes()
@@ -235,7 +252,7 @@ def test_user_errors_are_one_paragraph(space, netc, monkeypatch):
         (("--data", data, "--epochs", "20,x"), "--epochs must be a comma-separated list"),
         (("--data", data, "--variant", "Residual:L3"), "no network named 'Residual:L3'"),
         (("--data", data, "--workers", "2", "--ray", "local"), "do not mix"),
-        (("--data", data, "--runs", "0"), "must be at least 1"),
+        (("--data", data, "--runs", "0"), "0 is not in the range 1<=x<=10000"),
     ]
     for args, message in cases:
         r = netc("search", net, "--out", out, *args)
@@ -263,4 +280,4 @@ def test_second_search_on_the_same_folder_is_refused(space, netc):
     out.mkdir()
     with FolderLock(out):
         r = netc("search", net, "--data", data, "--out", out)
-    assert r.code == 2 and "another netc search is writing" in r.err
+    assert r.code == 2 and "netc search is already using" in r.err

@@ -5,9 +5,10 @@ structure (`net_hash`), its resolved training settings (but the reporting-only `
 dataset and the precision, so a rerun skips exactly the runs already in `results.csv` and redoes
 any whose network, settings or data changed.
 
-`net_hash` is the graph's `fingerprint` (the whole expanded structure: ops, parameters, wiring,
-shapes): two files whose network lines read the same but whose layer definitions differ (e.g.
-`backbone_6_bn_init.net` and `double_width_60.net`) get different hashes.
+`net_hash` is the graph's `fingerprint` (the whole expanded structure: ops, concrete parameters,
+wiring, shapes): two files whose network lines read the same but whose layer definitions differ
+(e.g. `backbone_6_bn_init.net` and `double_width_60.net`) get different hashes, and two texts
+that build the same network (`conv(8) -> conv` and `conv(8) -> conv(8)`) the same one.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NetError, did_you_mean
+from ..settings import SettingsError, TrainSettings
 
 
 @dataclass
@@ -40,7 +42,7 @@ class RunSpec:
     network: Network
     epochs: int
     seed: int
-    settings: dict = field(repr=False)
+    settings: TrainSettings = field(repr=False)
     config_hash: str = ""
 
     @property
@@ -55,13 +57,10 @@ class RunSpec:
         return f"{self.network.name} {self.epochs}ep seed {self.seed}"
 
 
-def _stable(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=repr, separators=(",", ":"))
-
-
-def config_hash(net: str, settings: dict, data_id: str, precision: str) -> str:
-    s = {k: v for k, v in settings.items() if k != "target"}
-    return hashlib.sha256(_stable([net, s, data_id, precision]).encode()).hexdigest()[:12]
+def config_hash(net: str, settings: TrainSettings, data_id: str, precision: str) -> str:
+    """The resume key of a run's configuration (everything but the seed and epochs count)."""
+    text = json.dumps([net, settings.key(), data_id, precision], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def parse_epochs(text: str | None) -> list[int] | None:
@@ -83,18 +82,18 @@ def parse_epochs(text: str | None) -> list[int] | None:
     return out
 
 
-def settings_for(file_settings: dict, epochs: int | None, overrides: dict | None = None) -> dict:
-    """The resolved settings of one run: the file's, with `epochs` (lr knots stretched to it) and overrides."""
-    from ..settings import SettingsError, resolve
-
+def settings_for(file_settings: TrainSettings, epochs: int | None, overrides: dict[str, Any] | None = None,
+                 file: str | None = None) -> TrainSettings:
+    """The settings of one run: the file's, with `epochs` (lr knots stretched to it) and overrides."""
     try:
-        return resolve(file_settings, epochs, **(overrides or {}))
+        return file_settings.with_overrides(epochs, **(overrides or {}))
     except SettingsError as err:
-        raise NetError(str(err), hint="check --epochs and the file's train { ... } section") from None
+        raise NetError(err.message, file=file, hint="check --epochs and the file's train { ... } section") from None
 
 
-def networks(files, variants: list[str] | None = None, **limits) -> list[Network]:
+def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = None, **limits: Any) -> list[Network]:
     """Load every file; a search space gives one Network per variant, a plain file one Network."""
+    from ..train.checks import check_trainable
     from ..loader import load_program
 
     found: list[Network] = []
@@ -109,6 +108,8 @@ def networks(files, variants: list[str] | None = None, **limits) -> list[Network
         else:
             g = prog.graph()
             found.append(Network(prog.name, str(f), None, g, g.fingerprint))
+    for n in found:
+        check_trainable(n.graph)
     all_names = [n.name for n in found]
     if variants:
         keep = []
@@ -133,8 +134,8 @@ def networks(files, variants: list[str] | None = None, **limits) -> list[Network
     return found
 
 
-def expand(nets: list[Network], epochs: list[int] | None, runs: int, seed: int = 0, data_id: str = "",
-           precision: str = "auto", overrides: dict | None = None) -> list[RunSpec]:
+def plan(nets: list[Network], epochs: list[int] | None, runs: int, seed: int = 0, data_id: str = "",
+         precision: str = "auto", overrides: dict[str, Any] | None = None) -> list[RunSpec]:
     """The grid, network-major (runs of one network are adjacent: warm compiled models),
     then epochs, then seeds `seed .. seed+runs-1`."""
     if runs < 1:
@@ -142,8 +143,8 @@ def expand(nets: list[Network], epochs: list[int] | None, runs: int, seed: int =
     specs = []
     for n in nets:
         for e in (epochs or [None]):
-            s = settings_for(n.graph.settings, e, overrides)
+            s = settings_for(n.graph.settings, e, overrides, n.file)
             ch = config_hash(n.net_hash, s, data_id, precision)
             for r in range(runs):
-                specs.append(RunSpec(n, int(s["epochs"]), seed + r, s, ch))
+                specs.append(RunSpec(n, s.epochs, seed + r, s, ch))
     return specs

@@ -17,25 +17,14 @@ import csv
 import io
 import math
 import os
-import re
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
 
 from ..errors import NetError
-from ..fileio import (
-    FolderLock,
-    read_bytes_limited,
-    remove_stale_temps,
-    write_bytes,
-    write_text,
-)
+from ..fileio import FolderLock, read_bytes_limited, remove_stale_temps, write_bytes
 
-# FolderLock and write_text are dsl.fileio's, re-exported for `from dsl.search.results import ...`
-__all__ = ["FIELDS", "FILENAME", "CliResultsFile", "FolderLock", "Results", "ResultsFile", "SearchLock",
-           "read_results", "read_rows", "write_text"]
+__all__ = ["FIELDS", "FILENAME", "Results", "ResultsFile", "SearchLock", "read_results", "read_rows"]
 
 FIELDS = ["variant", "file", "net_hash", "config_hash", "epochs", "seed", "test_acc", "test_loss", "train_acc",
           "train_loss", "seconds", "warmup_s", "target", "params", "device", "precision", "worker", "finished_at"]
@@ -358,55 +347,18 @@ class ResultsFile:
         return b"".join(out)
 
 
-# ----------------------------------------------------------------------------- the command line's view
-_held: dict[str, Counter[str]] = {}    # folders this process holds a SearchLock on -> warnings already shown
-
-
-def _key(folder: Path) -> str:
-    return os.path.abspath(folder)      # not resolve(): no file system access, no symlink-loop error
-
-
+# ----------------------------------------------------------------------------- the folder's lock
 class SearchLock(FolderLock):
     """The lock of a search folder: one `netc search` writes there at a time.
 
     Taking it also removes temporary files a killed search left (only the lock holder may: another
     process's temporary file is its write in progress)."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike[str]):
         super().__init__(folder, what="netc search",
                          hint="wait for the other search to finish, or pass another --out folder")
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> SearchLock:
         super().__enter__()
         remove_stale_temps(self.folder, FILENAME)
-        _held[_key(self.folder)] = Counter()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        _held.pop(_key(self.folder), None)
-        super().__exit__(*exc)
-
-
-def _stderr(message: str) -> None:
-    import click
-
-    click.echo(message, err=True)
-
-
-class CliResultsFile(ResultsFile):
-    """A ResultsFile that prints its warnings to stderr when read, for `netc search`.
-
-    Under a SearchLock each warning is printed once however often the folder is read (a search
-    reads it again for its recap), even where appended rows moved a cut-off last line down."""
-
-    def __init__(self, folder: str | os.PathLike, echo: Callable[[str], None] = _stderr):
-        super().__init__(folder)
-        shown = _held.get(_key(self.folder))
-        seen: Counter[str] = Counter()
-        for w in self.warnings:
-            what = re.sub(r":\d+: warning: ", ": warning: ", w, count=1)    # the same line, wherever it is now
-            seen[what] += 1
-            if shown is None or seen[what] > shown[what]:
-                echo(w)
-                if shown is not None:
-                    shown[what] += 1

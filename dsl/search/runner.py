@@ -21,9 +21,10 @@ import socket
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import NetError
+from ..settings import TrainSettings
 
 OnResult = Callable[..., None]
 
@@ -71,10 +72,11 @@ class SearchWorker:
             self._dataset = load_data(self.cfg)
         return self._dataset
 
-    def device_data(self, settings: dict):
+    def device_data(self, settings: TrainSettings) -> Any:
+        """The dataset on this worker's device, prepared for `settings` (kept while they agree)."""
         from ..train.engine import prepare_data
 
-        key = (tuple(settings["mean"]), tuple(settings["std"]), int(settings["pad"]))
+        key = (settings.mean, settings.std, settings.pad)
         if self._on_device is None or self._on_device[0] != key:
             self._on_device = None          # free the old copy first
             self._on_device = (key, prepare_data(self.dataset(), settings, self.trainer.device,
@@ -90,7 +92,7 @@ class SearchWorker:
         row = dict(variant=net.name, file=net.file, net_hash=net.net_hash, config_hash=spec.config_hash,
                    epochs=spec.epochs, seed=spec.seed, test_acc=result.test_acc, test_loss=result.test_loss,
                    train_acc=result.train_acc, train_loss=result.train_loss, seconds=result.seconds,
-                   warmup_s=result.warmup_s, target=float(spec.settings.get("target", 0.94)),
+                   warmup_s=result.warmup_s, target=spec.settings.target,
                    params=int(net.graph.params), device=self.device_name, precision=self.trainer.precision,
                    worker=self.name, finished_at=_dt.datetime.now().isoformat(timespec="seconds"))
         return row, [dict(r) for r in result.rows]
