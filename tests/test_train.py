@@ -28,7 +28,8 @@ def test_train_end_to_end_each_layout(tmp_path, capsys, layout):
     assert "not the official CIFAR-10" in out.out
     assert "train_loss" in out.out and "results" in out.out
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["net"]["source"] == net.read_text() and "conv" in cfg["net"]["canonical"]
+    assert cfg["net"]["sources"][cfg["net"]["main_source"]] == net.read_text() and "conv" in cfg["net"]["canonical"]
+    assert cfg["net"]["fingerprint"] and cfg["data"]["digest"]
     assert cfg["settings"]["epochs"] == 2 and cfg["seed"] == 0
     assert cfg["versions"]["torch"] and cfg["versions"]["netc"] and cfg["device"]["name"] == "cpu"
     assert [r["epoch"] for r in rows(run)] == ["1", "2"]
@@ -64,7 +65,8 @@ def test_flags_override_the_file(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case,needle", [
-    ("nan", "at epoch 1, step 2"),
+    ("nan", "the training loss became"),
+    ("not_a_classifier", "training needs one score per class"),
     ("shape", "3x16x16"),
     ("space", "--variant"),
     ("out_exists", "--resume"),
@@ -76,7 +78,9 @@ def test_user_errors_exit_2_without_traceback(tmp_path, capsys, case, needle):
     args = ["train", str(net), "--data", str(data), "--out", str(tmp_path / "run")]
     if case == "nan":
         net.write_text("input 3x16x16\nconv(8, 3) -> relu -> gmp -> linear(4)\n"
-                       "train { epochs = 2 batch_size = 16 lr = [(0, 1e30), (2, 1e30)] }\n")
+                       "train { epochs = 2 batch_size = 16 lr = [(0, 1000), (2, 1000)] }\n")
+    elif case == "not_a_classifier":
+        net.write_text("input 3x16x16\nconv(8) -> relu -> conv(4)\n")
     elif case == "shape":
         write_npz(tmp_path / "d.npz", 64, 32, size=12)
     elif case == "space":
@@ -90,6 +94,8 @@ def test_user_errors_exit_2_without_traceback(tmp_path, capsys, case, needle):
     err = capsys.readouterr().err
     assert code == 2, err
     assert needle in err and "Traceback" not in err
+    if case == "not_a_classifier":       # refused before anything is created
+        assert "tiny.net:2:1" in err and not (tmp_path / "run").exists()
 
 
 def test_engine_api_reuses_the_model_and_is_deterministic():
@@ -100,13 +106,13 @@ def test_engine_api_reuses_the_model_and_is_deterministic():
     with tempfile.TemporaryDirectory() as d:
         ds = load_dataset(write_npz(pathlib.Path(d) / "d.npz", 128, 64))
         graph = dsl.loads((write_net(pathlib.Path(d) / "t.net", epochs=2)).read_text(), filename="t.net")
-    settings = dict(graph.settings)
+    settings = graph.settings
     trainer = Trainer("cpu")
     data = prepare_data(ds, settings, trainer.device, trainer.precision)
     a = trainer.run(graph, data, settings, seed=3)
     b = trainer.run(graph, data, settings, seed=3)
     c = trainer.run(graph, data, settings, seed=4)
-    assert len(trainer._models) == 1
+    assert trainer.cached_models == 1                      # one model warm for both seeds
     assert [r["train_loss"] for r in a.rows] == [r["train_loss"] for r in b.rows]
     assert a.rows[-1]["train_loss"] != c.rows[-1]["train_loss"]
     assert a.epochs == 2 and a.seconds > 0 and len(a.rows) == 2

@@ -25,9 +25,23 @@ def _rows(run):
         return list(csv.DictReader(f))
 
 
-def _start(tmp_path, run):
-    data = write_npz(tmp_path / "d.npz", 1024, 128)
-    net = write_net(tmp_path / "tiny.net", epochs=EPOCHS)
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    return write_net(d / "tiny.net", epochs=EPOCHS), write_npz(d / "d.npz", 1024, 128)
+
+
+@pytest.fixture(scope="module")
+def reference(inputs, tmp_path_factory):
+    """The uninterrupted run, trained once for every parametrisation."""
+    net, data = inputs
+    run = tmp_path_factory.mktemp("ref") / "run"
+    assert main(["train", str(net), "--data", str(data), "--out", str(run), "--runs", "2", "--quiet"]) == 0
+    return _rows(run)
+
+
+def _start(inputs, run):
+    net, data = inputs
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "dsl.cli", "train", str(net), "--data", str(data), "--out", str(run),
                              "--runs", "2"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -46,9 +60,9 @@ def _wait_for_epochs(proc, run, n, timeout=120):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_killed_run_resumes_to_a_complete_record(tmp_path, capsys, sig):
+def test_killed_run_resumes_to_a_complete_record(tmp_path, capsys, sig, inputs, reference):
     run = tmp_path / "run"
-    proc, net, data = _start(tmp_path, run)
+    proc, net, data = _start(inputs, run)
     _wait_for_epochs(proc, run, 3)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -70,10 +84,8 @@ def test_killed_run_resumes_to_a_complete_record(tmp_path, capsys, sig):
     assert res["complete"] and [r["epochs"] for r in res["runs"]] == [EPOCHS, EPOCHS]
 
     # resuming replays the same random draws: the record equals an uninterrupted run's
-    ref_run = tmp_path / "ref"
-    assert main(["train", str(net), "--data", str(data), "--out", str(ref_run), "--runs", "2", "--quiet"]) == 0
-    want = _rows(ref_run)
-    for a, b in zip(rows, want):
+    assert len(rows) == len(reference)
+    for a, b in zip(rows, reference):
         assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
         assert float(a["test_acc"]) == pytest.approx(float(b["test_acc"]), abs=0.01)
 

@@ -1,126 +1,193 @@
-"""A training session: `runs` seeds of one net into one resumable run directory.
+"""A training session: `runs` seeds of one net into one run folder, resumable.
 
     session = Session.start(graph, dataset, settings, runs=3, seed=0, trainer=Trainer(...), out=None)
-    session = Session.resume(run_dir, graph, dataset, trainer)   # graph/dataset as config.json says
+    session = Session.resume(run_dir, config, graph, dataset, trainer)   # see dsl.train.resume
     results = session.train(reporter)
 
-After each epoch the metrics row is appended to metrics.csv and the checkpoint (current run's
-weights, optimizer, RNG, plus the finished runs) replaced atomically; result.json is rewritten
-after each finished run. A killed session resumes at its last completed epoch.
+After each epoch metrics.csv is rewritten and the checkpoint (current run's weights, optimizer,
+RNG, plus the finished runs) replaced, both atomically; result.json is rewritten after each
+finished run. A killed session resumes at its last completed epoch. The session holds the run
+folder's lock from start to end, so two processes never train into one folder.
 """
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from .. import __version__
-from .checkpoint import AsyncWriter, load as load_checkpoint
-from .engine import Snapshot, Trainer, device_name, prepare_data
+from ..errors import NetError
+from ..fileio import FolderLock
+from ..graph import Graph
+from ..settings import TrainSettings
+from . import checkpoint
+from .device import device_name
+from .engine import Snapshot, Trainer, prepare_data
+from .identity import dataset_digest
 from .report import Reporter
-from .rundir import RunDir
+from .rundir import DataRecord, RunConfig, RunDir
 
-FORMAT = 1
-
-
-def settings_to_json(settings: dict) -> dict:
-    return {k: ([list(p) for p in v] if k == "lr" else (list(v) if isinstance(v, tuple) else v))
-            for k, v in settings.items()}
+CHECKPOINT_FORMAT = 2
 
 
-def settings_from_json(settings: dict) -> dict:
-    return {k: ([tuple(p) for p in v] if k == "lr" else v) for k, v in settings.items()}
+def relative_sources(graph: Graph) -> tuple[str, dict[str, str]]:
+    """The graph's source files keyed relative to its main file's folder: (main key, sources).
+    Keys stay valid wherever the run is resumed from."""
+    base = os.path.dirname(graph.file)
+    rel = {os.path.normpath(os.path.relpath(k, base or ".")): v for k, v in graph.sources.items()}
+    return os.path.normpath(os.path.relpath(graph.file, base or ".")), rel
 
 
 @dataclass
 class Session:
+    """N runs of one network into one run folder."""
     rundir: RunDir
-    graph: object
-    dataset: object
-    settings: dict
-    runs: int
-    seed: int
+    lock: FolderLock
+    config: RunConfig
+    graph: Graph
+    dataset: Any
     trainer: Trainer
-    checkpoint: bool = True
-    done: list[dict] = field(default_factory=list)      # finished runs (with their rows)
-    snapshot: Snapshot | None = None                     # the unfinished run's last epoch
+    done: list[dict[str, Any]] = field(default_factory=list)      # finished runs (with their rows)
+    snapshot: Snapshot | None = None                               # the unfinished run's last epoch
 
     @property
     def name(self) -> str:
+        """The network's name."""
         return self.graph.name
 
+    @property
+    def settings(self) -> TrainSettings:
+        """The run's training settings."""
+        return self.config.settings
+
+    @property
+    def runs(self) -> int:
+        """How many seeds the session trains."""
+        return self.config.runs
+
+    @property
+    def seed(self) -> int:
+        """The first run's seed."""
+        return self.config.seed
+
     @classmethod
-    def start(cls, graph, dataset, settings, *, runs, seed, trainer, out=None, net_file=None, variant=None,
-              data_arg=None, limits=(None, None), checkpoint=True) -> "Session":
+    def start(cls, graph: Graph, dataset: Any, settings: TrainSettings, *, runs: int, seed: int, trainer: Trainer,
+              out: str | os.PathLike[str] | None = None, net_file: str | os.PathLike[str] | None = None,
+              variant: str | None = None, data_arg: str | None = None,
+              limits: tuple[int | None, int | None] = (None, None), overrides: dict[str, Any] | None = None,
+              checkpoint: bool = True) -> Session:
+        """A new run folder for `graph`; writes config.json and takes the folder's lock."""
         rd = RunDir.create(out, graph.name)
+        lock = rd.lock().__enter__()
         dev = trainer.device
-        config = {
-            "format": FORMAT,
-            "net": {"name": graph.name, "file": str(net_file) if net_file else None, "variant": variant,
-                    "source": getattr(graph, "source", None), "canonical": getattr(graph, "canonical", None)},
-            "settings": settings_to_json(settings),
-            "seed": seed, "runs": runs,
-            "data": {"arg": data_arg, "source": dataset.source, "layout": dataset.layout,
-                     "official": dataset.official, "limit": limits[0], "limit_test": limits[1],
-                     "n_train": len(dataset.train_y), "n_test": len(dataset.test_y),
-                     "image_shape": list(dataset.image_shape)},
-            "device": {"type": dev.type, "name": device_name(dev), "precision": trainer.precision,
-                       "compile": trainer.compile, "channels_last": trainer.channels_last},
-            "versions": {"netc": __version__, "torch": torch.__version__, "cuda": torch.version.cuda,
-                         "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None,
-                         "python": sys.version.split()[0], "platform": platform.platform()},
-            "checkpoint": checkpoint,
-        }
-        rd.write_json(rd.config, config)
-        return cls(rd, graph, dataset, settings, runs, seed, trainer, checkpoint)
+        main, sources = relative_sources(graph)
+        config = RunConfig(
+            net_name=graph.name, net_file=str(Path(net_file).resolve()) if net_file else None, main_source=main,
+            sources=sources, variant=variant, fingerprint=graph.fingerprint, canonical=graph.canonical,
+            overrides={k: v for k, v in (overrides or {}).items() if v is not None}, settings=settings, seed=seed,
+            runs=runs,
+            data=DataRecord(data_arg, dataset.source, dataset.layout, limits[0], limits[1], len(dataset.train_y),
+                            len(dataset.test_y), list(dataset.image_shape), dataset_digest(dataset)),
+            device={"type": dev.type, "name": device_name(dev), "precision": trainer.precision,
+                    "compile": trainer.compile, "channels_last": trainer.channels_last},
+            checkpoint=checkpoint,
+            versions={"netc": __version__, "torch": torch.__version__, "cuda": torch.version.cuda,
+                      "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None,
+                      "python": sys.version.split()[0], "platform": platform.platform()})
+        try:
+            rd.write_json(rd.config, config.to_json())
+        except BaseException:
+            lock.__exit__(None, None, None)
+            raise
+        return cls(rd, lock, config, graph, dataset, trainer)
 
-    @classmethod
-    def resume(cls, rd: RunDir, config: dict, graph, dataset, trainer) -> "Session":
-        s = cls(rd, graph, dataset, settings_from_json(config["settings"]), int(config["runs"]), int(config["seed"]),
-                trainer, bool(config.get("checkpoint", True)))
-        if rd.checkpoint.exists():
-            ck = load_checkpoint(rd.checkpoint)
-            s.done = list(ck["done"])
-            s.snapshot = Snapshot.from_dict(ck["snapshot"]) if ck.get("snapshot") else None
-            if s.snapshot is not None and s.snapshot.epoch >= int(s.settings["epochs"]):
-                s.done.append(s._finished(len(s.done), s.snapshot.rows, 0.0))
-                s.snapshot = None
-        rows = [r for d in s.done for r in d["rows"]] + (s.snapshot.rows if s.snapshot else [])
-        rd.write_metrics(rows)
-        return s
+    def restore(self, ck: dict[str, Any]) -> None:
+        """Continue from a verified checkpoint's contents."""
+        self.done = list(ck["done"])
+        self.snapshot = Snapshot.from_dict(ck["snapshot"]) if ck.get("snapshot") else None
+        if self.snapshot is not None and self.snapshot.epoch >= self.settings.epochs:
+            self.done.append(self._finished(len(self.done), self.snapshot.rows, 0.0))
+            self.snapshot = None
+        rows = [r for d in self.done for r in d["rows"]] + (self.snapshot.rows if self.snapshot else [])
+        self.rundir.write_metrics(rows)
 
-    def _finished(self, run: int, rows: list[dict], warmup_s: float) -> dict:
+    def validate_checkpoint(self, ck: dict[str, Any], path: Path) -> None:
+        """Refuse a checkpoint that does not belong to this run (CheckpointError)."""
+        problem = None
+        if ck.get("format") != CHECKPOINT_FORMAT:
+            problem = f"has format {ck.get('format')!r}, not {CHECKPOINT_FORMAT}"
+        elif ck.get("fingerprint") != self.config.fingerprint:
+            problem = "belongs to another network"
+        elif not isinstance(ck.get("done"), list) or len(ck["done"]) > self.runs:
+            problem = "has a malformed list of finished runs"
+        else:
+            snap = ck.get("snapshot")
+            try:
+                if snap is not None:
+                    s = Snapshot.from_dict(snap)
+                    if not 1 <= s.epoch <= self.settings.epochs or s.seed != self.seed + len(ck["done"]):
+                        problem = f"holds epoch {s.epoch} of seed {s.seed}, which this run never trains"
+            except (KeyError, TypeError):
+                problem = "has a malformed snapshot"
+        if problem:
+            raise checkpoint.CheckpointError(f"'{path}' {problem}", file=str(path))
+
+    def _finished(self, run: int, rows: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
         last = rows[-1]
         return {"run": run, "seed": last["seed"], "epochs": last["epoch"], "test_acc": last["test_acc"],
                 "test_loss": last["test_loss"], "seconds": last["total_s"], "warmup_s": warmup_s,
                 "rows": [dict(r, run=run) for r in rows]}
 
-    def train(self, reporter: Reporter | None = None) -> list[dict]:
-        reporter = reporter or Reporter()
+    def train(self, reporter: Reporter | None = None) -> list[dict[str, Any]]:
+        """Train the remaining runs; returns every finished run. Releases the folder's lock."""
+        try:
+            return self._train(reporter or Reporter())
+        finally:
+            self.lock.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Release the run folder without training (e.g. after a refusal)."""
+        self.lock.__exit__(None, None, None)
+
+    def _train(self, reporter: Reporter) -> list[dict[str, Any]]:
         data = prepare_data(self.dataset, self.settings, self.trainer.device, self.trainer.precision)
-        writer = AsyncWriter()
-        target = float(self.settings["target"])
+        writer = checkpoint.AsyncWriter()
+        target = self.settings.target
+        finished = False
         try:
             for run in range(len(self.done), self.runs):
                 seed = self.seed + run
                 if self.runs > 1:
                     reporter.note(f"--- run {run + 1} of {self.runs} (seed {seed})")
+                earlier = [r for d in self.done for r in d["rows"]]
 
-                def on_epoch(snap: Snapshot, run=run):
+                def on_epoch(snap: Snapshot, run: int = run, earlier: list[dict[str, Any]] = earlier) -> None:
                     for row in snap.rows:
                         row["run"] = run
-                    self.rundir.append_metrics(snap.rows[-1])
-                    if self.checkpoint:
-                        writer.submit({"format": FORMAT, "run": run, "snapshot": snap.to_dict(),
-                                       "done": list(self.done)}, self.rundir.checkpoint)
+                    self.rundir.write_metrics(earlier + snap.rows)
+                    if self.config.checkpoint:
+                        writer.submit({"format": CHECKPOINT_FORMAT, "fingerprint": self.config.fingerprint,
+                                       "run": run, "snapshot": snap.to_dict(), "done": list(self.done)},
+                                      self.rundir.checkpoint)
 
                 resume, self.snapshot = self.snapshot, None
                 result = self.trainer.run(self.graph, data, self.settings, seed, reporter=reporter,
                                           on_epoch=on_epoch, resume=resume, keep_model=False)
+                writer.wait()   # the finished run's last checkpoint is on disk before result.json says so
                 self.done.append(self._finished(run, result.rows, result.warmup_s))
                 self.rundir.write_result(self.name, self.done, self.runs, target)
+            finished = True
         finally:
-            writer.close()
+            if finished:
+                writer.close()
+            else:   # already failing: finish the pending save, but report the first failure
+                try:
+                    writer.close()
+                except NetError:
+                    pass
         return self.done

@@ -1,0 +1,51 @@
+"""What a run leaves behind: `Snapshot` (everything needed to resume) and `RunResult`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class Snapshot:
+    """Everything needed to resume a run after `epoch` completed epochs (CPU tensors)."""
+
+    seed: int
+    epoch: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    rng_cpu: torch.Tensor
+    rng_cuda: torch.Tensor | None
+    seconds: float
+    rows: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (what the checkpoint file stores)."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Snapshot:
+        """The inverse of `to_dict`; raises KeyError/TypeError on a malformed dict."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class RunResult:
+    """One finished run."""
+
+    seed: int
+    epochs: int
+    test_acc: float
+    test_loss: float
+    train_acc: float
+    train_loss: float
+    seconds: float                      # training + per-epoch evaluation, as the article counts
+    warmup_s: float = 0.0               # untimed warm-up done for this run (0 when cached)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    model: Any = field(default=None, repr=False)   # the trained module (on the device)
+
+    def summary(self) -> dict[str, Any]:
+        """The scalar fields."""
+        return {k: getattr(self, k) for k in ("seed", "epochs", "test_acc", "test_loss", "train_acc",
+                                               "train_loss", "seconds", "warmup_s")}
