@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
 
 from dsl.cli import main
-from dsl.data import SafeUnpickler, load_dataset
+from dsl.data import PickleRefused, SafeUnpickler, load_dataset
 from dsl.errors import DataError
 from train_fixtures import easy_images, write_cifar_pickles, write_imagefolder, write_net, write_npz
 
@@ -46,8 +47,11 @@ def test_safe_unpickler_reads_plain_data_and_numeric_arrays():
         got = SafeUnpickler(io.BytesIO(pickle.dumps(obj, protocol=proto)), encoding="latin1").load()
         np.testing.assert_array_equal(got[b"data"], obj[b"data"])
         assert got["x"] == obj["x"]
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(PickleRefused, match="object array"):
         SafeUnpickler(io.BytesIO(pickle.dumps(np.array([{}], dtype=object), protocol=2))).load()
+    with pytest.raises(PickleRefused, match="posix.system|os.system"):
+        SafeUnpickler(io.BytesIO(pickle.dumps(_Evil("x"), protocol=2))).load()
+    assert SafeUnpickler(io.BytesIO(pickle.dumps(b"", protocol=2))).load() == b""  # protocol 2's bytes()
 
 
 class _Evil:
@@ -71,7 +75,12 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, capsys):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("damage", ["truncated_pickle", "garbage_npz", "truncated_npz", "bad_png", "npz_missing_key"])
+EXPECT = {"truncated_pickle": "is corrupt or truncated", "garbage_npz": r"is not an \.npz \(zip\) archive",
+          "truncated_npz": "is a truncated or corrupt zip archive", "bad_png": "does not decode as an image",
+          "npz_missing_key": "lacks test_x, test_y"}
+
+
+@pytest.mark.parametrize("damage", sorted(EXPECT))
 def test_corrupt_data_gives_a_clean_error_naming_the_file(tmp_path, capsys, damage):
     if damage == "truncated_pickle":
         root = write_cifar_pickles(tmp_path / "pk", 40, 20)
@@ -97,6 +106,8 @@ def test_corrupt_data_gives_a_clean_error_naming_the_file(tmp_path, capsys, dama
     err = capsys.readouterr().err
     assert code == 2, err
     assert bad.name in err and "Traceback" not in err and "internal error" not in err
+    assert re.search(EXPECT[damage], err), err
+    assert "Python objects" not in err
 
 
 def test_offline_without_data_says_how_to_use_data(tmp_path, monkeypatch):

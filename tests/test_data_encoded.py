@@ -9,16 +9,11 @@ from PIL import Image
 
 from dsl.data import load_dataset
 from dsl.errors import DataError
+from train_fixtures import encode_images
 
 
 def _encoded(images: np.ndarray, quality=95):
-    blobs = []
-    for im in images:
-        buf = io.BytesIO()
-        Image.fromarray(im).save(buf, format="JPEG", quality=quality)
-        blobs.append(np.frombuffer(buf.getvalue(), np.uint8))
-    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
-    return np.concatenate(blobs), offsets
+    return encode_images(images, "JPEG", quality)
 
 
 def test_encoded_npz_is_decoded(tmp_path):
@@ -45,5 +40,15 @@ def test_corrupt_encoded_image_names_the_file(tmp_path):
     tj[: len(tj) // 2] = 7  # wreck the first images' bytes
     np.savez(tmp_path / "bad.npz", train_jpeg=tj, train_offsets=to, train_y=np.zeros(3, int),
              test_jpeg=tj, test_offsets=to, test_y=np.zeros(3, int))
-    with pytest.raises(DataError, match="bad.npz.*does not decode"):
+    with pytest.raises(DataError, match=r"bad\.npz': train image 0 does not decode as an image") as info:
         load_dataset(tmp_path / "bad.npz")
+    assert info.value.file == str(tmp_path / "bad.npz")
+
+
+def test_float_offsets_are_refused_not_crashed_on(tmp_path):
+    tj, to = _encoded(np.zeros((3, 8, 8, 3), np.uint8))
+    np.savez(tmp_path / "f.npz", train_jpeg=tj, train_offsets=to.astype(np.float64), train_y=np.zeros(3, int),
+             test_jpeg=tj, test_offsets=to, test_y=np.zeros(3, int))
+    with pytest.raises(DataError, match="train_offsets must hold integer byte positions, not float64"):
+        load_dataset(tmp_path / "f.npz")
+

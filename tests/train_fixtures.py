@@ -78,3 +78,29 @@ def write_imagefolder(root: Path, n_train=128, n_test=64, size=16) -> Path:
         for i, (im, label) in enumerate(zip(x, y)):
             Image.fromarray(im).save(root / split / names[label] / f"{i:05d}.png")
     return root
+
+
+def encode_images(images: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded images as the encoded-npz layout stores them: all bytes in one uint8 array, and
+    int64 offsets (N+1 positions, the first 0) cutting it into images."""
+    import io
+
+    from PIL import Image
+    blobs = []
+    for im in images:
+        buf = io.BytesIO()
+        Image.fromarray(im).save(buf, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
+        blobs.append(np.frombuffer(buf.getvalue(), np.uint8))
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    return (np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)), offsets
+
+
+def write_encoded_npz(path: Path, n_train=12, n_test=6, size=8, fmt: str = "PNG", **overrides) -> Path:
+    """A small encoded-image .npz ({split}_jpeg, {split}_offsets, {split}_y); `overrides` replace arrays."""
+    arrays = {}
+    for split, (x, y) in (("train", easy_images(n_train, size, 0)), ("test", easy_images(n_test, size, 1))):
+        arrays[f"{split}_jpeg"], arrays[f"{split}_offsets"] = encode_images(x, fmt)
+        arrays[f"{split}_y"] = y
+    arrays.update(overrides)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
