@@ -731,7 +731,7 @@ def _load_imagefolder(root: Path, channels: int) -> Dataset:
 def _download_cifar(download: bool) -> Dataset:
     root = default_root()
     folder = root / CIFAR_DIR
-    if not (folder / "test_batch").exists():
+    if _stat(folder / "test_batch") is None:
         if not download:
             raise DataError(f"CIFAR-10 is not in '{root}'", file=str(root), hint=USAGE)
         try:
