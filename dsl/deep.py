@@ -15,10 +15,29 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 STACK_BYTES = 512 << 20       # virtual memory only; pages are touched as the stack grows
-RECURSION_LIMIT = 20_000      # > max_nesting (1,000) x frames per level (~6) + definitions + printing
+RECURSION_LIMIT = 150_000     # > Limits.max_nesting (20,000) x frames per level (<= 6) + printing
 
 F = TypeVar("F", bound=Callable[..., Any])
 _state = threading.local()
+_limit_lock = threading.Lock()
+_active = [0, 0]   # deep calls running, the recursion limit to restore when none is
+
+
+def _raise_limit() -> None:
+    """Raise the (interpreter-wide) recursion limit while any deep call runs."""
+    with _limit_lock:
+        if _active[0] == 0:
+            _active[1] = sys.getrecursionlimit()
+            if _active[1] < RECURSION_LIMIT:
+                sys.setrecursionlimit(RECURSION_LIMIT)
+        _active[0] += 1
+
+
+def _restore_limit() -> None:
+    with _limit_lock:
+        _active[0] -= 1
+        if _active[0] == 0:
+            sys.setrecursionlimit(_active[1])
 
 
 def deep(fn: F) -> F:
@@ -36,16 +55,18 @@ def deep(fn: F) -> F:
             except BaseException as err:  # handed to the caller's thread below
                 box["error"] = err
 
-        if sys.getrecursionlimit() < RECURSION_LIMIT:
-            sys.setrecursionlimit(RECURSION_LIMIT)
-        old = threading.stack_size()
+        _raise_limit()
         try:
-            threading.stack_size(STACK_BYTES)
-            t = threading.Thread(target=target, name="netc-front-end", daemon=True)
-            t.start()
+            old = threading.stack_size()
+            try:
+                threading.stack_size(STACK_BYTES)
+                t = threading.Thread(target=target, name="netc-front-end", daemon=True)
+                t.start()
+            finally:
+                threading.stack_size(old)
+            t.join()
         finally:
-            threading.stack_size(old)
-        t.join()
+            _restore_limit()
         if "error" in box:
             err = box["error"]
             raise err.with_traceback(err.__traceback__)

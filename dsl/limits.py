@@ -17,8 +17,8 @@ class Limits:
     max_repeat: int = 10_000            # n in x^n
     max_activation: int = 1 << 31       # values of one op's output, per sample
     max_depth: int = 64                 # definitions called inside definitions
-    max_nesting: int = 1_000            # expression levels as expanded (definitions, blocks passed as
-                                        # arguments, brackets and postfix operators together)
+    max_nesting: int = 20_000           # expression levels as expanded (definitions, blocks passed as
+                                        # arguments, calls and postfix operators together)
     max_variants: int = 4_096           # combinations of search-space choices
     max_space_ops: int = 250_000        # ops over all variants of a search space together
     max_imports: int = 256              # .net files imported, directly or not

@@ -28,10 +28,13 @@ class Value:
 
 @dataclass(frozen=True)
 class Thunk:
-    """A parameter holding a block: its expression, the environment it came from, and whether
-    it was written inside a chosen search-space option (for variant naming)."""
+    """A parameter holding a block: its expression, the environment it came from, the
+    definitions being expanded where it was written (a block passed in is finite text, so
+    expanding it is not recursion of the definition it is passed to), and whether it was
+    written inside a chosen search-space option (for variant naming)."""
     expr: ast.Expr
     env: Env
+    calls: tuple[str, ...] = ()
     in_option: bool = False
 
 
@@ -74,8 +77,9 @@ def match_args(who: str, names: Sequence[str], args: Sequence[ast.Expr], kwargs:
     return matched
 
 
-def binding(a: ast.Expr, env: Env, in_option: bool = False) -> Binding:
-    """What a definition's parameter holds when `a` is passed to it from `env`."""
+def binding(a: ast.Expr, env: Env, calls: tuple[str, ...] = (), in_option: bool = False) -> Binding:
+    """What a definition's parameter holds when `a` is passed to it from `env` (while the
+    definitions `calls` are being expanded)."""
     if isinstance(a, ast.Literal):
         return Value(a.value, a.span)
     if isinstance(a, ast.Ref):
@@ -84,15 +88,15 @@ def binding(a: ast.Expr, env: Env, in_option: bool = False) -> Binding:
             return b
         if a.name in SYMBOLS:
             return Value(a.name, a.span)
-    return Thunk(a, env, in_option)
+    return Thunk(a, env, calls, in_option)
 
 
 def bind_def(d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env,
-             top: Env, in_option: bool = False) -> dict[str, Binding]:
+             top: Env, calls: tuple[str, ...] = (), in_option: bool = False) -> dict[str, Binding]:
     """A definition's parameters bound for one call (defaults are read in the top-level env)."""
     defined = [(f"'{d.name}' is defined here", d.name_span)]
     matched = match_args(f"'{d.name}'", [p.name for p in d.params], args, kwargs, False, defined)
-    local = {name: binding(a, env, in_option) for name, a in matched.items()}
+    local = {name: binding(a, env, calls, in_option) for name, a in matched.items()}
     for p in d.params:
         if p.name not in local:
             if p.default is None:

@@ -139,7 +139,13 @@ class ChoiceWalker:
               env: Env) -> int:
         b = env.local.get(name)
         if b is not None:
-            return self._emit(b.expr, b.env) if isinstance(b, Thunk) else 0
+            if not isinstance(b, Thunk):
+                return 0
+            saved, self.calls = self.calls, list(b.calls)
+            try:
+                return self._emit(b.expr, b.env)
+            finally:
+                self.calls = saved
         d = env.defs.get(name)
         if d is not None:
             if d.name in self.calls or len(self.calls) >= self.limits.max_depth:
@@ -149,7 +155,7 @@ class ChoiceWalker:
                 if not d.params and (args or kwargs):
                     return self._emit(d.body, env.child({})) + sum(self._emit(a, env) for a in args)
                 try:
-                    local = bind_def(d, args, kwargs, e.span, env, self.top)
+                    local = bind_def(d, args, kwargs, e.span, env, self.top, tuple(self.calls))
                 except NetError:
                     return 1
                 return self._emit(d.body, env.child(local))
@@ -166,17 +172,18 @@ def enumerate_decisions(net: ast.Expr, walker: ChoiceWalker, limits: Limits) -> 
     depth-first in the order choices are met. Refuses a space over `limits.max_variants`
     combinations or `limits.max_space_ops` ops in total as soon as it gets there."""
     out: list[tuple[Assignment, int]] = []
-    total = 0
+    ops = visits = 0
     assignment: Assignment = {}
     while True:
         w = walker.walk(net, Decisions(assignment))
         leaf = {k: assignment.get(k, 0) for k in w.seen}
         out.append((leaf, w.ops))
-        total += w.ops + w.visits
+        ops += w.ops
+        visits += w.visits
         if len(out) > limits.max_variants:
             raise NetError(f"the search space has more than {limits.max_variants:,} combinations of choices",
                            hint="split it into several files, or fix some choices")
-        if total > 2 * limits.max_space_ops:
+        if ops > limits.max_space_ops or visits > limits.max_space_ops:
             raise NetError(f"the search space expands to more than {limits.max_space_ops:,} ops over its "
                            f"variants ({len(out):,} variants so far)",
                            hint="split it into several files, or fix some choices")

@@ -147,13 +147,13 @@ class Expander:
                        "`docs/language.md` for the primitives")
 
     def thunk(self, b: Thunk, x: OpNode, scope: Scope) -> OpNode:
-        """Expand a block passed as an argument, in the environment it was written in."""
-        saved = self.in_option
-        self.in_option = b.in_option
+        """Expand a block passed as an argument, in the context it was written in."""
+        saved = self.in_option, self.calls
+        self.in_option, self.calls = b.in_option, list(b.calls)
         try:
             return self.emit(b.expr, b.env, x, scope)
         finally:
-            self.in_option = saved
+            self.in_option, self.calls = saved
 
     def call_def(self, d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span,
                  name_span: Span, env: Env, x: OpNode, scope: Scope,
@@ -172,7 +172,7 @@ class Expander:
             self._check_extension(d, args, kwargs, env)
             extensions = args
         else:
-            local = bind_def(d, args, kwargs, span, env, self.top, self.in_option)
+            local = bind_def(d, args, kwargs, span, env, self.top, tuple(self.calls), self.in_option)
         child = self.builder.open_scope(d.name, d.label, scope, span)
         self.calls.append(d.name)
         saved = self.in_option

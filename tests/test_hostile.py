@@ -1,0 +1,193 @@
+"""Hostile and careless input to the front end: every case is exit 2 with a located message,
+never exit 3 (internal error), a traceback, a hang or unbounded memory.
+
+Each case here crashed, hung or was accepted wrongly before (issue: robustness)."""
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+
+import dsl
+from dsl.errors import NetError
+
+
+def check(netc, path, *extra):
+    r = netc("check", path, *extra)
+    assert "Traceback" not in r.err and "internal error" not in r.err, r.err
+    return r
+
+
+# ----------------------------------------------------------------------------- sizes and nesting
+@pytest.mark.parametrize("text,needle,where", [
+    ("conv(8)" + "*1" * 600, "nested more than 200 levels", "1:1"),
+    ("conv(8)" + "?" * 600, "nested more than 200 levels", "1:1"),
+    ("conv(8)" + "^1" * 600, "nested more than 200 levels", "1:1"),
+    ("conv(8)^" + "9" * 4300, "4300 digits is out of range", "1:9"),
+    ("conv(8)*" + "9" * 400, "400 digits is out of range", "1:9"),
+    ("conv(8)*" + "9" * 400 + ".5", "out of range", "1:9"),
+    ("conv(8)*1e400", "out of range", "1:9"),
+    ("input " + "9" * 4300 + "x3x3\nrelu", "input size out of range", "1:1"),
+    ("input 3x32x32\nconv(" + "9" * 30 + ")", "30 digits is out of range", "2:6"),
+    ("conv(8)^0", "repeat count 0 is out of range", "1:1"),
+    ("maxpool(3, padding=2)", "padding 2 is more than half the 3×3 window", "1:1"),
+    ("bn(weight=1e9)", "'weight' must be <= 10000", "1:11"),
+    ("bn(eps=0)", "'eps' must be >= 1e-12", "1:8"),
+])
+def test_absurd_literals_and_nesting_are_located(netc, write, text, needle, where):
+    r = check(netc, write("x.net", text))
+    assert r.code == 2 and needle in r.err and f"x.net:{where}" in r.err, r.err
+
+
+@pytest.mark.parametrize("flag", ["inf", "nan", "-1", "0", "1e40", "abc"])
+def test_max_params_must_be_a_sane_number(netc, root, flag):
+    r = check(netc, root / "nets/residual_l1_l3.net", "--max-params", flag)
+    assert r.code == 2 and "--max-params" in r.err, r.err
+
+
+def test_a_long_chain_of_imports_is_refused_at_the_limit_not_by_the_stack(netc, tmp_path):
+    n = 1200
+    for i in range(n):
+        (tmp_path / f"m{i}.net").write_text(f'use "m{i + 1}.net"\n' if i + 1 < n else "leaf = relu\n")
+    (tmp_path / "main.net").write_text('use "m0.net"\nleaf -> gmp -> fc\n')
+    r = check(netc, tmp_path / "main.net")
+    # main.net and m0 .. m254 are 256 files: m254's import is the one refused
+    assert r.code == 2 and "more than 256 imported files" in r.err and "m254.net:1:1" in r.err, r.err
+
+
+def test_a_chain_of_imports_within_the_limit_works(tmp_path):
+    n = 200
+    for i in range(n):
+        (tmp_path / f"m{i}.net").write_text(f'use "m{i + 1}.net"\n' if i + 1 < n else "leaf = relu\n")
+    g = dsl.load(_write(tmp_path / "main.net", 'use "m0.net"\nleaf -> gmp -> fc\n'))
+    assert g.output_shape == (10,)
+
+
+def test_definitions_nested_to_the_limit_expand_without_recursion_errors():
+    # 63 definitions deep, each body 190 postfix levels deep: far beyond Python's default stack
+    lines = [f"d{i} = d{i + 1}" + "*1" * 190 for i in range(63)] + ["d63 = relu"]
+    g = dsl.loads("input 3x4x4\n" + "\n".join(lines) + "\nd0 -> gmp -> linear(2)", max_nodes=10**6)
+    assert g.output_shape == (2,) and sum(1 for n in g.nodes.values() if n.op == "mul") == 63 * 190
+
+
+def test_deep_expansion_also_works_from_a_thread_with_a_small_stack():
+    """The front end does not depend on its caller's stack (it runs on its own deep one)."""
+    lines = [f"d{i} = d{i + 1}" + "*1" * 150 for i in range(60)] + ["d60 = relu"]
+    text = "input 3x4x4\n" + "\n".join(lines) + "\nd0 -> gmp -> linear(2)"
+    out = {}
+    old = threading.stack_size(256 << 10)
+    try:
+        t = threading.Thread(target=lambda: out.setdefault("g", dsl.loads(text, max_nodes=10**6)))
+        t.start()
+    finally:
+        threading.stack_size(old)
+    t.join()
+    assert out["g"].output_shape == (2,)
+
+
+# ----------------------------------------------------------------------------- lexical
+def test_brackets_in_comments_and_strings_do_not_count_as_nesting(netc, write):
+    text = "# " + "(" * 300 + "\n" + 'blk "' + "(" * 300 + '" = relu\n' + "blk -> gmp -> fc\n"
+    r = check(netc, write("c.net", text))
+    assert r.code == 0, r.err
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_every_line_ending_style_works(netc, write, ending):
+    text = ending.join(["# a comment", "input 3x32x32", "prep -> layer1(res) # trailing comment",
+                        "-> gmp -> fc*0.125", "train { epochs = 3 }", ""])
+    path = write("e.net", text.encode())
+    r = check(netc, path)
+    assert r.code == 0, r.err
+    g = dsl.load(path)
+    assert g.settings.epochs == 3 and "layer1/res/add" in g.nodes
+    bad = write("bad.net", ending.join(["input 3x32x32", "prep ->", "lyer1"]).encode())
+    r = check(netc, bad)
+    assert r.code == 2 and "bad.net:3:1" in r.err, r.err      # lines still count with any ending
+
+
+# ----------------------------------------------------------------------------- special files
+def test_special_files_are_refused_before_reading(netc, tmp_path, write):
+    fifo = tmp_path / "pipe.net"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", "/dev/urandom", str(fifo)):
+        r = check(netc, path)
+        assert r.code == 2 and "not a regular file" in r.err, r.err
+    for target in ("/dev/zero", str(fifo)):
+        r = check(netc, write("imp.net", f'use "{target}"\nrelu'))
+        assert r.code == 2 and "not a regular file" in r.err and "imp.net:1:1" in r.err, r.err
+
+
+def test_a_huge_file_is_refused_by_size_without_reading_it_all(netc, tmp_path):
+    big = tmp_path / "big.net"
+    with open(big, "wb") as f:
+        f.truncate(3 << 30)       # a 3 GiB sparse file
+    r = check(netc, big)
+    assert r.code == 2 and "limited to 1,048,576 bytes" in r.err
+
+
+def test_an_unreadable_file_is_refused(netc, write):
+    p = write("secret.net", "relu")
+    p.chmod(0)
+    try:
+        if os.access(p, os.R_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        r = check(netc, p)
+        assert r.code == 2 and "permission denied" in r.err
+    finally:
+        p.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+# ----------------------------------------------------------------------------- imports
+def test_errors_in_nested_imports_name_the_file_as_the_user_would_type_it(netc, tmp_path):
+    (tmp_path / "nets" / "lib").mkdir(parents=True)
+    (tmp_path / "nets" / "lib" / "a.net").write_text('use "b.net"\na = b\n')
+    (tmp_path / "nets" / "lib" / "b.net").write_text("b = conv(8, k=0)\n")
+    (tmp_path / "nets" / "main.net").write_text('use "lib/a.net"\na -> gmp -> fc\n')
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        r = netc("check", "nets/main.net")
+    finally:
+        os.chdir(cwd)
+    assert r.code == 2, r.err
+    assert "nets/lib/b.net:1:15" in r.err and "nets/lib/a.net:2:5" in r.err and "nets/main.net:2:1" in r.err
+    assert "\nb.net:" not in r.err and "\nlib/b.net:" not in r.err
+
+
+# ----------------------------------------------------------------------------- search spaces
+def test_a_space_over_the_variant_limit_is_refused_before_expanding(netc, write):
+    r = check(netc, write("s.net", "input 3x8x8\nconv(8)" + " -> relu?" * 13 + " -> gmp -> linear(2)"))
+    assert r.code == 2 and "more than 4,096 combinations of choices" in r.err
+
+
+def test_a_space_over_the_op_budget_is_refused_before_expanding(netc, write):
+    text = ("input 3x8x8\nblk = ((conv(8) -> relu)^200)^100\n"
+            "net = conv(8) -> (relu | bn)? -> (relu | bn)? -> blk -> gmp -> linear(2)")
+    r = check(netc, write("s.net", text))
+    assert r.code == 2 and "ops over its variants" in r.err, r.err
+
+
+def test_a_variant_that_does_not_fit_is_reported_with_its_choices(netc, write):
+    r = check(netc, write("s.net", "input 3x8x8\nconv(8) -> (gmp | relu) -> linear(2)"))
+    assert r.code == 2 and "linear needs flat features" in r.err and "in the variant conv(8) -> relu" in r.err
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_loads_refuses_text_with_nul_like_a_file():
+    with pytest.raises(NetError, match="NUL byte"):
+        dsl.loads("relu\x00")
+
+
+def test_a_block_passed_to_the_definition_it_is_passed_to_is_not_recursion():
+    """`w(w(relu))` is finite text: the inner w is expanded as an argument, not by w's own body."""
+    g = dsl.loads("input 3x8x8\nw(x) = conv(8) -> x\nw(w(w(relu))) -> gmp -> linear(2)")
+    assert [n.op for n in g.nodes.values()] == ["input", "conv", "conv", "conv", "relu", "gmp", "linear"]
+    with pytest.raises(NetError, match="recursive definition: w -> w"):
+        dsl.loads("input 3x8x8\nw(x) = conv(8) -> w(x)\nw(relu) -> gmp -> linear(2)")
