@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import Span
 
-Value = Union[int, float, str, bool, list["Value"], tuple["Value", ...]]
+Value = int | float | str | bool | list["Value"] | tuple["Value", ...]
 
 
 @dataclass(eq=False)
@@ -84,8 +83,8 @@ class Repeat:
     span: Span
 
 
-Expr = Union[Ref, Call, Literal, Seq, Alt, Opt, Scale, Repeat]
-Choice = Union[Alt, Opt]
+Expr = Ref | Call | Literal | Seq | Alt | Opt | Scale | Repeat
+Choice = Alt | Opt
 
 
 def children(e: Expr) -> list[Expr]:
@@ -171,7 +170,7 @@ class NetLine:
     span: Span
 
 
-Statement = Union[Use, Input, Train, Def, NetLine]
+Statement = Use | Input | Train | Def | NetLine
 
 
 @dataclass(eq=False)

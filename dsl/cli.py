@@ -6,6 +6,7 @@ loading lazily keeps `netc check` free of torch and fast to start.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -24,10 +25,14 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    def list_commands(self, ctx):
+    """A click group that imports a command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands, in COMMANDS order."""
         return [name for name, mod in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command called `name`, imported now."""
         mod = COMMANDS.get(name)
         if mod is None or importlib.util.find_spec(mod) is None:
             return None
@@ -36,11 +41,11 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netc", prog_name="netc")
-def cli():
+def cli() -> None:
     """netc: describe networks as text; check, summarise, draw, train and search them."""
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one paragraph and exit 2, never a traceback."""
     try:
         code = cli.main(args=argv, prog_name="netc", standalone_mode=False)

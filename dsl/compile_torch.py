@@ -18,33 +18,46 @@ from .ops import REGISTRY
 
 
 class GlobalMaxPool(nn.Module):
-    def forward(self, x):
+    """Max over the spatial dimensions: (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reduce."""
         return torch.amax(x, dim=(2, 3))
 
 
 class GlobalAvgPool(nn.Module):
-    def forward(self, x):
+    """Mean over the spatial dimensions: (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reduce."""
         return torch.mean(x, dim=(2, 3))
 
 
 class Flatten(nn.Flatten):
-    pass
+    """(N, ...) -> (N, features)."""
 
 
 class Mul(nn.Module):
+    """Multiply by a constant (what `x*k` makes)."""
+
     def __init__(self, weight: float):
         super().__init__()
         self.weight = weight
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale."""
         return x * self.weight
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
         return f"weight={self.weight}"
 
 
 class Add(nn.Module):
-    def forward(self, *xs):
+    """The sum of parallel branches."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        """Sum."""
         out = xs[0]
         for x in xs[1:]:
             out = out + x
@@ -52,7 +65,10 @@ class Add(nn.Module):
 
 
 class Concat(nn.Module):
-    def forward(self, *xs):
+    """Parallel branches concatenated along the channels."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        """Concatenate."""
         return torch.cat(xs, dim=1)
 
 
@@ -103,7 +119,7 @@ def build(graph: Graph) -> nn.Module:
     model = fx.GraphModule(root, fg, class_name=_class_name(graph.name))
     for name, child in root.named_children():  # fx copies containers as plain Modules; keep ours
         setattr(model, name, child)
-    model.netc_graph_name = graph.name
+    model.netc_graph_name = graph.name  # type: ignore[assignment]  # a plain attribute, for tools
     return model
 
 
@@ -114,11 +130,12 @@ class BlockModule(nn.Module):
         super().__init__()
         self.definition = definition
 
-    def _get_name(self):
+    def _get_name(self) -> str:
         return self.definition
 
-    def forward(self, *args):
-        raise RuntimeError("a netc Block is a container; the compiled model's forward runs its ops")
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        """Not called: the compiled model's generated forward runs the ops themselves."""
+        raise RuntimeError("a netc block is a container; the compiled model's forward runs its ops")
 
 
 def _install(root: nn.Module, path: str, module: nn.Module, blocks: dict[str, Block]) -> str:

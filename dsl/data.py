@@ -23,6 +23,7 @@ Labels are integers in [0, 2**31); images are non-empty uint8 arrays of one size
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -78,7 +79,8 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of every image."""
-        return tuple(int(v) for v in self.train_x.shape[1:])
+        c, h, w = (int(v) for v in self.train_x.shape[1:])
+        return c, h, w
 
     def describe(self) -> str:
         """One line: counts, image size, classes, layout and source."""
@@ -344,29 +346,29 @@ class SafeUnpickler(pickle.Unpickler):
                             "plain values and numeric arrays")
 
 
-def _reconstruct(cls, shape, dtype):
+def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
     if cls is not np.ndarray:
         raise PickleRefused("refused an array subclass")
     return np.ndarray.__new__(np.ndarray, shape, _plain_dtype(dtype))
 
 
-def _frombuffer(buf, dtype, shape, order):
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
     return np.frombuffer(buf, dtype=_plain_dtype(dtype)).reshape(shape, order=order)
 
 
-def _latin1_bytes(text, encoding="latin1"):
+def _latin1_bytes(text: Any, encoding: str = "latin1") -> bytes:
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise PickleRefused("refused an unusual bytes encoding")
     return text.encode("latin1")
 
 
-def _empty_bytes(*args):
+def _empty_bytes(*args: Any) -> bytes:
     if args:  # bytes(n) would allocate n bytes: only the b"" protocol 2 writes this way is plain data
         raise PickleRefused("refused a bytes() call with arguments")
     return b""
 
 
-def _plain_dtype(spec, align=False, copy=False):
+def _plain_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
     if isinstance(spec, np.dtype):
         d = spec
     elif isinstance(spec, (str, bytes)):
@@ -549,7 +551,7 @@ class _Npz:
                               hint="save numeric arrays (e.g. uint8 images, int64 labels) with np.savez")
         raise self._error(f"has a corrupt {name} (negative shape {shape})")
 
-    def _read_data(self, f: BinaryIO, info: zipfile.ZipInfo, name: str, shape: tuple[int, ...], fortran: bool,
+    def _read_data(self, f: Any, info: zipfile.ZipInfo, name: str, shape: tuple[int, ...], fortran: bool,
                    dtype: np.dtype, start: int) -> np.ndarray:
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
@@ -563,7 +565,7 @@ class _Npz:
                               f"{_size(limit)} of memory")
         out = np.empty(count, dtype=dtype)
         if nbytes:
-            view = memoryview(out.reshape(-1).view(np.uint8))
+            view = out.reshape(-1).view(np.uint8).data
             pos = 0
             while pos < nbytes:  # zipfile checks the CRC as the last bytes come in
                 n = f.readinto(view[pos:pos + (16 << 20)])
@@ -692,7 +694,7 @@ def _load_encoded_npz(path: Path, z: _Npz, channels: int) -> Dataset:
                             "it needs one label per image", file=f)
         pos = offs.tolist()  # Python ints: exact for any integer dtype
         blobs = [data[pos[i]:pos[i + 1]].tobytes() for i in range(n)]
-        out[split] = (_decode_all(blobs, mode, lambda i, s=split: f"{s} image {i}", lambda i: f, f"'{path}': "), y)
+        out[split] = (_decode_all(blobs, mode, functools.partial(_nth, f"{split} image"), lambda i: f, f"'{path}': "), y)
     classes = _class_names(z.array("classes"), f"'{path}': classes", f) if "classes" in z.members else []
     return Dataset(*out["train"], *out["test"], classes, str(path), "npz-encoded", False,
                    f"note: '{path}' holds encoded (e.g. JPEG) images, not the official CIFAR-10 release; "
@@ -722,10 +724,22 @@ def _load_imagefolder(root: Path, channels: int) -> Dataset:
             labels += [index[d.name]] * len(imgs)
         if not files:
             raise DataError(f"'{root / split}' holds no images", file=str(root / split), hint=USAGE)
-        x = _decode_all(files, mode, lambda i, fs=files: f"'{fs[i]}'", lambda i, fs=files: str(fs[i]))
+        x = _decode_all(files, mode, functools.partial(_quoted, files), functools.partial(_str_at, files))
         out[split] = (x, np.asarray(labels, dtype=np.int64))
     return Dataset(*out["train"], *out["test"], classes, str(root), "imagefolder", False,
                    f"note: '{root}' is an image folder, not the official CIFAR-10 release; using it as given")
+
+
+def _nth(what: str, i: int) -> str:
+    return f"{what} {i}"
+
+
+def _quoted(files: list[Path], i: int) -> str:
+    return f"'{files[i]}'"
+
+
+def _str_at(files: list[Path], i: int) -> str:
+    return str(files[i])
 
 
 def _download_cifar(download: bool) -> Dataset:
@@ -735,7 +749,7 @@ def _download_cifar(download: bool) -> Dataset:
         if not download:
             raise DataError(f"CIFAR-10 is not in '{root}'", file=str(root), hint=USAGE)
         try:
-            from torchvision.datasets.utils import download_and_extract_archive
+            from torchvision.datasets.utils import download_and_extract_archive  # type: ignore[import-untyped]
             root.mkdir(parents=True, exist_ok=True)
             download_and_extract_archive(CIFAR_URL, str(root), filename="cifar-10-python.tar.gz",
                                          md5=CIFAR_TGZ_MD5)

@@ -5,6 +5,7 @@ Every mistake a user can make raises a `NetError` (or subclass). The CLI prints
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -20,10 +21,12 @@ class Span:
     text: str = field(repr=False, compare=False, default="")
 
     def source_line(self) -> str:
+        """The text of the span's first line."""
         lines = self.text.splitlines()
         return lines[self.line - 1] if 0 < self.line <= len(lines) else ""
 
     def where(self) -> str:
+        """`file:line:col`."""
         return f"{self.file}:{self.line}:{self.col}"
 
     def excerpt(self, max_width: int = 100) -> str:
@@ -83,7 +86,7 @@ class ToolError(NetError):
     """A required external program (e.g. Graphviz `dot`) is missing or failed."""
 
 
-def did_you_mean(name: str, candidates) -> str | None:
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' suffix for a misspelt name, or None."""
     import difflib
 

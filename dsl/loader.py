@@ -118,7 +118,7 @@ def _program(main_path: Path, text: str, shown: str, limits: Limits, saved: Mapp
     modules = _load_modules(main, main_path, _Files(saved), limits)
     defs = _collect([_prelude(), *modules])
     settings = TrainSettings.from_file([m.settings for m in modules])
-    shape = DEFAULT_INPUT
+    shape: tuple[int, ...] = DEFAULT_INPUT
     if main.input is not None:
         shape = main.input.shape
         if len(shape) != 3 or min(shape) < 1:

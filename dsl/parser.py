@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-
 from typing import Any
 
 from lark import Lark, Token, v_args
@@ -230,12 +229,12 @@ class _ToAst(Transformer_NonRecursive):
         return str(c[0])
 
     @v_args(meta=True)
-    def list(self, meta: Meta, c: list[Any]) -> list[Any]:
+    def value_list(self, meta: Meta, c: list[Any]) -> list[Any]:
         out = [x for x in c if x is not None]
         return self._nest_value(out, meta)
 
     @v_args(meta=True)
-    def tuple(self, meta: Meta, c: list[Any]) -> tuple[Any, ...]:
+    def value_tuple(self, meta: Meta, c: list[Any]) -> tuple[Any, ...]:
         return self._nest_value(tuple(c), meta)
 
     def _nest_value(self, value: Any, meta: Meta) -> Any:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .ops import AUTO, Op, P, Params, Shape, ShapeError, fmt_shape, need_map, register, same_shape, spatial
@@ -83,7 +84,7 @@ def _pool_resolve(ins: list[Shape], p: Params) -> Params:
     return {**p, "stride": p["k"] if p["stride"] == AUTO else p["stride"]}
 
 
-def _pool_out(name: str):  # noqa: ANN202 (a shape rule)
+def _pool_out(name: str) -> Callable[[list[Shape], Params], Shape]:
     def rule(ins: list[Shape], p: Params) -> Shape:
         c, h, w = need_map(ins, name)
         if p["padding"] > p["k"] // 2:
@@ -109,7 +110,7 @@ for _name, _mod in (("maxpool", "MaxPool2d"), ("avgpool", "AvgPool2d")):
                 doc=f"{_name[:3]} pooling over k×k windows (stride defaults to k)", resolve=_pool_resolve))
 
 
-def _global(name: str):  # noqa: ANN202 (a shape rule)
+def _global(name: str) -> Callable[[list[Shape], Params], Shape]:
     def rule(ins: list[Shape], p: Params) -> Shape:
         return (need_map(ins, name)[0],)
     return rule

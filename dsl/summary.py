@@ -1,16 +1,20 @@
 """Per-layer summary of a graph: path, op, output shape, parameters, MACs (no torch)."""
 from __future__ import annotations
 
+from typing import Any
+
 from .graph import Graph
 from .ops import fmt_shape
 
 
-def rows(graph: Graph) -> list[dict]:
+def rows(graph: Graph) -> list[dict[str, Any]]:
+    """One dict per op: name, op, output shape, parameters, MACs."""
     return [{"name": n.name, "op": n.op, "shape": list(n.shape), "params": n.n_params, "macs": n.macs}
             for n in graph.nodes.values()]
 
 
-def as_dict(graph: Graph) -> dict:
+def as_dict(graph: Graph) -> dict[str, Any]:
+    """The summary as JSON-ready data (what `netc summary --json` prints)."""
     return {"name": graph.name, "input": list(graph.input_shape), "output": list(graph.output_shape),
             "params": graph.params, "macs": graph.macs, "layers": rows(graph)}
 

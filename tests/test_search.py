@@ -194,7 +194,7 @@ def test_search_of_a_plain_file_prints_the_recap(space, netc, tmp_path):
     rows = read_rows(out / "results.csv")
     assert keys(rows) == [("plain", 2, 0), ("plain", 2, 1)]
     acc = [r["test_acc"] for r in rows]
-    line = next(l for l in r.out.splitlines() if l.startswith("plain "))
+    line = next(ln for ln in r.out.splitlines() if ln.startswith("plain "))
     assert f"{sum(acc) / 2:.2%}" in line and "0/2 ≥ 94.00%" in line
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-import dsl
 from conftest import ROOT
 from golden_files import check_golden
+
+import dsl
 
 
 @pytest.mark.parametrize("stem", ["residual_l1_l3", "backbone_1_original", "double_width_60"])
@@ -23,11 +23,11 @@ def test_summary_json_totals_equal_torch(netc):
     r = netc("summary", "--json", ROOT / "nets/residual_l1_l3.net")
     data = json.loads(r.out)
     assert data["params"] == 6_573_120
-    assert data["params"] == sum(l["params"] for l in data["layers"])
-    assert data["macs"] == sum(l["macs"] for l in data["layers"])
+    assert data["params"] == sum(layer["params"] for layer in data["layers"])
+    assert data["macs"] == sum(layer["macs"] for layer in data["layers"])
     model = dsl.build(dsl.load(ROOT / "nets/residual_l1_l3.net"))
     assert data["params"] == sum(p.numel() for p in model.parameters())
-    conv = next(l for l in data["layers"] if l["name"] == "prep/conv_bn/conv")
+    conv = next(layer for layer in data["layers"] if layer["name"] == "prep/conv_bn/conv")
     assert conv == {"name": "prep/conv_bn/conv", "op": "conv", "shape": [64, 32, 32], "params": 1728,
                     "macs": 1728 * 32 * 32}
 
@@ -37,7 +37,7 @@ def test_check_lists_the_variants_of_a_search_space(netc):
     assert r.code == 0
     lines = r.out.splitlines()
     assert "search space with 8 variants" in lines[0]
-    names = [l.split()[0] for l in lines[1:]]
+    names = [ln.split()[0] for ln in lines[1:]]
     assert names == ["Backbone", "Residual:L1", "Residual:L2", "Residual:L3", "Residual:L1+L2",
                      "Residual:L1+L3", "Residual:L2+L3", "Residual:L1+L2+L3"]
     assert "prep -> layer1(res) -> layer2 -> layer3(res) -> gmp -> fc*0.125" in lines[6]

@@ -20,7 +20,8 @@ from .common import max_params_option
 @click.option("--fold/--no-fold", default=True, show_default=True,
               help="fold runs of identical repeated blocks (x^N) into one marked ×N")
 @max_params_option
-def command(file, out, fmt, level, depth, variant, fold, max_params):
+def command(file: str, out: str | None, fmt: str | None, level: str | None, depth: int | None,
+            variant: str | None, fold: bool, max_params: int) -> None:
     """Draw a network as the article does: blocks coloured by role, or every op in nested clusters."""
     from ..draw import to_dot
     from ..draw.render import target, write

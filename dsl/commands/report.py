@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 
-def _target(ctx, param, value):
+def _target(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     if value is None:
         return None
     v = value / 100 if value > 1 else value
@@ -28,7 +28,8 @@ def _target(ctx, param, value):
               help="accuracy target for the '≥ target' column, e.g. 0.94 or 94 (default: the nets' own)")
 @click.option("--epochs", "only_epochs", default=None, help="only these training lengths, e.g. 20 or 20,22")
 @click.option("--title", default=None, help="title of the plot")
-def command(dirs, plot_out, markdown, target, only_epochs, title):
+def command(dirs: tuple[str, ...], plot_out: str | None, markdown: bool, target: float | None,
+            only_epochs: str | None, title: str | None) -> None:
     """Recap table of search or train results: mean ± std accuracy and time per network, sorted by time."""
     from ..errors import NetError
     from ..search.grid import parse_epochs
@@ -47,7 +48,7 @@ def command(dirs, plot_out, markdown, target, only_epochs, title):
         rows = [r for r in rows if int(r["epochs"]) in keep]
     groups = group_rows(rows, target)
     if not groups:
-        raise NetError(f"no finished runs{' at ' + only_epochs + ' epochs' if keep else ''} in {', '.join(dirs)}")
+        raise NetError(f"no finished runs{f' at {only_epochs} epochs' if keep else ''} in {', '.join(dirs)}")
     if markdown:
         click.echo(md(groups))
     else:

@@ -138,7 +138,7 @@ def command(files: tuple[str, ...], epochs: str | None, runs: int, seed: int, da
     events.log(f"results in {search.results_path}; table and plot: netc report {search.out} --plot "
                f"{search.out / 'plot.png'}")
     if outcome.failures:
-        todo = outcome.total - outcome.done_before
-        raise NetError(f"{len(outcome.failures)} of {todo} runs failed (rerun the command to retry them):\n  "
+        tried = outcome.total - outcome.done_before
+        raise NetError(f"{len(outcome.failures)} of {tried} runs failed (rerun the command to retry them):\n  "
                        + "\n  ".join(outcome.failures))
 

@@ -13,7 +13,7 @@ from .common import max_params_option
 @click.option("--json", "as_json", is_flag=True, help='print {"params": N, "macs": N, "layers": [...]}')
 @click.option("--variant", default=None, help="for a search space: the variant to summarise")
 @max_params_option
-def command(file, as_json, variant, max_params):
+def command(file: str, as_json: bool, variant: str | None, max_params: int) -> None:
     """Summarise a network: each layer's path, op, output shape, parameters and MACs."""
     from ..loader import load
     from ..summary import as_dict, as_text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .. import ast
 from ..errors import NetError, Span, did_you_mean
@@ -38,7 +38,7 @@ class Thunk:
     in_option: bool = False
 
 
-Binding = Union[Value, Thunk]
+Binding = Value | Thunk
 
 
 class Env:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NetError, did_you_mean
+from ..graph import Graph
 from ..settings import SettingsError, TrainSettings
 
 
@@ -29,16 +30,19 @@ class Network:
     name: str            # 'Residual:L1+L3', or the file's stem for a plain net
     file: str
     variant: str | None  # the variant name to pass to dsl.load (None for a plain net)
-    graph: Any           # dsl.graph.Graph
+    graph: Graph
     net_hash: str
 
     @property
     def canonical(self) -> str:
+        """The network's canonical text."""
         return self.graph.canonical
 
 
 @dataclass
 class RunSpec:
+    """One run of the grid: a network, a training length, a seed and the resolved settings."""
+
     network: Network
     epochs: int
     seed: int
@@ -47,13 +51,16 @@ class RunSpec:
 
     @property
     def key(self) -> tuple[str, int, int]:
+        """The resume key: (config_hash, epochs, seed)."""
         return (self.config_hash, self.epochs, self.seed)
 
     @property
     def name(self) -> str:
+        """The network's name."""
         return self.network.name
 
     def label(self) -> str:
+        """`Residual:L1 20ep seed 3`."""
         return f"{self.network.name} {self.epochs}ep seed {self.seed}"
 
 
@@ -93,8 +100,8 @@ def settings_for(file_settings: TrainSettings, epochs: int | None, overrides: di
 
 def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = None, **limits: Any) -> list[Network]:
     """Load every file; a search space gives one Network per variant, a plain file one Network."""
-    from ..train.checks import check_trainable
     from ..loader import load_program
+    from ..train.checks import check_trainable
 
     found: list[Network] = []
     all_names: list[str] = []
@@ -112,7 +119,7 @@ def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = No
         check_trainable(n.graph)
     all_names = [n.name for n in found]
     if variants:
-        keep = []
+        keep: list[Network] = []
         for want in variants:
             match = [n for n in found if n.name.lower() == want.lower()]
             if not match:
@@ -142,7 +149,8 @@ def plan(nets: list[Network], epochs: list[int] | None, runs: int, seed: int = 0
         raise NetError(f"--runs must be at least 1, got {runs}")
     specs = []
     for n in nets:
-        for e in (epochs or [None]):
+        lengths: list[int | None] = list(epochs) if epochs else [None]   # None: the file's own length
+        for e in lengths:
             s = settings_for(n.graph.settings, e, overrides, n.file)
             ch = config_hash(n.net_hash, s, data_id, precision)
             for r in range(runs):

@@ -12,16 +12,22 @@ machines need no copy of the data; they need the same netc (and torch) installed
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NetError
 from .runner import EngineConfig, SearchWorker
 
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from .grid import RunSpec
+
 INSTALL_HINT = "install it with: pip install 'netc[ray]'  (or: pip install 'ray[default]')"
-_WORKER: dict = {}
+_WORKER: dict[EngineConfig, SearchWorker] = {}   # per Ray worker process: its SearchWorker
 
 
-def import_ray():
+def import_ray() -> Any:
+    """The ray module, or a clean NetError saying how to install it."""
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -29,7 +35,7 @@ def import_ray():
     return ray
 
 
-def _task(cfg: EngineConfig, data_box: list, spec):
+def _task(cfg: EngineConfig, data_box: list[Any], spec: RunSpec) -> tuple[str, Any]:
     """Runs inside a Ray worker process; `data_box` = [ObjectRef of the Dataset], fetched once."""
     import ray
 
@@ -49,7 +55,7 @@ def _task(cfg: EngineConfig, data_box: list, spec):
         return ("fail", str(err))
 
 
-def _init(ray, address: str, log):
+def _init(ray: Any, address: str, log: Callable[[str], None]) -> bool:
     if ray.is_initialized():
         return False
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -73,8 +79,10 @@ def _init(ray, address: str, log):
     return True
 
 
-def run_ray(address: str, specs, cfg: EngineConfig, on_result: Callable, on_fail: Callable,
-            dataset=None, log: Callable[[str], None] = print, shutdown: bool | None = None) -> None:
+def run_ray(address: str, specs: list[RunSpec], cfg: EngineConfig, on_result: Callable[..., None],
+            on_fail: Callable[..., None], dataset: Dataset | None = None, log: Callable[[str], None] = print,
+            shutdown: bool | None = None) -> None:
+    """Train every run as a Ray task on the cluster at `address` ('local' starts one here)."""
     ray = import_ray()
     from .runner import load_data
 

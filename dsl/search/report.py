@@ -18,9 +18,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import NetError
 from ..fileio import describe_os_error, read_text_limited, write_bytes
@@ -29,6 +32,8 @@ from .results import FILENAME, MAX_EPOCHS, MAX_SECONDS, read_results
 
 @dataclass
 class Group:
+    """The runs of one network at one training length."""
+
     network: str
     epochs: int
     accs: list[float]
@@ -38,26 +43,32 @@ class Group:
 
     @property
     def runs(self) -> int:
+        """How many runs."""
         return len(self.accs)
 
     @property
     def mean_acc(self) -> float:
+        """Mean test accuracy."""
         return statistics.mean(self.accs)
 
     @property
     def std_acc(self) -> float:
+        """Sample standard deviation of the test accuracy (0 for one run)."""
         return statistics.stdev(self.accs) if len(self.accs) > 1 else 0.0
 
     @property
     def hits(self) -> int:
+        """Runs at or above the target."""
         return sum(a >= self.target - 1e-12 for a in self.accs)
 
     @property
     def fraction(self) -> float:
+        """The fraction of runs at or above the target."""
         return self.hits / len(self.accs)
 
     @property
     def mean_seconds(self) -> float:
+        """Mean seconds per run."""
         return statistics.mean(self.seconds)
 
 
@@ -265,7 +276,7 @@ def _as_net_error(err: NetError | OSError, path: Path) -> NetError:
     return NetError(f"cannot read '{where}': {describe_os_error(err)}", file=str(where))
 
 
-def collect_rows(paths, warnings: list[str] | None = None) -> list[dict]:
+def collect_rows(paths: Sequence[str | os.PathLike[str]], warnings: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows (variant, epochs, seed, test_acc, seconds, target) from every path given.
 
     Lines, runs and folders that cannot be used are skipped with a warning added to `warnings`;
@@ -332,13 +343,15 @@ def _cells(g: Group) -> list[str]:
 
 
 def markdown(groups: list[Group]) -> str:
+    """The recap table as GitHub markdown."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(COLUMNS) - 1)) + "|"]
     for g in groups:
         lines.append("| " + " | ".join(_cells(g)) + " |")
     return "\n".join(lines)
 
 
-def rich_table(groups: list[Group], title: str = "netc report"):
+def rich_table(groups: list[Group], title: str = "netc report") -> Any:
+    """The recap table for a terminal (a rich Table)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -352,9 +365,12 @@ def rich_table(groups: list[Group], title: str = "netc report"):
 
 
 def plain_table(groups: list[Group]) -> str:
+    """The recap table as aligned plain text."""
     rows = [list(COLUMNS)] + [_cells(g) for g in groups]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]])
 
 
@@ -387,7 +403,7 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
     for g in groups:
         by_net.setdefault(g.network, []).append(g)
     families = sorted({_family(n) for n in by_net})
-    colours = dict(zip(families, plt.get_cmap("tab10").colors))
+    colours = dict(zip(families, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]  # a ListedColormap
     epochs_all = sorted({g.epochs for g in groups})
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
     for name, gs in by_net.items():

@@ -120,7 +120,7 @@ def _typed(values: dict[str, str]) -> dict:
     return out
 
 
-def _format(v) -> str:
+def _format(v: object) -> str:
     if isinstance(v, float):
         return repr(float(v))     # float(): a numpy float64 repr is 'np.float64(...)'
     return "" if v is None else str(v)

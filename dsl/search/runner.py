@@ -19,12 +19,17 @@ import os
 import queue as _queue
 import socket
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NetError
 from ..settings import TrainSettings
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from .grid import RunSpec
 
 OnResult = Callable[..., None]
 
@@ -42,11 +47,13 @@ class EngineConfig:
     channels: int = 3
 
     def data_id(self) -> str:
+        """What identifies the data in a run's resume key."""
         where = "cifar10-download" if self.data is None else str(Path(self.data).resolve())
         return f"{where}|train={self.limit}|test={self.limit_test}"
 
 
-def load_data(cfg: EngineConfig):
+def load_data(cfg: EngineConfig) -> Dataset:
+    """The search's dataset, as `cfg` describes it."""
     from ..data import load_dataset
 
     return load_dataset(cfg.data, limit=cfg.limit, limit_test=cfg.limit_test, channels=cfg.channels)
@@ -55,7 +62,8 @@ def load_data(cfg: EngineConfig):
 class SearchWorker:
     """Trains RunSpecs on one device; the dataset is put on the device once (per pad/mean/std)."""
 
-    def __init__(self, cfg: EngineConfig, device: str | None = None, dataset=None, name: str | None = None):
+    def __init__(self, cfg: EngineConfig, device: str | None = None, dataset: Dataset | None = None,
+                 name: str | None = None):
         from ..train.engine import Trainer, device_name
 
         self.cfg = cfg
@@ -67,7 +75,8 @@ class SearchWorker:
         self._dataset = dataset
         self._on_device: tuple[tuple, object] | None = None
 
-    def dataset(self):
+    def dataset(self) -> Dataset:
+        """The dataset (loaded on first use)."""
         if self._dataset is None:
             self._dataset = load_data(self.cfg)
         return self._dataset
@@ -83,7 +92,8 @@ class SearchWorker:
                                                  self.trainer.precision))
         return self._on_device[1]
 
-    def run(self, spec) -> tuple[dict, list[dict]]:
+    def run(self, spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Train one run; (its results.csv row, its per-epoch rows)."""
         net = spec.network
         ds = self.dataset()
         ds.check_fits(net.graph)
@@ -99,8 +109,9 @@ class SearchWorker:
 
 
 # ----------------------------------------------------------------------------- in this process
-def run_local(specs, cfg: EngineConfig, on_result: OnResult, on_fail: OnResult, dataset=None,
-              stop_on_error: bool = False) -> None:
+def run_local(specs: list[RunSpec], cfg: EngineConfig, on_result: OnResult, on_fail: OnResult,
+              dataset: Dataset | None = None, stop_on_error: bool = False) -> None:
+    """Train the runs one after another in this process."""
     worker = SearchWorker(cfg, dataset=dataset, name=f"{socket.gethostname()}:{os.getpid()}")
     for spec in specs:
         try:
@@ -126,7 +137,7 @@ def worker_devices(n: int, device: str) -> list[str]:
     return [str(dev)] * n
 
 
-def _worker_main(index, cfg, device, threads, tasks, results):
+def _worker_main(index: int, cfg: EngineConfig, device: str, threads: int, tasks: Any, results: Any) -> None:
     import torch
 
     if threads:
@@ -154,8 +165,9 @@ def _worker_main(index, cfg, device, threads, tasks, results):
             return
 
 
-def run_workers(specs, cfg: EngineConfig, n: int, on_result: OnResult, on_fail: OnResult,
+def run_workers(specs: list[RunSpec], cfg: EngineConfig, n: int, on_result: OnResult, on_fail: OnResult,
                 log: Callable[[str], None] = print) -> None:
+    """Train the runs in `n` spawned processes sharing one task queue; results come back here."""
     import multiprocessing as mp
 
     devices = worker_devices(n, cfg.device)

@@ -11,11 +11,14 @@ the order of shared/bench/ref_resnet9.py, so equal seeds give equal draws.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
 
-def prepare_images(x_uint8: torch.Tensor, mean, std, pad: int, dtype: torch.dtype) -> torch.Tensor:
+def prepare_images(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float], pad: int,
+                   dtype: torch.dtype) -> torch.Tensor:
     """(N,C,H,W) uint8 on the device -> normalised `dtype`, reflect-padded by `pad` on each side."""
     c = x_uint8.shape[1]
     m = torch.tensor([float(v) for v in mean], device=x_uint8.device).expand(c).reshape(1, c, 1, 1) * 255
@@ -46,7 +49,7 @@ def augment_epoch(padded: torch.Tensor, labels: torch.Tensor, size: tuple[int, i
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
     rows = oy[perm, None] + ar_h                     # (N, h)
     cols = ox[perm, None] + ar_w                     # (N, w)
-    if flip:
+    if flips is not None:
         cols = torch.where(flips[perm, None], cols.flip(1), cols)
     chans = torch.arange(c, device=dev)
     # gather in (N, h, w, C) order: the result is channels-last in memory

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data import Dataset
 from ..settings import TrainSettings
 from .augment import prepare_images
 from .device import AMP_DTYPES, oom_error, resolve_device, resolve_precision
@@ -40,7 +41,7 @@ class DeviceData:
         return (settings.pad, settings.mean, settings.std) == (self.pad, self.mean, self.std)
 
 
-def prepare_data(ds, settings: TrainSettings, device: torch.device | str, precision: str = "auto") -> DeviceData:  # noqa: ANN001 (a dsl.data.Dataset)
+def prepare_data(ds: Dataset, settings: TrainSettings, device: torch.device | str, precision: str = "auto") -> DeviceData:
     """Move a `dsl.data.Dataset` to the device once: normalise, reflect-pad the training set."""
     device = resolve_device(device)
     precision = resolve_precision(precision, device)

@@ -20,7 +20,7 @@ def dataset_digest(ds: Any) -> str:
     for name in ("train_x", "train_y", "test_x", "test_y"):
         a = np.ascontiguousarray(getattr(ds, name))
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data)
     return h.hexdigest()[:32]
 
 

@@ -6,14 +6,18 @@ finished epoch: epoch, lr, train loss/acc, test loss/acc, epoch seconds, total s
 """
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typing_extensions import override
 
 HEADER = f"{'epoch':>5} {'lr':>7} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'epoch_s':>7} {'total_s':>8}"
 
 
-def epoch_line(row: dict) -> str:
+def epoch_line(row: dict[str, Any]) -> str:
+    """One finished epoch as a line under HEADER."""
     return (f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} "
             f"{row['test_loss']:>9.4f} {row['test_acc']:>8.4f} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}")
 
@@ -21,32 +25,48 @@ def epoch_line(row: dict) -> str:
 class Reporter:
     """Training progress events; every method is optional to override."""
 
-    def note(self, text: str) -> None: ...
-    def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None: ...
-    def epoch_start(self, epoch: int, steps: int) -> None: ...
-    def step(self) -> None: ...
-    def epoch_end(self, row: dict) -> None: ...
-    def run_end(self, result) -> None: ...
+    def note(self, text: str) -> None:
+        """A line of information (warm-up time, run i of n)."""
+
+    def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
+        """A run begins (at `start_epoch` when resumed)."""
+
+    def epoch_start(self, epoch: int, steps: int) -> None:
+        """An epoch of `steps` steps begins."""
+
+    def step(self) -> None:
+        """One training step finished."""
+
+    def epoch_end(self, row: dict[str, Any]) -> None:
+        """An epoch finished; `row` is its metrics.csv row."""
+
+    def run_end(self, result: Any) -> None:
+        """A run finished (`result` is its RunResult; None when closing early)."""
 
 
 class ConsoleReporter(Reporter):
+    """A progress bar during each epoch (on a terminal) and one line per finished epoch."""
+
     def __init__(self, console: Console | None = None, bar: bool | None = None):
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.bar = self.console.is_terminal if bar is None else bar
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None
+        self.task: Any = None
         self.epochs = 0
 
-    def note(self, text):
+    @override
+    def note(self, text: str) -> None:
         self.console.print(text, markup=False)
 
-    def run_start(self, seed, epochs, steps, start_epoch):
+    @override
+    def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
         self.epochs = epochs
         if start_epoch:
             self.console.print(f"resuming at epoch {start_epoch + 1} of {epochs}", markup=False)
         self.console.print(HEADER, markup=False)
 
-    def epoch_start(self, epoch, steps):
+    @override
+    def epoch_start(self, epoch: int, steps: int) -> None:
         if not self.bar:
             return
         self.progress = Progress(TextColumn(f"epoch {epoch + 1}/{self.epochs}"), BarColumn(), MofNCompleteColumn(),
@@ -54,27 +74,31 @@ class ConsoleReporter(Reporter):
         self.task = self.progress.add_task("train", total=steps)
         self.progress.start()
 
-    def step(self):
+    @override
+    def step(self) -> None:
         if self.progress is not None:
             self.progress.advance(self.task)
 
-    def epoch_end(self, row):
+    @override
+    def epoch_end(self, row: dict[str, Any]) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
         self.console.print(epoch_line(row), markup=False)
         self.console.file.flush()
 
-    def run_end(self, result):
+    @override
+    def run_end(self, result: Any) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
 
-    def close(self):
+    def close(self) -> None:
+        """Stop the progress bar (on Ctrl-C)."""
         self.run_end(None)
 
 
-def results_table(results: list[dict], target: float) -> Table:
+def results_table(results: list[dict[str, Any]], target: float) -> Table:
     """The final table: one row per run, then mean ± std when there are several."""
     import statistics
 

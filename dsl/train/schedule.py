@@ -4,8 +4,12 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def lr_at(knots, t: float) -> float:
+Knots = Sequence[tuple[float, float]]
+
+
+def lr_at(knots: Knots, t: float) -> float:
     """Linear interpolation through `knots` [(epoch, lr), ...] at fractional epoch `t`."""
     if t <= knots[0][0]:
         return float(knots[0][1])
@@ -15,6 +19,6 @@ def lr_at(knots, t: float) -> float:
     return float(knots[-1][1])
 
 
-def epoch_lrs(knots, epoch: int, steps: int) -> list[float]:
+def epoch_lrs(knots: Knots, epoch: int, steps: int) -> list[float]:
     """The lr of each of the `steps` steps of `epoch` (0-based): lr_at(epoch + i/steps)."""
     return [lr_at(knots, epoch + i / steps) for i in range(steps)]

@@ -11,6 +11,7 @@ folder's lock from start to end, so two processes never train into one folder.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -186,8 +187,6 @@ class Session:
             if finished:
                 writer.close()
             else:   # already failing: finish the pending save, but report the first failure
-                try:
+                with contextlib.suppress(NetError):
                     writer.close()
-                except NetError:
-                    pass
         return self.done
