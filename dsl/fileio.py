@@ -82,10 +82,11 @@ def _remove(path: str) -> None:
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None,
-                  newline: str | None = None) -> Iterator[IO]:
+                  newline: str | None = None, backup: str | os.PathLike[str] | None = None) -> Iterator[IO]:
     """Write `path` through a file object; it replaces `path` only if the block completes.
 
-    `mode` is "wb" or "w" (text, with `encoding`, default UTF-8)."""
+    `mode` is "wb" or "w" (text, with `encoding`, default UTF-8). With `backup`, the file
+    being replaced is kept under that name (renamed only once the new data is safely on disk)."""
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_writer mode must be 'wb' or 'w', not {mode!r}")
     target = Path(path)
@@ -104,6 +105,8 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", encoding: str 
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; files get the user's usual mode
+        if backup is not None and target.exists():
+            os.replace(target, backup)
         os.replace(tmp, target)
     except OSError as err:
         _remove(tmp)
@@ -114,9 +117,9 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", encoding: str 
     _fsync_dir(folder)
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Atomically replace `path` with `data`."""
-    with atomic_writer(path, "wb") as f:
+def write_bytes(path: str | os.PathLike[str], data: bytes, backup: str | os.PathLike[str] | None = None) -> None:
+    """Atomically replace `path` with `data` (keeping the old file as `backup` if given)."""
+    with atomic_writer(path, "wb", backup=backup) as f:
         f.write(data)
 
 

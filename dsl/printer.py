@@ -1,7 +1,7 @@
 """AST -> canonical .net text (used for variant texts, hashing and round-trip tests)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from . import ast
 

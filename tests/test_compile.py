@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+from conftest import NETS, ROOT
 
 import dsl
-from conftest import NETS, ROOT
 
 
 @pytest.mark.parametrize("path", NETS, ids=[p.stem for p in NETS])

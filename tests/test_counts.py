@@ -16,15 +16,15 @@ import sys
 
 import pytest
 import torch
+from conftest import NETS, ROOT
 from hypothesis import HealthCheck, given, settings
+from net_strategies import PRELUDE, net_exprs
 from torch.utils.flop_counter import FlopCounterMode
 
 import dsl
-from conftest import NETS, ROOT
 from dsl.errors import NetError
 from dsl.ops import AUTO, REGISTRY
 from dsl.summary import as_dict, rows
-from net_strategies import PRELUDE, net_exprs
 
 
 def check_counts(graph) -> None:

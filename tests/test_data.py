@@ -7,11 +7,11 @@ import re
 
 import numpy as np
 import pytest
+from train_fixtures import easy_images, write_cifar_pickles, write_imagefolder, write_net, write_npz
 
 from dsl.cli import main
 from dsl.data import PickleRefused, SafeUnpickler, load_dataset
 from dsl.errors import DataError
-from train_fixtures import easy_images, write_cifar_pickles, write_imagefolder, write_net, write_npz
 
 
 def test_three_layouts_give_the_same_images(tmp_path):

@@ -6,10 +6,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from train_fixtures import encode_images
 
 from dsl.data import load_dataset
 from dsl.errors import DataError
-from train_fixtures import encode_images
 
 
 def _encoded(images: np.ndarray, quality=95):

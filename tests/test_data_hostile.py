@@ -21,13 +21,20 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from train_fixtures import (
+    easy_images,
+    encode_images,
+    write_cifar_pickles,
+    write_encoded_npz,
+    write_imagefolder,
+    write_net,
+    write_npz,
+)
 
 from dsl import data as data_mod
 from dsl.cli import main
 from dsl.data import LABEL_LIMIT, Dataset, load_dataset
 from dsl.errors import DataError
-from train_fixtures import (easy_images, encode_images, write_cifar_pickles, write_encoded_npz, write_imagefolder,
-                            write_net, write_npz)
 
 POSIX_SPECIAL = hasattr(os, "mkfifo")
 

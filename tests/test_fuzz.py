@@ -10,7 +10,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from net_strategies import PRELUDE, net_exprs
 
 import dsl
 from dsl import ast
@@ -20,7 +22,6 @@ from dsl.graph import fingerprint_of
 from dsl.loader import loads_program
 from dsl.parser import parse
 from dsl.printer import format_expr, format_module
-from net_strategies import PRELUDE, net_exprs
 
 TOKENS = ["prep", "layer1", "layer2", "layer3", "res", "extra", "gmp", "gap", "fc", "conv", "conv_bn", "bn",
           "relu", "maxpool", "add", "concat", "identity", "linear", "a", "b", "net", "input", "train", "use",

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 import dsl
-from dsl import ast
 from dsl.parser import parse
 from dsl.printer import format_expr
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import statistics
 
-import pytest
+from test_search import TINY_NET, make_npz, one_torch_thread  # noqa: F401
 
 from dsl.search.results import FIELDS
-from test_search import TINY_NET, make_npz, one_torch_thread  # noqa: F401
 
 ROWS = [  # variant, epochs, seed, test_acc, seconds, target
     ("Backbone", 20, 0, 0.90, 10.0, 0.94), ("Backbone", 20, 1, 0.92, 12.0, 0.94),

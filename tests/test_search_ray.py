@@ -4,10 +4,9 @@ Skipped only where Ray cannot be imported or a local instance cannot start."""
 from __future__ import annotations
 
 import pytest
+from test_search import TINY_NET, VARIANTS, make_npz, one_torch_thread  # noqa: F401
 
 from dsl.search.results import read_rows
-
-from test_search import TINY_NET, VARIANTS, make_npz, one_torch_thread  # noqa: F401
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'netc[ray]')")
 

@@ -5,9 +5,9 @@ import csv
 import json
 
 import pytest
+from train_fixtures import REPO, write_cifar_pickles, write_imagefolder, write_net, write_npz
 
 from dsl.cli import main
-from train_fixtures import REPO, write_cifar_pickles, write_imagefolder, write_net, write_npz
 
 
 def rows(run):
@@ -99,10 +99,12 @@ def test_user_errors_exit_2_without_traceback(tmp_path, capsys, case, needle):
 
 
 def test_engine_api_reuses_the_model_and_is_deterministic():
+    import pathlib
+    import tempfile
+
     import dsl
     from dsl.data import load_dataset
     from dsl.train.engine import Trainer, prepare_data
-    import tempfile, pathlib
     with tempfile.TemporaryDirectory() as d:
         ds = load_dataset(write_npz(pathlib.Path(d) / "d.npz", 128, 64))
         graph = dsl.loads((write_net(pathlib.Path(d) / "t.net", epochs=2)).read_text(), filename="t.net")

@@ -15,11 +15,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from train_fixtures import write_npz
 
 import dsl.train.report as report_mod
 from dsl.cli import main
 from dsl.train.rundir import RunDir
-from train_fixtures import write_npz
 
 EPOCHS = 3
 NET = """\

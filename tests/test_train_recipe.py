@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
 import reference_resnet9 as ref
+import torch
 from train_fixtures import REPO
 
 

@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
+from train_fixtures import REPO, write_net, write_npz
 
 from dsl.cli import main
-from train_fixtures import REPO, write_net, write_npz
 
 EPOCHS = 8
 
