@@ -4,15 +4,21 @@
     source = to_dot(graph, level="blocks")            # the article's block picture
     source = to_dot(graph, level="ops", depth=2)       # every primitive, clusters per level
 
-`structure` works out the hierarchy (units, roles, folded repeats), `blocks` and
-`ops_view` turn it into DOT with the `graphviz` binding, `render` runs `dot`.
+`structure` works out the hierarchy (units, block kinds, folded repeats) in time linear in
+the graph, `blocks` and `ops_view` turn it into DOT with the `graphviz` binding, `render`
+runs `dot` and writes the file atomically.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..graph import Graph
 
 LEVELS = ("blocks", "ops")
 
 
-def to_dot(graph, level: str = "blocks", depth: int | None = None, fold: bool = True,
+def to_dot(graph: Graph, level: str = "blocks", depth: int | None = None, fold: bool = True,
            dashed: bool = True) -> str:
     """DOT source of `graph` in the given view; deterministic (stable order, no timestamps)."""
     if level == "blocks":

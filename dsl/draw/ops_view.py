@@ -1,92 +1,141 @@
 """The ops view: every primitive as a rounded box coloured by its op (from the registry),
 nested translucent clusters per level of the hierarchy, left to right, identity nodes
-removed. `depth` collapses deeper blocks into single nodes; repeated copies fold."""
+removed. `depth` collapses deeper blocks into single nodes; repeated copies fold.
+
+Linear in the graph's size: one `Index` per drawing, each block described at most once,
+and what a node is drawn as (`rep`) is resolved iteratively and memoised."""
 from __future__ import annotations
 
 import graphviz
 
 from ..graph import Graph
 from . import style
-from .structure import Part, describe, members, op_call, shape_text
+from .structure import (
+    Index,
+    Part,
+    bounded,
+    copies_text,
+    describe,
+    extend_run,
+    op_call,
+    shape_text,
+)
+
+# Above this many drawn nodes, cap the iterations of Graphviz's network simplex that places
+# nodes across ranks (`nslimit`): on a 6,000-op chain the exact placement alone took seconds
+# (~3.8 s of 5.3), for a picture read by zooming, not for its last point of alignment. The
+# ranking pass (`nslimit1`) stays exact: capping it saved nothing and added edge crossings.
+# Smaller drawings (all of the article's) keep dot's defaults.
+LARGE = 1000
+LARGE_GRAPH = {"nslimit": "0.05"}
 
 
-def _depth(path: str) -> int:
-    return path.count("/") + 1
+class FoldPlan:
+    """Runs of identical sibling copies (`res^3`), each copy described once."""
 
+    def __init__(self, index: Index, enabled: bool = True):
+        graph = index.graph
+        self.dropped: dict[str, str] = {}       # a later copy -> the first copy of its run
+        self.runs: dict[str, list[str]] = {}    # the first copy -> all copies, in order
+        self.parts: dict[str, Part] = {}        # a block in a run -> its description
+        if not enabled:                         # --no-fold: no runs at all
+            return
+        by_parent: dict[str, list[str]] = {}
+        for p in graph.blocks:
+            by_parent.setdefault(p.rpartition("/")[0], []).append(p)
 
-def fold_plan(graph: Graph) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Runs of identical sibling copies (`res^3`): ({dropped copy: first copy}, {first copy: all copies})."""
-    by_parent: dict[str, list[str]] = {}
-    for p in graph.blocks:
-        by_parent.setdefault(p.rpartition("/")[0], []).append(p)
-    dropped: dict[str, str] = {}
-    runs: dict[str, list[str]] = {}
-    info: dict[str, Part] = {}
+        def part(p: str) -> Part:
+            if p not in self.parts:
+                self.parts[p] = describe(index, p, index.members(p), graph.blocks[p])
+            return self.parts[p]
 
-    def part(p):
-        if p not in info:
-            info[p] = describe(graph, p, members(graph, p), graph.blocks[p])
-        return info[p]
-
-    for siblings in by_parent.values():
-        run: list[str] = []
-        for p in siblings:
-            b = graph.blocks[p]
-            if run and b.repeat_of is not None:
-                first, prev = run[0], run[-1]
-                root = graph.blocks[first].repeat_of or first
-                a, c = part(prev), part(p)
-                if (root == b.repeat_of and (a.in_shape, a.out_shape) == (c.in_shape, c.out_shape)
-                        and c.inputs == [a.output]):
-                    run.append(p)
-                    continue
+        for siblings in by_parent.values():
+            run: list[str] = []
+            for p in siblings:
+                b = graph.blocks[p]
+                if run and b.repeat_of is not None:
+                    root = graph.blocks[run[0]].repeat_of or run[0]
+                    a, c = part(run[-1]), part(p)
+                    if (root == b.repeat_of and (a.in_shape, a.out_shape) == (c.in_shape, c.out_shape)
+                            and c.inputs == [a.output]):
+                        run.append(p)
+                        continue
+                if len(run) > 1:
+                    self.runs[run[0]] = run
+                run = [p]
             if len(run) > 1:
-                runs[run[0]] = run
-            run = [p]
-        if len(run) > 1:
-            runs[run[0]] = run
-    for first, copies in runs.items():
+                self.runs[run[0]] = run
+        for first, copies in self.runs.items():
+            for p in copies[1:]:
+                self.dropped[p] = first
+
+    def run_part(self, first: str) -> Part:
+        """The whole run starting at `first` as one part (grown copy by copy)."""
+        copies = self.runs[first]
+        whole = self.parts[first]
         for p in copies[1:]:
-            dropped[p] = first
-    return dropped, runs
+            whole = extend_run(whole, self.parts[p])
+        return whole
 
 
 def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: bool = True) -> graphviz.Digraph:
-    dropped, runs = fold_plan(graph) if fold else ({}, {})
+    """The ops view of `graph` as a graphviz Digraph (linear in the graph's size)."""
+    index = Index(graph)
+    plan = FoldPlan(index, enabled=fold)
+    dropped, runs = plan.dropped, plan.runs
     blocks = graph.blocks
     memo: dict[str, str] = {}
-    parts: dict[str, Part] = {}
+    collapsed_parts: dict[str, Part] = {}
 
     def block_part(p: str) -> Part:
-        if p not in parts:
-            names = members(graph, p)
-            for q in runs.get(p, [p])[1:]:
-                names += members(graph, q)
-            part = describe(graph, p, names, blocks[p])
-            part.copies = runs.get(p, [p])
-            parts[p] = part
-        return parts[p]
+        """A collapsed block (or folded run of blocks) as one part, described once."""
+        if p not in collapsed_parts:
+            if p in runs:
+                part = plan.run_part(p)
+            else:
+                part = describe(index, p, index.members(p), blocks[p])
+                part.copies = [p]
+            collapsed_parts[p] = part
+        return collapsed_parts[p]
+
+    def first_output(first: str) -> str:
+        return plan.parts[first].output
 
     def rep(name: str) -> str:
         """The drawn item standing for a node: itself, its collapsed block, or (for an
-        identity or a node in a folded copy) what it passes through to."""
-        if name in memo:
-            return memo[name]
-        node = graph.nodes[name]
-        segs = node.path
+        identity or a node in a folded copy) what it passes through to. Iterative: a chain
+        of identities or of folded copies thousands long must not hit the recursion limit."""
+        chain: list[str] = []
         out = None
-        for k in range(1, len(segs)):
-            p = "/".join(segs[:k])
-            if p in dropped:   # a later copy of a folded run: stands for the first copy's output
-                first = dropped[p]
-                out = rep(describe(graph, first, members(graph, first), blocks[first]).output)
+        while out is None:
+            if name in memo:
+                out = memo[name]
                 break
-            if p in blocks and depth is not None and _depth(p) > depth:
-                out = p
+            nxt = None
+            cut = name.find("/")
+            while cut != -1:              # the node's enclosing blocks, outermost first
+                p = name[:cut]
+                if p in dropped:          # a later copy of a folded run: the first copy's output
+                    nxt = first_output(dropped[p])
+                    break
+                if depth is not None and p.count("/") + 1 > depth and p in blocks:
+                    out = p
+                    break
+                cut = name.find("/", cut + 1)
+            if out is not None:
                 break
-        if out is None:
-            out = rep(node.inputs[0]) if node.role == "identity" and node.inputs else name
+            if nxt is None:
+                node = graph.nodes[name]
+                if node.role == "identity" and node.inputs:
+                    nxt = node.inputs[0]
+                else:
+                    out = name
+                    break
+            chain.append(name)
+            name = nxt
         memo[name] = out
+        for n in chain:
+            memo[n] = out
         return out
 
     def parent_cluster(item: str) -> str:
@@ -102,33 +151,48 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
         if item != name and item not in blocks:
             continue          # removed identity or folded copy
         kind = "collapsed" if item in blocks else "node"
-        chain = [item]
-        p = parent_cluster(item)
-        while p:
-            chain.append(p)
-            p = parent_cluster(p)
-        chain.append("")
-        for child, parent in zip(chain, chain[1:]):
-            children.setdefault(parent, {}).setdefault(child, kind if child == item else "cluster")
+        child, parent = item, parent_cluster(item)
+        while True:
+            siblings = children.setdefault(parent, {})
+            if child in siblings:
+                break         # its ancestors were registered with it
+            siblings[child] = kind if child == item else "cluster"
+            if not parent:
+                break
+            child, parent = parent, parent_cluster(parent)
 
+    n_drawn = sum(1 for items in children.values() for k in items.values() if k != "cluster")
     dot = graphviz.Digraph(name=graph.name or "net")
-    dot.attr(rankdir="LR", nodesep="0.15", ranksep="0.25", fontname=style.FONT)
+    dot.attr(rankdir="LR", nodesep="0.15", ranksep="0.25", fontname=style.FONT,
+             **(LARGE_GRAPH if n_drawn > LARGE else {}))
     dot.attr("node", **style.OP_DEFAULT)
     dot.attr("edge", **style.EDGE)
 
-    def fill(container, path: str):
-        for item, kind in children.get(path, {}).items():
-            if kind == "node":
-                container.node(item, **_op_node(graph, item))
-            elif kind == "collapsed":
-                container.node(item, **_collapsed_node(block_part(item), dashed))
-            else:
-                sub = graphviz.Digraph(name="cluster_" + item)
-                sub.attr(**_cluster_attrs(graph, item, runs.get(item, [item]), dashed))
-                fill(sub, item)
-                container.subgraph(sub)
+    def fill(path: str) -> None:
+        """Build the clusters bottom-up into `dot`, with an explicit stack (nesting can be deep)."""
+        built: dict[str, graphviz.Digraph] = {}
+        stack: list[tuple[str, bool]] = [(path, False)]
+        while stack:
+            p, ready = stack.pop()
+            if not ready:
+                stack.append((p, True))
+                for item, kind in reversed(list(children.get(p, {}).items())):
+                    if kind == "cluster":
+                        stack.append((item, False))
+                continue
+            container = dot if p == path else graphviz.Digraph(name="cluster_" + p)
+            if p != path:
+                container.attr(**_cluster_attrs(graph, p, runs.get(p, [p]), dashed))
+            for item, kind in children.get(p, {}).items():
+                if kind == "node":
+                    container.node(item, **_op_node(graph, item))
+                elif kind == "collapsed":
+                    container.node(item, **_collapsed_node(block_part(item), dashed))
+                else:
+                    container.subgraph(built.pop(item))
+            built[p] = container
 
-    fill(dot, "")
+    fill("")
     edges: dict[tuple[str, str], None] = {}
     for name, node in graph.nodes.items():
         dst = rep(name)
@@ -144,25 +208,25 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
 def _op_node(graph: Graph, name: str) -> dict[str, str]:
     node = graph.nodes[name]
     attrs = style.op_style(node.op)     # only what differs from the defaults set on the graph
-    attrs["label"] = node.local_name
+    attrs["label"] = bounded(node.local_name)
     tip = [name] + ([op_call(node)] if node.role != "input" else []) + [f"-> {shape_text(node.shape)}"]
     if node.n_params:
         tip.append(f"{node.n_params:,} params")
-    attrs["tooltip"] = "\\n".join(tip)
+    attrs["tooltip"] = bounded("\\n".join(tip))
     return attrs
 
 
 def _collapsed_node(part: Part, dashed: bool) -> dict[str, str]:
     attrs = dict(style.COLLAPSED_NODE)
-    attrs["fillcolor"] = style.ROLE_FILL[part.role]
-    attrs["label"] = f"{part.title()}\\n{shape_text(part.out_shape)}"
+    attrs["fillcolor"] = style.KIND_FILL[part.kind]
+    attrs["label"] = bounded(f"{part.title()}\\n{shape_text(part.out_shape)}")
     b = part.block
-    tip = [part.path if part.count == 1 else ", ".join(part.copies),
-           b.definition + (f' "{b.label}"' if b.label else ""),
-           f"{shape_text(part.in_shape)} -> {shape_text(part.out_shape)}", style.ROLE_TEXT[part.role]]
+    tip = [copies_text(part.copies or [part.path]),
+           (b.definition + (f' "{b.label}"' if b.label else "")) if b is not None else part.path,
+           f"{shape_text(part.in_shape)} -> {shape_text(part.out_shape)}", style.KIND_TEXT[part.kind]]
     if part.optional:
         tip.append("optional (search-space choice)")
-    attrs["tooltip"] = "\\n".join(tip)
+    attrs["tooltip"] = bounded("\\n".join(tip))
     if dashed and part.optional:
         attrs["style"] = style.with_dashes(attrs["style"])
         attrs.update(style.OPTIONAL_BORDER)
@@ -173,12 +237,12 @@ def _cluster_attrs(graph: Graph, path: str, copies: list[str], dashed: bool) -> 
     b = graph.blocks[path]
     attrs = dict(style.CLUSTER)
     local = path.rpartition("/")[2]
-    attrs["label"] = f"{b.definition} ×{len(copies)}" if len(copies) > 1 else local
-    tip = path if len(copies) == 1 else ", ".join(copies)
-    attrs["tooltip"] = f"{tip}: {b.definition}" + (f' "{b.label}"' if b.label else "")
+    attrs["label"] = bounded(f"{b.definition} ×{len(copies)}" if len(copies) > 1 else local)
+    tip = f"{copies_text(copies)}: {b.definition}" + (f' "{b.label}"' if b.label else "")
     if b.optional:
-        attrs["tooltip"] += "\\noptional (search-space choice)"
-        if dashed:
-            attrs["style"] = style.with_dashes(attrs["style"])
-            attrs.update(style.OPTIONAL_BORDER)
+        tip += "\\noptional (search-space choice)"
+    attrs["tooltip"] = bounded(tip)
+    if b.optional and dashed:
+        attrs["style"] = style.with_dashes(attrs["style"])
+        attrs.update(style.OPTIONAL_BORDER)
     return attrs

@@ -1,5 +1,6 @@
-"""Where a drawing goes and how it gets there: the output path and format, and running
-Graphviz `dot` through the `graphviz` binding (and what to do when `dot` is missing)."""
+"""Where a drawing goes and how it gets there: the output path and format, running
+Graphviz `dot` through the `graphviz` binding (and what to do when `dot` is missing), and
+writing the result atomically (`dsl.fileio`: a failed write never leaves a truncated file)."""
 from __future__ import annotations
 
 import sys
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NetError, ToolError
+from ..fileio import write_bytes, write_error
 
 FORMATS = ("svg", "png", "pdf", "dot")
 INSTALL = "install Graphviz to render it: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)"
@@ -14,6 +16,8 @@ INSTALL = "install Graphviz to render it: apt-get install graphviz (Debian/Ubunt
 
 @dataclass(frozen=True)
 class Target:
+    """Where the drawing goes and in which format."""
+
     path: Path | None      # None: standard output
     format: str
     explicit: bool         # the user asked for this format (--format, or -o with its extension)
@@ -48,14 +52,15 @@ def write(source: str, t: Target, file: str) -> tuple[str, str | None]:
         if t.path is None:
             sys.stdout.write(source)
             return "-", None
-        _save(t.path, source.encode("utf-8"), file)
+        _save(t.path, source.encode("utf-8"))
         return str(t.path), None
+    assert t.path is not None   # only `-o -` has no path, and it always means DOT
     import graphviz
     try:
         image = graphviz.pipe("dot", t.format, source.encode("utf-8"))
     except graphviz.ExecutableNotFound:
         dot_path = t.path.with_suffix(".dot")
-        _save(dot_path, source.encode("utf-8"), file)
+        _save(dot_path, source.encode("utf-8"))
         line = f"Graphviz `dot` was not found; wrote the DOT source to {dot_path}; {INSTALL}"
         if t.explicit:
             raise ToolError(line, file=file) from None
@@ -64,14 +69,17 @@ def write(source: str, t: Target, file: str) -> tuple[str, str | None]:
         detail = (err.stderr or b"").decode("utf-8", "replace").strip().splitlines()
         raise ToolError(f"Graphviz `dot` failed: {detail[-1] if detail else err}", file=file,
                         hint="run with --format dot to inspect the source") from None
-    _save(t.path, image, file)
+    _save(t.path, image)
     return str(t.path), None
 
 
-def _save(path: Path, data: bytes, file: str) -> None:
-    try:
-        if path.parent and not path.parent.exists():
+def _save(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (the old file survives any failure, e.g. a full
+    disk), creating its folder if needed; raises FileWriteError ("could not write 'x.svg':
+    no space left on device")."""
+    if path.parent and not path.parent.exists():
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as err:
-        raise NetError(f"cannot write {path}: {err.strerror or err}", file=file) from None
+        except OSError as err:
+            raise write_error(path.parent, err, "create the folder") from None
+    write_bytes(path, data)

@@ -1,11 +1,21 @@
 """The hierarchy both views draw: which nodes belong to which block, what goes in and
-out of a block, its role (residual / downsampling / plain), and runs of repeated blocks."""
+out of a block, its kind (residual / downsample / plain / input), and runs of repeated blocks.
+
+Everything here is linear in the size of the graph: `Index` computes the consumers, the
+members of every block and the identity pass-throughs once per drawing, `describe` looks
+at each part's own nodes and edges only, and folded runs grow one copy at a time.
+(An op's role, `Node.role`, is the registry's word for what the op does: conv, sum,
+identity...; a part's `kind` is what the drawn block is.)
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..graph import Block, Graph, Node
 from ..ops import fmt_shape
+
+KINDS = ("residual", "downsample", "plain", "input")
+MAX_TEXT = 1000   # longest label or tooltip written (dot refuses strings over 16,384 characters)
 
 
 @dataclass
@@ -17,21 +27,24 @@ class Part:
     output: str                     # the member the rest of the graph reads
     in_shape: tuple[int, ...] | None
     out_shape: tuple[int, ...]
-    role: str                       # residual | downsample | plain | input
+    kind: str                       # one of KINDS
     block: Block | None = None
     scale: float | None = None      # the part ends in its own `mul` (what `fc*0.125` makes)
     copies: list[str] = field(default_factory=list)   # paths of the folded copies (first included)
 
     @property
     def local_name(self) -> str:
+        """The last segment of the path (`res` for `layer1/res`)."""
         return self.path.rpartition("/")[2]
 
     @property
     def count(self) -> int:
+        """How many copies the part stands for (1 unless folded)."""
         return max(1, len(self.copies))
 
     @property
     def optional(self) -> bool:
+        """The part is a search-space choice (drawn dashed)."""
         return bool(self.block and self.block.optional)
 
     def title(self) -> str:
@@ -45,48 +58,84 @@ class Part:
         return name
 
 
-def resolve_identity(graph: Graph, name: str) -> str:
-    """Follow identity nodes back to the node they pass through."""
-    seen = set()
-    while graph.nodes[name].role == "identity" and graph.nodes[name].inputs and name not in seen:
-        seen.add(name)
-        name = graph.nodes[name].inputs[0]
-    return name
+class Index:
+    """What every drawing needs about a graph, built once in one pass over its nodes:
+    the consumers of each node, the members of each block (by path prefix) and, lazily,
+    where identity chains lead."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.nodes = graph.nodes
+        self.consumers: dict[str, list[str]] = graph.consumers()
+        self._members: dict[str, list[str]] = {}
+        for name in graph.nodes:
+            # a node belongs to every block its path passes through (and to a block named like
+            # itself, which is what the old per-block scan did); nodes come in topological
+            # order, so every member list is in topological order too
+            i = name.find("/")
+            while i != -1:
+                self._members.setdefault(name[:i], []).append(name)
+                i = name.find("/", i + 1)
+            self._members.setdefault(name, []).append(name)
+        self._through: dict[str, str] = {}
+
+    def members(self, path: str) -> list[str]:
+        """The nodes inside block `path`, in topological order (a shared list: do not modify)."""
+        return self._members.get(path, [])
+
+    def through(self, name: str) -> str:
+        """Follow identity nodes back to the node they pass through (iteratively, memoised)."""
+        chain: list[str] = []
+        while name not in self._through:
+            node = self.nodes[name]
+            if node.role != "identity" or not node.inputs:
+                break
+            chain.append(name)
+            name = node.inputs[0]
+        else:
+            name = self._through[name]
+        for n in chain:
+            self._through[n] = name
+        return name
 
 
-def describe(graph: Graph, path: str, names: list[str], block: Block | None = None) -> Part:
-    """Inputs, output, shapes and role of a set of nodes."""
+def describe(index: Index, path: str, names: list[str], block: Block | None = None) -> Part:
+    """Inputs, output, shapes and kind of a set of nodes, in time linear in their edges."""
+    nodes, consumers = index.nodes, index.consumers
     member = set(names)
     inputs: dict[str, None] = {}
     for n in names:
-        for i in graph.nodes[n].inputs:
+        for i in nodes[n].inputs:
             if i not in member:
                 inputs.setdefault(i, None)
-    consumers = graph.consumers()
+    # the output is the last member read from outside (or the graph's output)
     output = names[-1]
-    for n in names:
-        if n == graph.output or any(c not in member for c in consumers[n]):
+    for n in reversed(names):
+        if n == index.graph.output or any(c not in member for c in consumers[n]):
             output = n
+            break
     ins = list(inputs)
-    in_shape = graph.nodes[ins[0]].shape if ins else None
-    out_shape = graph.nodes[output].shape
-    role = _role(graph, names, ins, in_shape, out_shape)
+    in_shape = nodes[ins[0]].shape if ins else None
+    out_shape = nodes[output].shape
+    kind = _kind(index, names, ins, in_shape, out_shape)
     scale = None
-    out_node = graph.nodes[output]
+    out_node = nodes[output]
     if out_node.role == "scale" and out_node.scope == path and len(names) > 1:
         scale = out_node.params.get("k")
-    return Part(path, list(names), ins, output, in_shape, out_shape, role, block, scale)
+    return Part(path, list(names), ins, output, in_shape, out_shape, kind, block, scale)
 
 
-def _role(graph: Graph, names, ins, in_shape, out_shape) -> str:
+def _kind(index: Index, names: list[str], ins: list[str], in_shape: tuple[int, ...] | None,
+          out_shape: tuple[int, ...]) -> str:
+    nodes = index.nodes
     if not ins:
-        return "input" if all(graph.nodes[n].role == "input" for n in names) else "plain"
-    sources = {resolve_identity(graph, i) for i in ins}
+        return "input" if all(nodes[n].role == "input" for n in names) else "plain"
+    sources = {index.through(i) for i in ins}
     if in_shape == out_shape and len(sources) == 1:
         x = sources.pop()
         for n in names:
-            node = graph.nodes[n]
-            if node.role == "sum" and any(resolve_identity(graph, i) == x for i in node.inputs):
+            node = nodes[n]
+            if node.role == "sum" and any(index.through(i) == x for i in node.inputs):
                 return "residual"
     if in_shape is not None and len(in_shape) == 3 and len(out_shape) == 3 and (
             out_shape[1] < in_shape[1] or out_shape[2] < in_shape[2]):
@@ -94,78 +143,110 @@ def _role(graph: Graph, names, ins, in_shape, out_shape) -> str:
     return "plain"
 
 
-def members(graph: Graph, path: str) -> list[str]:
-    prefix = path + "/"
-    return [n for n in graph.nodes if n.startswith(prefix) or n == path]
+def _unit_paths(graph: Graph) -> set[str]:
+    """Top-level blocks, and extension blocks whose parent is a unit (an extension of an
+    extension too). Parents are shorter than their children, so one pass by depth suffices."""
+    units: set[str] = set()
+    for p in sorted(graph.blocks, key=lambda q: q.count("/")):
+        parent = p.rpartition("/")[0]
+        if not parent or (graph.blocks[p].extension and parent in units):
+            units.add(p)
+    return units
 
 
-def units(graph: Graph, fold: bool = True) -> tuple[list[Part], dict[str, int]]:
+def units(graph: Graph, fold: bool = True, index: Index | None = None) -> tuple[list[Part], dict[str, int]]:
     """The blocks view's units in order: top-level blocks, extension blocks as their own
     units after their parent (`layer1`, then its `res`), and bare top-level nodes (`gmp`).
     Returns the units and, for every node, the index of the unit that owns it."""
-    unit_paths = {p for p in graph.blocks if "/" not in p}
-    changed = True
-    while changed:   # extension children of units are units too (an extension of an extension, ...)
-        changed = False
-        for p, b in graph.blocks.items():
-            if b.extension and p not in unit_paths and p.rpartition("/")[0] in unit_paths:
-                unit_paths.add(p)
-                changed = True
+    index = index or Index(graph)
+    unit_paths = _unit_paths(graph)
     groups: dict[str, list[str]] = {}
-    for name, node in graph.nodes.items():
-        owner = name if "/" not in name else node.path[0]
-        parts = node.path
-        for k in range(len(parts) - 1, 0, -1):
-            p = "/".join(parts[:k])
-            if p in unit_paths:
-                owner = p
+    for name in graph.nodes:
+        # the owner is the deepest unit among the node's proper path prefixes
+        cut = name.find("/")
+        owner = name if cut == -1 else name[:cut]
+        cut = name.rfind("/")
+        while cut > 0:
+            if name[:cut] in unit_paths:
+                owner = name[:cut]
                 break
+            cut = name.rfind("/", 0, cut)
         groups.setdefault(owner, []).append(name)
     # a bare top-level identity is not drawn: whoever reads it reads what it passes through
     passthrough = [p for p, names in groups.items()
                    if p not in graph.blocks and all(graph.nodes[n].role == "identity" for n in names)]
-    parts = [describe(graph, p, names, graph.blocks.get(p)) for p, names in groups.items() if p not in passthrough]
-    for p in parts:
-        p.copies = [p.path]
+    skip = set(passthrough)
+    parts = [describe(index, p, names, graph.blocks.get(p)) for p, names in groups.items() if p not in skip]
+    for part in parts:
+        part.copies = [part.path]
     if fold:
-        parts = fold_runs(graph, parts)
-    owner_of = {n: i for i, p in enumerate(parts) for n in p.nodes}
-    for p in passthrough:
-        for n in groups[p]:
-            owner_of[n] = owner_of[resolve_identity(graph, n)]
+        parts = fold_runs(parts)
+    owner_of = {n: i for i, part in enumerate(parts) for n in part.nodes}
     skipped = {n for p in passthrough for n in groups[p]}
-    for p in parts:
-        p.inputs = list(dict.fromkeys(resolve_identity(graph, i) if i in skipped else i for i in p.inputs))
+    for n in skipped:
+        owner_of[n] = owner_of[index.through(n)]
+    for part in parts:
+        part.inputs = list(dict.fromkeys(index.through(i) if i in skipped else i for i in part.inputs))
     return parts, owner_of
 
 
-def fold_runs(graph: Graph, parts: list[Part]) -> list[Part]:
-    """Merge consecutive identical copies (`res^3`) into one part with `copies` set.
-    A copy joins the run when it repeats the run's first block with the same shapes in and out."""
+def joins_run(run: Part, p: Part) -> bool:
+    """`p` continues the folded run `run`: it repeats the run's first block, has the same
+    shapes in and out, and reads only the run's output."""
+    return (p.block is not None and p.block.repeat_of is not None and run.block is not None
+            and (run.block.repeat_of or run.path) == p.block.repeat_of
+            and (run.in_shape, run.out_shape) == (p.in_shape, p.out_shape)
+            and p.inputs == [run.output])
+
+
+def extend_run(run: Part, p: Part) -> Part:
+    """`run` with copy `p` appended, in time proportional to `p` alone. The run keeps its
+    first copy's inputs, input shape and kind; its output is the last copy's. The first
+    call makes a new Part, later calls grow it in place (so a run of n copies costs O(n))."""
+    if run.count == 1:
+        run = Part(run.path, list(run.nodes), list(run.inputs), run.output, run.in_shape, run.out_shape,
+                   run.kind, run.block, run.scale, [run.path])
+    run.nodes.extend(p.nodes)
+    run.copies.append(p.path)
+    run.output, run.out_shape, run.scale = p.output, p.out_shape, p.scale
+    return run
+
+
+def fold_runs(parts: list[Part]) -> list[Part]:
+    """Merge consecutive identical copies (`res^3`) into one part with `copies` set."""
     out: list[Part] = []
     for p in parts:
-        prev = out[-1] if out else None
-        if (prev is not None and p.block is not None and p.block.repeat_of is not None
-                and prev.block is not None and (prev.block.repeat_of or prev.path) == p.block.repeat_of
-                and (prev.in_shape, prev.out_shape) == (p.in_shape, p.out_shape)
-                and prev.output in p.inputs and len(p.inputs) == 1):
-            merged = describe(graph, prev.path, prev.nodes + p.nodes, prev.block)
-            merged.copies = prev.copies + [p.path]
-            merged.role = prev.role
-            merged.in_shape = prev.in_shape
-            out[-1] = merged
+        if out and joins_run(out[-1], p):
+            out[-1] = extend_run(out[-1], p)
         else:
             out.append(p)
     return out
 
 
-def shape_text(shape) -> str:
+def copies_text(copies: list[str]) -> str:
+    """The copies of a folded run, bounded whatever their number: `res_1 … res_2000 (2,000 copies)`."""
+    if len(copies) == 1:
+        return copies[0]
+    return f"{copies[0]} … {copies[-1]} ({len(copies):,} copies)"
+
+
+def bounded(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` cut to `limit` characters (with `…`): a last guard so that no label or tooltip,
+    however long the names in a file, trips Graphviz's string limit or bloats the SVG."""
+    if len(text) <= limit:
+        return text
+    # never end on a lone backslash: it would escape the closing quote of the DOT string
+    return text[:limit - 1].rstrip("\\") + "…"
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    """`128×16×16`, or `?` when unknown."""
     return fmt_shape(shape) if shape is not None else "?"
 
 
 def op_call(node: Node) -> str:
     """`conv(c=64, k=3, stride=1, ...)`: the op and its resolved parameters."""
-    def v(x):
+    def v(x: object) -> str:
         if isinstance(x, bool):
             return "true" if x else "false"
         return f"{x:g}" if isinstance(x, float) else str(x)

@@ -1,5 +1,5 @@
 """The drawing palette. Op colours come from each op's registry entry (`Op.style`);
-this module only holds what is not an op: block roles, clusters and defaults."""
+this module only holds what is not an op: block kinds, clusters and defaults."""
 from __future__ import annotations
 
 from ..ops import REGISTRY
@@ -7,13 +7,14 @@ from ..ops import REGISTRY
 FONT = "Helvetica"
 
 # The article's block pictures: residual blocks pink, downsampling blocks light green.
-ROLE_FILL = {
+# Keyed by a drawn block's kind (`Part.kind`), not by an op's role (`Node.role`).
+KIND_FILL = {
     "residual": "#fccde5",     # identity shortcut, shape in = shape out
     "downsample": "#ccebc5",   # spatial resolution reduced (the article: halved, channels doubled)
     "plain": "#eeeeee",        # everything else
     "input": "white",
 }
-ROLE_TEXT = {
+KIND_TEXT = {
     "residual": "residual block: identity shortcut, same shape in and out",
     "downsample": "downsampling block: spatial resolution reduced",
     "plain": "other block",
@@ -44,6 +45,7 @@ def op_attrs(op_name: str) -> dict[str, str]:
 
 
 def with_dashes(style: str) -> str:
+    """`style` with `dashed` added once (a search-space choice)."""
     parts = [p for p in style.split(",") if p]
     return ",".join(parts + (["dashed"] if "dashed" not in parts else []))
 
