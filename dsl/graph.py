@@ -7,7 +7,7 @@ parameters (all concrete: no `auto` is left), the names of its inputs and its ou
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -86,7 +86,8 @@ class Graph:
     @cached_property
     def fingerprint(self) -> str:
         """A short stable hash of the network (see `fingerprint_of`)."""
-        return fingerprint_of(self.input_shape, self.nodes, self.output)
+        return fingerprint_of(self.input_shape, ((n.name, n.op, n.params, n.inputs, n.shape)
+                                                 for n in self.nodes.values()), self.output)
 
     @property
     def params(self) -> int:
@@ -126,17 +127,24 @@ class Graph:
                 f"{fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}")
 
 
-def fingerprint_of(input_shape: tuple[int, ...], nodes: dict[str, Node], output: str) -> str:
+Record = tuple[str, str, dict[str, Any], tuple[str, ...], tuple[int, ...]]   # name, op, params, inputs, shape
+
+
+def fingerprint_of(input_shape: tuple[int, ...], records: Iterable[Record], output: str) -> str:
     """Two networks with the same fingerprint build the same module (same module tree, ops,
     concrete parameters, wiring and shapes), whatever their text. Identity ops build nothing,
-    so they are looked through."""
-    h = hashlib.sha256(json.dumps(list(input_shape)).encode())
+    so they are looked through.
+
+    Parameter values are ints, floats, bools and strings, whose repr is exact and stable; an
+    op's parameters are always in its registry order, so their dict's repr is canonical too."""
+    parts = [repr(tuple(input_shape))]
     alias: dict[str, str] = {}
-    for n in nodes.values():
-        if n.role == "identity":
-            alias[n.name] = alias.get(n.inputs[0], n.inputs[0])
+    identity = {name for name, op in REGISTRY.items() if op.role == "identity"}
+    for name, op, params, inputs, shape in records:
+        if op in identity:
+            alias[name] = alias.get(inputs[0], inputs[0])
             continue
-        h.update(json.dumps([n.name, n.op, n.params, [alias.get(i, i) for i in n.inputs], list(n.shape)],
-                            sort_keys=True, separators=(",", ":")).encode())
-    h.update(alias.get(output, output).encode())
-    return h.hexdigest()[:16]
+        ins = ",".join(alias.get(i, i) for i in inputs)
+        parts.append(f"{name}|{op}|{params!r}|{ins}|{shape!r}")
+    parts.append(repr(alias.get(output, output)))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

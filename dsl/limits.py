@@ -20,7 +20,7 @@ class Limits:
     max_nesting: int = 20_000           # expression levels as expanded (definitions, blocks passed as
                                         # arguments, calls and postfix operators together)
     max_variants: int = 4_096           # combinations of search-space choices
-    max_space_ops: int = 250_000        # ops over all variants of a search space together
+    max_space_ops: int = 300_000        # ops over all variants of a search space together
     max_imports: int = 256              # .net files imported, directly or not
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ from .deep import deep
 from .errors import NetError, did_you_mean
 from .expand import Decisions, Expansion, expand
 from .expand.choices import Assignment, ChoiceWalker, Part, enumerate_decisions, order_key, variant_names
-from .graph import Graph, fingerprint_of
+from .graph import Graph
 from .limits import Limits
 from .printer import format_def, format_expr
 from .settings import TrainSettings
@@ -49,6 +49,8 @@ class Program:
             raise NetError("this file describes no network", file=main.file,
                            hint="end it with a network line such as 'prep -> layer1 -> gmp -> fc', or define net = ...")
         self._variants: list[Variant] | None = None
+        # definitions holding choices are printed before the network line of a variant's text
+        self._choice_defs = [d for d in defs.values() if d.body is not self.net and ast.has_choice(d.body)]
 
     @property
     def name(self) -> str:
@@ -76,19 +78,23 @@ class Program:
             return []
         found: list[tuple[tuple, list[Part], Variant]] = []
         fingerprints: set[str] = set()
-        for leaf, _ in enumerate_decisions(self.net, walker, self.limits):
+        try:
+            leaves = enumerate_decisions(self.net, walker, self.limits)
+        except NetError as err:
+            err.span = err.span or self.net_span     # the space as a whole: point at its network line
+            raise
+        for leaf, _ in leaves:
             try:
                 exp = self._expand(leaf)
             except NetError as err:
                 if err.hint is None:
                     err.hint = "this is in the variant " + self._canonical(leaf).splitlines()[-1]
                 raise
-            fp = fingerprint_of(self.input_shape, exp.nodes, exp.output)
+            fp = exp.fingerprint
             if fp in fingerprints:
                 continue
             fingerprints.add(fp)
-            v = Variant("", leaf, self._canonical(leaf), fp, sum(n.n_params for n in exp.nodes.values()),
-                        sum(n.macs for n in exp.nodes.values()), len(exp.nodes))
+            v = Variant("", leaf, self._canonical(leaf), fp, exp.params, exp.macs, exp.size)
             found.append((order_key(exp.parts, leaf, list(leaf)), exp.parts, v))
         found.sort(key=lambda t: t[0])
         names = variant_names([parts for _, parts, _ in found])
@@ -128,8 +134,7 @@ class Program:
     def _canonical(self, assignment: Assignment) -> str:
         """The network's text with every choice resolved (definitions holding choices first)."""
         choose = Decisions(assignment).option
-        lines = [format_def(d, choose) for d in self.defs.values()
-                 if d.body is not self.net and ast.has_choice(d.body)]
+        lines = [format_def(d, choose) for d in self._choice_defs]
         lines.append(format_expr(self.net, choose))
         return "\n".join(lines)
 

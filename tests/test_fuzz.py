@@ -18,7 +18,6 @@ import dsl
 from dsl import ast
 from dsl.errors import NetError
 from dsl.expand import Decisions, expand
-from dsl.graph import fingerprint_of
 from dsl.loader import loads_program
 from dsl.parser import parse
 from dsl.printer import format_expr, format_module
@@ -114,7 +113,7 @@ def _oracle(prog) -> set[str] | None:
             exp = expand(prog.defs, prog.net, prog.input_shape, prog.limits, Decisions(dict(zip(nodes, combo))))
         except NetError:
             return None
-        found.add(fingerprint_of(prog.input_shape, exp.nodes, exp.output))
+        found.add(exp.fingerprint)
     return found
 
 

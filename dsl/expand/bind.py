@@ -107,6 +107,8 @@ def bind_def(d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], 
 
 def prim_params(op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env) -> Params:
     """A primitive's parameters for one call: every value checked, defaults filled in."""
+    if not args and not kwargs and not any(p.required for p in op.params):
+        return {p.name: p.default for p in op.params}
     params: Params = {}
     matched = match_args(op.name, op.param_names, args, kwargs, True) if (args or kwargs) else {}
     for p in op.params:

@@ -8,26 +8,28 @@ everything (`layer1/res/conv_bn_1/conv`) and returns the graph's nodes and block
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from ..errors import NetError, Span
-from ..graph import Block, Node
+from ..graph import Block, Node, Record
 from ..limits import Limits
-from ..ops import REGISTRY, Op, Params, Shape, ShapeError, fmt_shape
+from ..ops import Op, Params, Shape, ShapeError, fmt_shape
 
 Note = tuple[str, Span]
 
 
 class Scope:
-    """One level of the hierarchy being built: an instance of a definition."""
+    """One level of the hierarchy being built: an instance of a definition.
 
-    __slots__ = ("base", "definition", "label", "parent", "span", "children", "optional", "repeat_of",
-                 "extension", "name")
+    Scopes point to their children only (no parent pointers), so a discarded expansion is freed
+    by reference counting at once, without waiting for the cycle collector."""
 
-    def __init__(self, definition: str, label: str | None, parent: Scope | None, span: Span | None):
+    __slots__ = ("base", "definition", "label", "span", "children", "optional", "repeat_of", "extension", "name")
+
+    def __init__(self, definition: str, label: str | None, span: Span | None):
         self.base = definition
         self.definition = definition
         self.label = label
-        self.parent = parent
         self.span = span
         self.children: list[Scope | OpNode] = []
         self.optional = False
@@ -36,13 +38,8 @@ class Scope:
         self.name = ""
 
     def location(self) -> str | None:
-        """The label (or definition name) of this block or the nearest enclosing one; None at the top."""
-        s: Scope | None = self
-        while s is not None and s.parent is not None:
-            if s.label or s.definition:
-                return s.label or s.definition
-            s = s.parent
-        return None
+        """Where a choice inside this block is: its label, else its definition's name; None at the top."""
+        return self.label or self.definition or None
 
 
 class OpNode:
@@ -68,14 +65,14 @@ class GraphBuilder:
 
     def __init__(self, input_shape: Shape, limits: Limits):
         self.limits = limits
-        self.root = Scope("", None, None, None)
+        self.root = Scope("", None, None)
         self.ops: list[OpNode] = []
         self.total_params = 0
         self.input = self._add(OpNode("input", {}, [], tuple(input_shape), None, 0, 0), self.root)
 
     def open_scope(self, definition: str, label: str | None, parent: Scope, span: Span) -> Scope:
         """A new block inside `parent`, for one call of a definition."""
-        child = Scope(definition, label, parent, span)
+        child = Scope(definition, label, span)
         parent.children.append(child)
         return child
 
@@ -113,10 +110,8 @@ class GraphBuilder:
         self.ops.append(node)
         return node
 
-    def finish(self, out: OpNode) -> tuple[dict[str, Node], dict[str, Block], str]:
-        """Name every scope and op (repeated names within a level numbered from 1) and
-        return (nodes in topological order, blocks, the output's name)."""
-        blocks: dict[str, Block] = {}
+    def name_all(self) -> None:
+        """Name every scope and op: the definition or op, numbered from 1 when repeated within a level."""
         stack: list[tuple[Scope, str]] = [(self.root, "")]
         while stack:   # iterative: the hierarchy can be as deep as the nesting limit allows
             scope, prefix = stack.pop()
@@ -132,13 +127,23 @@ class GraphBuilder:
                     c.name = f"{prefix}{c.base}"
                 if isinstance(c, Scope):
                     stack.append((c, c.name + "/"))
-        for s in _scopes_in_order(self.root):
-            blocks[s.name] = Block(s.name, s.definition, s.label, s.optional,
-                                   s.repeat_of.name if s.repeat_of else None, s.extension, s.span)
-        nodes = {n.name: Node(n.name, n.op, n.params, tuple(i.name for i in n.inputs), n.shape, n.span,
-                              n.n_params, n.macs)
-                 for n in self.ops}
-        return nodes, blocks, out.name
+
+    def records(self) -> Iterator[Record]:
+        """(name, op, params, input names, shape) of every op, in order (after `name_all`)."""
+        for n in self.ops:
+            yield n.name, n.op, n.params, tuple(i.name for i in n.inputs), n.shape
+
+    def nodes(self) -> dict[str, Node]:
+        """The graph's nodes, in topological order (after `name_all`)."""
+        return {n.name: Node(n.name, n.op, n.params, tuple(i.name for i in n.inputs), n.shape, n.span,
+                             n.n_params, n.macs)
+                for n in self.ops}
+
+    def blocks(self) -> dict[str, Block]:
+        """The graph's blocks, parents before children (after `name_all`)."""
+        return {s.name: Block(s.name, s.definition, s.label, s.optional, s.repeat_of.name if s.repeat_of else None,
+                              s.extension, s.span)
+                for s in _scopes_in_order(self.root)}
 
 
 def _scopes_in_order(root: Scope) -> list[Scope]:
@@ -151,5 +156,3 @@ def _scopes_in_order(root: Scope) -> list[Scope]:
         stack.extend(reversed([c for c in s.children if isinstance(c, Scope)]))
     return out
 
-
-INPUT_OP = REGISTRY["input"]
