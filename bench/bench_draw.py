@@ -16,6 +16,7 @@ Prints one line per (net, view, folding): median and min over the runs. `--phase
 in-process, how the time splits between loading, building the DOT source and `dot` itself.
 Finally checks that `netc draw` never imports torch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT_S = 300   # the old quadratic drawer took ~20 s per command; anything slower is a failure
+TIMEOUT_S = 300  # the old quadratic drawer took ~20 s per command; anything slower is a failure
 
 
 def repeat2000() -> str:
@@ -109,15 +110,17 @@ def _phases(path: Path, level: str, fold: bool) -> str:
     t2 = time.perf_counter()
     graphviz.pipe("dot", "svg", src.encode("utf-8"))
     t3 = time.perf_counter()
-    return (f"load {t1 - t0:.3f} s, DOT source {t2 - t1:.3f} s ({len(src):,} chars), "
-            f"dot {t3 - t2:.3f} s")
+    return f"load {t1 - t0:.3f} s, DOT source {t2 - t1:.3f} s ({len(src):,} chars), dot {t3 - t2:.3f} s"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--nets", default="residual_l1_l3,repeat2000,chain1000,nested260",
-                    help="comma-separated: residual_l1_l3, " + ", ".join(GENERATED))
+    ap.add_argument(
+        "--nets",
+        default="residual_l1_l3,repeat2000,chain1000,nested260",
+        help="comma-separated: residual_l1_l3, " + ", ".join(GENERATED),
+    )
     ap.add_argument("--levels", default="blocks,ops")
     ap.add_argument("--phases", action="store_true", help="also split the time in-process (load / DOT / dot)")
     args = ap.parse_args()
@@ -145,16 +148,23 @@ def main() -> int:
                 if failure:
                     print(f"{what}: FAILED ({failure})")
                     continue
-                print(f"{what}: median {statistics.median(times):.3f} s, min {min(times):.3f} s "
-                      f"over {len(times)} runs ({out.stat().st_size:,} bytes of SVG)")
+                print(
+                    f"{what}: median {statistics.median(times):.3f} s, min {min(times):.3f} s "
+                    f"over {len(times)} runs ({out.stat().st_size:,} bytes of SVG)"
+                )
                 if args.phases:
                     print(f"    {_phases(path, level, fold)}")
     first = ROOT / "nets" / "residual_l1_l3.net"
-    code = ("import sys; from dsl.cli import main; import tempfile, os; "
-            f"d = tempfile.mkdtemp(); main(['draw', {str(first)!r}, '-o', os.path.join(d, 'a.svg')]); "
-            "print('torch imported' if 'torch' in sys.modules else 'torch not imported')")
-    print(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-          .stdout.strip().splitlines()[-1])
+    code = (
+        "import sys; from dsl.cli import main; import tempfile, os; "
+        f"d = tempfile.mkdtemp(); main(['draw', {str(first)!r}, '-o', os.path.join(d, 'a.svg')]); "
+        "print('torch imported' if 'torch' in sys.modules else 'torch not imported')"
+    )
+    print(
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ parse + resolution + shape inference of a generated 1,000-block network.
 
     .venv/bin/python bench/bench_language.py [--repeat 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,7 @@ def thousand_blocks() -> str:
 def front_end_seconds(repeat: int) -> tuple[list[float], int]:
     import dsl
     from dsl.parser import _lark
+
     _lark()  # grammar construction is a one-off per process, not per file
     text = thousand_blocks()
     times, n = [], 0
@@ -60,10 +62,14 @@ def main():
     c = netc_check_seconds(a.repeat)
     f, n = front_end_seconds(max(3, a.repeat // 3))
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print(f"netc check nets/residual_l1_l3.net: median {statistics.median(c):.3f} s, "
-          f"min {min(c):.3f} s, max {max(c):.3f} s over {len(c)} runs")
-    print(f"1,000-block network ({n:,} ops): parse + shape inference median {statistics.median(f):.3f} s, "
-          f"min {min(f):.3f} s over {len(f)} runs")
+    print(
+        f"netc check nets/residual_l1_l3.net: median {statistics.median(c):.3f} s, "
+        f"min {min(c):.3f} s, max {max(c):.3f} s over {len(c)} runs"
+    )
+    print(
+        f"1,000-block network ({n:,} ops): parse + shape inference median {statistics.median(f):.3f} s, "
+        f"min {min(f):.3f} s over {len(f)} runs"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ training step (forward, backward, SGD) of Residual:L1+L3 on the CPU, interleaved
 On the GPU, `bench/gpu.sh` compares whole training runs; this is the CPU-side check that the
 compiled module itself adds no cost.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,10 @@ def main():
         r.append(step_time(ref, x, y, a.steps))
         n.append(step_time(net, x, y, a.steps))
     mr, mn = statistics.median(r), statistics.median(n)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}, "
-          f"{a.rounds} rounds x {a.steps} steps")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}, "
+        f"{a.rounds} rounds x {a.steps} steps"
+    )
     print(f"hand-written ResNet9: median {mr * 1000:.1f} ms/step")
     print(f"netc residual_l1_l3 : median {mn * 1000:.1f} ms/step  (ratio netc/ref {mn / mr:.3f})")
 

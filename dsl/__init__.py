@@ -1,9 +1,10 @@
 """netc: a declarative model-graph language for neural networks.
 
-    import dsl
-    graph = dsl.load("nets/residual_l1_l3.net")     # framework-free graph, shapes inferred
-    model = dsl.build(graph)                          # torch.nn.Module (imports torch lazily)
+import dsl
+graph = dsl.load("nets/residual_l1_l3.net")     # framework-free graph, shapes inferred
+model = dsl.build(graph)                          # torch.nn.Module (imports torch lazily)
 """
+
 from __future__ import annotations
 
 import os
@@ -23,22 +24,26 @@ __all__ = ["load", "loads", "build", "variants", "NetError", "__version__"]
 def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
     """Parse, resolve and shape-check a .net file; returns a `dsl.graph.Graph`."""
     from .loader import load as _load
+
     return _load(path, variant=variant, **limits)
 
 
 def loads(text: str | bytes, variant: str | None = None, filename: str = "<string>", **limits: Any) -> Graph:
     """Like `load`, from a string (imports resolve relative to the current directory)."""
     from .loader import loads as _loads
+
     return _loads(text, variant=variant, filename=filename, **limits)
 
 
 def variants(path: str | os.PathLike[str], **limits: Any) -> list[str]:
     """The variant names of a search-space file (['Backbone', 'Residual:L1', ...]); [] for a plain net."""
     from .loader import load_program
+
     return [v.name for v in load_program(path, **limits).variants()]
 
 
 def build(graph: Graph) -> torch.nn.Module:
     """Compile a graph into a torch.nn.Module (the only entry that imports torch)."""
     from .compile_torch import build as _build
+
     return _build(graph)

@@ -4,6 +4,7 @@ Expressions (`Expr`) describe blocks; statements (`Use`, `Input`, `Train`, `Def`
 make up a `Module`, one parsed file. Nodes compare by identity (`eq=False`): a search-space
 choice is *this* `Opt` or `Alt` node, wherever its text happens to sit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ Value = int | float | str | bool | list["Value"] | tuple["Value", ...]
 @dataclass(eq=False)
 class Ref:
     """A bare name: a definition, a primitive, a parameter or a symbol (`auto`)."""
+
     name: str
     span: Span
 
@@ -24,6 +26,7 @@ class Ref:
 @dataclass(eq=False)
 class Kwarg:
     """`name=value` inside a call."""
+
     name: str
     value: Expr
     span: Span
@@ -32,6 +35,7 @@ class Kwarg:
 @dataclass(eq=False)
 class Call:
     """`name(args, key=value)`."""
+
     name: str
     args: list[Expr]
     kwargs: list[Kwarg]
@@ -42,6 +46,7 @@ class Call:
 @dataclass(eq=False)
 class Literal:
     """A number, string or boolean written in an argument list."""
+
     value: int | float | str | bool
     span: Span
 
@@ -49,6 +54,7 @@ class Literal:
 @dataclass(eq=False)
 class Seq:
     """`a -> b -> c`."""
+
     items: list[Expr]
     span: Span
 
@@ -56,6 +62,7 @@ class Seq:
 @dataclass(eq=False)
 class Alt:
     """Search space: exactly one of the options (`a | b`)."""
+
     options: list[Expr]
     span: Span
 
@@ -63,6 +70,7 @@ class Alt:
 @dataclass(eq=False)
 class Opt:
     """Search space: the block or nothing (`a?`)."""
+
     body: Expr
     span: Span
 
@@ -70,6 +78,7 @@ class Opt:
 @dataclass(eq=False)
 class Scale:
     """`a*k`: the block's output times a constant."""
+
     body: Expr
     factor: float
     span: Span
@@ -78,6 +87,7 @@ class Scale:
 @dataclass(eq=False)
 class Repeat:
     """`a^n`: the block n times in sequence."""
+
     body: Expr
     times: int
     span: Span
@@ -117,6 +127,7 @@ def has_choice(e: Expr) -> bool:
 @dataclass(eq=False)
 class Param:
     """A definition's parameter, with its default (a value or a block) if any."""
+
     name: str
     default: Expr | None
     span: Span
@@ -125,11 +136,12 @@ class Param:
 @dataclass(eq=False)
 class Def:
     """`name(params) "Label" = body`."""
+
     name: str
     params: list[Param]
     label: str | None
     body: Expr
-    span: Span        # the whole statement
+    span: Span  # the whole statement
     name_span: Span
     file: str = ""
 
@@ -137,6 +149,7 @@ class Def:
 @dataclass(eq=False)
 class Use:
     """`use "file.net"`."""
+
     path: str
     span: Span
 
@@ -144,6 +157,7 @@ class Use:
 @dataclass(eq=False)
 class Input:
     """`input 3x32x32`."""
+
     shape: tuple[int, ...]
     span: Span
 
@@ -151,6 +165,7 @@ class Input:
 @dataclass(eq=False)
 class Setting:
     """`key = value` inside `train { }`."""
+
     key: str
     value: Value
     span: Span
@@ -159,6 +174,7 @@ class Setting:
 @dataclass(eq=False)
 class Train:
     """`train { key = value ... }`."""
+
     settings: list[Setting]
     span: Span
 
@@ -166,6 +182,7 @@ class Train:
 @dataclass(eq=False)
 class NetLine:
     """The file's network expression."""
+
     expr: Expr
     span: Span
 
@@ -176,6 +193,7 @@ Statement = Use | Input | Train | Def | NetLine
 @dataclass(eq=False)
 class Module:
     """One parsed file."""
+
     file: str
     text: str
     defs: list[Def] = field(default_factory=list)

@@ -3,6 +3,7 @@
 Each command lives in its own module under `dsl.commands` and exposes `command`;
 loading lazily keeps `netc check` free of torch and fast to start.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -66,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a bug in netc, not the user's mistake
         if os.environ.get("NETC_DEBUG"):
             raise
-        click.echo(f"netc: internal error: {type(err).__name__}: {err}\n"
-                   "hint: this is a bug in netc; rerun with NETC_DEBUG=1 for a traceback and report it.", err=True)
+        click.echo(
+            f"netc: internal error: {type(err).__name__}: {err}\n"
+            "hint: this is a bug in netc; rerun with NETC_DEBUG=1 for a traceback and report it.",
+            err=True,
+        )
         return _exit(3)
     return _exit(code if isinstance(code, int) else 0)
 

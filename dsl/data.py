@@ -21,6 +21,7 @@ Every problem with the data raises `DataError` naming the file, and nothing is r
 `stat` says it is a regular file or a folder (a device, FIFO or socket is refused unopened).
 Labels are integers in [0, 2**31); images are non-empty uint8 arrays of one size per dataset.
 """
+
 from __future__ import annotations
 
 import functools
@@ -56,25 +57,27 @@ CIFAR_MD5 = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
 }
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".webp", ".tif", ".tiff"}
-USAGE = ("pass --data pointing at a CIFAR-10 copy: a cifar-10-batches-py/ folder, an image folder "
-         "(train/<class>/*.png, test/<class>/...) or an .npz with train_x, train_y, test_x, test_y")
-LABEL_LIMIT = 2 ** 31          # labels are class indices in [0, LABEL_LIMIT)
-_MODES = {1: "L", 3: "RGB"}    # Pillow mode for a net's input channels
+USAGE = (
+    "pass --data pointing at a CIFAR-10 copy: a cifar-10-batches-py/ folder, an image folder "
+    "(train/<class>/*.png, test/<class>/...) or an .npz with train_x, train_y, test_x, test_y"
+)
+LABEL_LIMIT = 2**31  # labels are class indices in [0, LABEL_LIMIT)
+_MODES = {1: "L", 3: "RGB"}  # Pillow mode for a net's input channels
 
 
 @dataclass
 class Dataset:
     """A loaded dataset: uint8 NCHW images and int64 labels for the training and test sets."""
 
-    train_x: np.ndarray          # (N, C, H, W) uint8
-    train_y: np.ndarray          # (N,) int64
-    test_x: np.ndarray           # (M, C, H, W) uint8
-    test_y: np.ndarray           # (M,) int64
+    train_x: np.ndarray  # (N, C, H, W) uint8
+    train_y: np.ndarray  # (N,) int64
+    test_x: np.ndarray  # (M, C, H, W) uint8
+    test_y: np.ndarray  # (M,) int64
     classes: list[str] = field(default_factory=list)
-    source: str = ""             # where it came from (a path)
-    layout: str = ""             # "cifar-pickle", "imagefolder", "npz" or "npz-encoded"
-    official: bool = False       # the official CIFAR-10 files, checksums verified
-    notice: str | None = None    # one line for the user when not official
+    source: str = ""  # where it came from (a path)
+    layout: str = ""  # "cifar-pickle", "imagefolder", "npz" or "npz-encoded"
+    official: bool = False  # the official CIFAR-10 files, checksums verified
+    notice: str | None = None  # one line for the user when not official
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -85,8 +88,10 @@ class Dataset:
     def describe(self) -> str:
         """One line: counts, image size, classes, layout and source."""
         c, h, w = self.image_shape
-        return (f"{len(self.train_y)} train / {len(self.test_y)} test images, {c}x{h}x{w}, "
-                f"{self.num_classes} classes ({self.layout}: {self.source})")
+        return (
+            f"{len(self.train_y)} train / {len(self.test_y)} test images, {c}x{h}x{w}, "
+            f"{self.num_classes} classes ({self.layout}: {self.source})"
+        )
 
     @property
     def num_classes(self) -> int:
@@ -99,13 +104,18 @@ class Dataset:
         """Refuse data a network cannot take: other image shape, more classes than outputs."""
         fmt = "x".join
         if tuple(self.image_shape) != tuple(graph.input_shape):
-            raise DataError(f"the images are {fmt(map(str, self.image_shape))} but '{graph.name}' takes input "
-                            f"{fmt(map(str, graph.input_shape))}", file=self.source,
-                            hint="change the file's 'input' line or pass other --data")
+            raise DataError(
+                f"the images are {fmt(map(str, self.image_shape))} but '{graph.name}' takes input "
+                f"{fmt(map(str, graph.input_shape))}",
+                file=self.source,
+                hint="change the file's 'input' line or pass other --data",
+            )
         if self.num_classes > graph.num_classes:
-            raise DataError(f"the data has {self.num_classes} classes but '{graph.name}' has "
-                            f"{graph.num_classes} outputs", file=self.source,
-                            hint=f"end the net with a linear({self.num_classes})")
+            raise DataError(
+                f"the data has {self.num_classes} classes but '{graph.name}' has {graph.num_classes} outputs",
+                file=self.source,
+                hint=f"end the net with a linear({self.num_classes})",
+            )
 
 
 def default_root() -> Path:
@@ -113,8 +123,14 @@ def default_root() -> Path:
     return Path(os.environ.get("NETC_DATA") or Path.home() / ".cache" / "netc")
 
 
-def load_dataset(data: str | os.PathLike | None = None, *, limit: int | None = None,
-                 limit_test: int | None = None, channels: int = 3, download: bool = True) -> Dataset:
+def load_dataset(
+    data: str | os.PathLike | None = None,
+    *,
+    limit: int | None = None,
+    limit_test: int | None = None,
+    channels: int = 3,
+    download: bool = True,
+) -> Dataset:
     """Load a dataset (see the module docstring); `limit`/`limit_test` keep N images, a fixed
     random subset in the original order (some copies are sorted by class, so the first N would not do)."""
     ds = _download_cifar(download) if data is None else _load_path(Path(data), channels)
@@ -134,7 +150,7 @@ def load_dataset(data: str | os.PathLike | None = None, *, limit: int | None = N
 def _subset(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     if n >= len(y):
         return x, y
-    keep = np.sort(np.random.default_rng(0).permutation(len(y))[:max(n, 0)])
+    keep = np.sort(np.random.default_rng(0).permutation(len(y))[: max(n, 0)])
     return x[keep], y[keep]
 
 
@@ -185,8 +201,7 @@ def _open_file(path: Path, what: str = "a data file") -> BinaryIO:
     if stat.S_ISDIR(st.st_mode):
         raise DataError(f"'{path}' is a folder, not {what}", file=str(path))
     if not stat.S_ISREG(st.st_mode):  # /dev/zero would never end, a FIFO would block: refuse unopened
-        raise DataError(f"'{path}' is {_special(st)}, not {what}; netc reads only regular files",
-                        file=str(path))
+        raise DataError(f"'{path}' is {_special(st)}, not {what}; netc reads only regular files", file=str(path))
     try:
         # O_NONBLOCK: if the path was swapped for a FIFO since the stat, opening it must not hang
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -195,8 +210,7 @@ def _open_file(path: Path, what: str = "a data file") -> BinaryIO:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise DataError(f"'{path}' is {_special(st)}, not {what}; netc reads only regular files",
-                        file=str(path))
+        raise DataError(f"'{path}' is {_special(st)}, not {what}; netc reads only regular files", file=str(path))
     return os.fdopen(fd, "rb")
 
 
@@ -225,27 +239,32 @@ def _labels(values: object, where: str, file: str) -> np.ndarray:
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         if values.ndim != 1:
-            raise DataError(f"{where} must be a 1-D array of integer labels, one per image, not shape "
-                            f"{values.shape}", file=file,
-                            hint="one-hot labels? store the class indices (labels.argmax(1))"
-                            if values.ndim == 2 else None)
+            raise DataError(
+                f"{where} must be a 1-D array of integer labels, one per image, not shape {values.shape}",
+                file=file,
+                hint="one-hot labels? store the class indices (labels.argmax(1))" if values.ndim == 2 else None,
+            )
         if values.size:
             lo, hi = values.min(), values.max()
             if lo < 0 or hi >= LABEL_LIMIT:
                 bad = int(lo) if lo < 0 else int(hi)
-                raise DataError(f"{where} holds the label {bad}; labels must be integers in [0, {LABEL_LIMIT})",
-                                file=file)
+                raise DataError(
+                    f"{where} holds the label {bad}; labels must be integers in [0, {LABEL_LIMIT})", file=file
+                )
         return values.astype(np.int64)
     if isinstance(values, (list, tuple)):
         for v in values:
             if type(v) is not int:  # bool is an int subclass; True/False are not class labels
-                raise DataError(f"{where} must hold integer class labels, not {type(v).__name__} ({v!r:.40})",
-                                file=file)
+                raise DataError(
+                    f"{where} must hold integer class labels, not {type(v).__name__} ({v!r:.40})", file=file
+                )
         if values:
             lo, hi = min(values), max(values)
             if lo < 0 or hi >= LABEL_LIMIT:
-                raise DataError(f"{where} holds the label {lo if lo < 0 else hi}; labels must be integers in "
-                                f"[0, {LABEL_LIMIT})", file=file)
+                raise DataError(
+                    f"{where} holds the label {lo if lo < 0 else hi}; labels must be integers in [0, {LABEL_LIMIT})",
+                    file=file,
+                )
         return np.array(values, dtype=np.int64).reshape(-1)
     raise DataError(f"{where} must be a list or array of integer labels, not {type(values).__name__}", file=file)
 
@@ -254,8 +273,9 @@ def _class_names(values: object, where: str, file: str) -> list[str]:
     """Class names from a list of str/bytes or a 1-D string array."""
     if isinstance(values, np.ndarray):
         if values.ndim != 1 or values.dtype.kind not in "US":
-            raise DataError(f"{where} must be a 1-D array of class names (strings), not {values.dtype} "
-                            f"{values.shape}", file=file)
+            raise DataError(
+                f"{where} must be a 1-D array of class names (strings), not {values.dtype} {values.shape}", file=file
+            )
         values = values.tolist()
     if not isinstance(values, (list, tuple)) or not all(isinstance(v, (str, bytes)) for v in values):
         raise DataError(f"{where} must be a list of class names (strings)", file=file)
@@ -265,8 +285,11 @@ def _class_names(values: object, where: str, file: str) -> list[str]:
 def _images(x: np.ndarray, where: str, file: str, channels: int) -> np.ndarray:
     """(N, C, H, W) uint8 from uint8 images stored (N,H,W), (N,H,W,C) or (N,C,H,W)."""
     if x.dtype != np.uint8:
-        hint = ("scale [0, 1] floats with (x * 255).round().astype(np.uint8)" if x.dtype.kind == "f"
-                else "store the pixels as uint8 (0..255)")
+        hint = (
+            "scale [0, 1] floats with (x * 255).round().astype(np.uint8)"
+            if x.dtype.kind == "f"
+            else "store the pixels as uint8 (0..255)"
+        )
         raise DataError(f"{where} must be uint8 images (0..255), not {x.dtype}", file=file, hint=hint)
     if x.ndim == 3:
         x = x[:, None]
@@ -275,12 +298,15 @@ def _images(x: np.ndarray, where: str, file: str, channels: int) -> np.ndarray:
         # NHWC when the last axis is the channel axis: the net's channel count decides an ambiguous
         # shape such as (N, 4, 4, 3); otherwise a small last axis next to a large second one
         if (last == channels and second != channels) or (
-                last in (1, 3, 4) and second not in (1, 3, 4) and second != channels):
+            last in (1, 3, 4) and second not in (1, 3, 4) and second != channels
+        ):
             x = x.transpose(0, 3, 1, 2)
     else:
-        raise DataError(f"{where} must be images (N,H,W,C), (N,C,H,W) or (N,H,W), not a {x.ndim}-D array of "
-                        f"shape {x.shape}", file=file,
-                        hint="reshape flat rows to (N,H,W,C)" if x.ndim == 2 else None)
+        raise DataError(
+            f"{where} must be images (N,H,W,C), (N,C,H,W) or (N,H,W), not a {x.ndim}-D array of shape {x.shape}",
+            file=file,
+            hint="reshape flat rows to (N,H,W,C)" if x.ndim == 2 else None,
+        )
     if 0 in x.shape[1:]:
         raise DataError(f"{where} holds zero-size images (C,H,W = {x.shape[1:]})", file=file)
     return np.ascontiguousarray(x)
@@ -296,8 +322,11 @@ def _load_path(path: Path, channels: int) -> Dataset:
             return _load_npz(path, channels)
         raise DataError(f"'{path}' is not a data folder or an .npz file", file=str(path), hint=USAGE)
     if not stat.S_ISDIR(st.st_mode):
-        raise DataError(f"'{path}' is {_special(st)}, not a data file or folder; netc reads only regular "
-                        "files and folders", file=str(path), hint=USAGE)
+        raise DataError(
+            f"'{path}' is {_special(st)}, not a data file or folder; netc reads only regular files and folders",
+            file=str(path),
+            hint=USAGE,
+        )
     if _stat(path / "data_batch_1") is not None or _stat(path / "test_batch") is not None:
         return _load_cifar_pickles(path)
     if _is_dir(path / CIFAR_DIR):
@@ -309,12 +338,16 @@ def _load_path(path: Path, channels: int) -> Dataset:
     if len(npz) == 1:
         return _load_npz(npz[0], channels)
     if len(npz) > 1:
-        raise DataError(f"'{path}' holds several .npz files ({', '.join(p.name for p in npz)}); "
-                        "pass the one to use", file=str(path))
+        raise DataError(
+            f"'{path}' holds several .npz files ({', '.join(p.name for p in npz)}); pass the one to use", file=str(path)
+        )
     if train or test:
         have, lack = ("train", "test") if train else ("test", "train")
-        raise DataError(f"'{path}' has a {have}/ folder but no {lack}/ folder; an image folder needs both",
-                        file=str(path), hint=USAGE)
+        raise DataError(
+            f"'{path}' has a {have}/ folder but no {lack}/ folder; an image folder needs both",
+            file=str(path),
+            hint=USAGE,
+        )
     raise DataError(f"'{path}' holds no data in a layout netc reads", file=str(path), hint=USAGE)
 
 
@@ -342,8 +375,9 @@ class SafeUnpickler(pickle.Unpickler):
             return _latin1_bytes
         if module in ("__builtin__", "builtins") and name == "bytes":  # ... and an empty one
             return _empty_bytes
-        raise PickleRefused(f"refused to load '{module}.{name}': data files may hold only "
-                            "plain values and numeric arrays")
+        raise PickleRefused(
+            f"refused to load '{module}.{name}': data files may hold only plain values and numeric arrays"
+        )
 
 
 def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
@@ -386,8 +420,9 @@ def read_pickle(path: Path) -> Any:
         try:
             return SafeUnpickler(f, encoding="latin1").load()
         except PickleRefused as err:
-            raise DataError(f"'{path}' is not a plain data pickle: {err}. netc never runs code from data files",
-                            file=str(path)) from None
+            raise DataError(
+                f"'{path}' is not a plain data pickle: {err}. netc never runs code from data files", file=str(path)
+            ) from None
         except MemoryError:
             raise DataError(f"'{path}' is too large to load into memory (or corrupt)", file=str(path)) from None
         # the unpickler and numpy fail on hostile bytes in many ways: all mean corrupt
@@ -404,14 +439,18 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     d = read_pickle(path)
     f = str(path)
     if not isinstance(d, dict):
-        raise DataError(f"'{path}' holds a {type(d).__name__}, not a CIFAR batch (a dict with 'data' and "
-                        "'labels')", file=f)
+        raise DataError(
+            f"'{path}' holds a {type(d).__name__}, not a CIFAR batch (a dict with 'data' and 'labels')", file=f
+        )
     data, labels = _get(d, "data"), _get(d, "labels")
     if labels is None:
         labels = _get(d, "fine_labels")
     if data is None or labels is None:
-        raise DataError(f"'{path}' has no '{'data' if data is None else 'labels'}' entry; a CIFAR batch is a dict "
-                        "with 'data' and 'labels'", file=f)
+        raise DataError(
+            f"'{path}' has no '{'data' if data is None else 'labels'}' entry; a CIFAR batch is a dict "
+            "with 'data' and 'labels'",
+            file=f,
+        )
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         got = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"'{path}': 'data' must be a uint8 array of N x 3*H*W, not a {got}", file=f)
@@ -456,9 +495,19 @@ def _load_cifar_pickles(folder: Path) -> Dataset:
             classes = _class_names(names, f"'{meta}': 'label_names'", str(meta))
     files = {p.name: p for p in train_files + [test_file]}
     official = set(files) == set(CIFAR_MD5) and all(_md5(p) == CIFAR_MD5[n] for n, p in files.items())
-    return Dataset(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), tx, ty,
-                   classes, str(folder), "cifar-pickle", official,
-                   None if official else f"note: '{folder}' is not the official CIFAR-10 release (checksums differ); using it as given")
+    return Dataset(
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        tx,
+        ty,
+        classes,
+        str(folder),
+        "cifar-pickle",
+        official,
+        None
+        if official
+        else f"note: '{folder}' is not the official CIFAR-10 release (checksums differ); using it as given",
+    )
 
 
 # the zip compression methods Python's zipfile unpacks (stored, deflate, bzip2, lzma)
@@ -500,10 +549,17 @@ class _Npz:
         if not head:
             raise self._error("is empty (0 bytes), not an .npz (zip) archive")
         if head[:2] != b"PK":
-            what = ("a single .npy array; save the arrays with np.savez" if head.startswith(b"\x93NUMPY")
-                    else "a pickle" if head[:1] == b"\x80" else None)
-            raise self._error("is not an .npz (zip) archive" + (f" (it looks like {what})" if what else ""),
-                              hint="an .npz is what np.savez writes: a zip of .npy arrays")
+            what = (
+                "a single .npy array; save the arrays with np.savez"
+                if head.startswith(b"\x93NUMPY")
+                else "a pickle"
+                if head[:1] == b"\x80"
+                else None
+            )
+            raise self._error(
+                "is not an .npz (zip) archive" + (f" (it looks like {what})" if what else ""),
+                hint="an .npz is what np.savez writes: a zip of .npy arrays",
+            )
         self.file.seek(0)
         try:
             return zipfile.ZipFile(self.file)
@@ -521,8 +577,10 @@ class _Npz:
         if info.flag_bits & 0x1:
             raise self._error(f"has an encrypted {name}; netc reads only plain .npz files")
         if info.compress_type not in _ZIP_METHODS:
-            raise self._error(f"has a {name} packed with zip compression method {info.compress_type}, which netc "
-                              "cannot unpack (np.savez and np.savez_compressed use 0 and 8)")
+            raise self._error(
+                f"has a {name} packed with zip compression method {info.compress_type}, which netc "
+                "cannot unpack (np.savez and np.savez_compressed use 0 and 8)"
+            )
         try:
             with self.zip.open(info) as f:
                 version = np.lib.format.read_magic(f)
@@ -544,31 +602,44 @@ class _Npz:
         except Exception as err:  # noqa: BLE001
             raise self._error(f"has a corrupt or truncated {name} ({_exc(err)})") from None
         if header is None:
-            raise self._error(f"has a {name} in .npy format version {version[0]}.{version[1]}, which netc "
-                              "does not read")
+            raise self._error(
+                f"has a {name} in .npy format version {version[0]}.{version[1]}, which netc does not read"
+            )
         if dtype.hasobject:
-            raise self._error(f"stores Python objects (in {name}); netc reads only plain numeric arrays",
-                              hint="save numeric arrays (e.g. uint8 images, int64 labels) with np.savez")
+            raise self._error(
+                f"stores Python objects (in {name}); netc reads only plain numeric arrays",
+                hint="save numeric arrays (e.g. uint8 images, int64 labels) with np.savez",
+            )
         raise self._error(f"has a corrupt {name} (negative shape {shape})")
 
-    def _read_data(self, f: Any, info: zipfile.ZipInfo, name: str, shape: tuple[int, ...], fortran: bool,
-                   dtype: np.dtype, start: int) -> np.ndarray:
+    def _read_data(
+        self,
+        f: Any,
+        info: zipfile.ZipInfo,
+        name: str,
+        shape: tuple[int, ...],
+        fortran: bool,
+        dtype: np.dtype,
+        start: int,
+    ) -> np.ndarray:
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
         held = info.file_size - start
         if nbytes != held:  # checked before allocating: a lying header must not size the allocation
-            raise self._error(f"has a corrupt or truncated {name}: its header promises {nbytes:,} bytes of "
-                              f"data but it holds {held:,}")
+            raise self._error(
+                f"has a corrupt or truncated {name}: its header promises {nbytes:,} bytes of data but it holds {held:,}"
+            )
         limit = _memory_bytes()
         if limit is not None and nbytes > limit:
-            raise self._error(f"has a {name} of {_size(nbytes)} unpacked, more than this machine's "
-                              f"{_size(limit)} of memory")
+            raise self._error(
+                f"has a {name} of {_size(nbytes)} unpacked, more than this machine's {_size(limit)} of memory"
+            )
         out = np.empty(count, dtype=dtype)
         if nbytes:
             view = out.reshape(-1).view(np.uint8).data
             pos = 0
             while pos < nbytes:  # zipfile checks the CRC as the last bytes come in
-                n = f.readinto(view[pos:pos + (16 << 20)])
+                n = f.readinto(view[pos : pos + (16 << 20)])
                 if not n:
                     raise self._error(f"has a truncated {name}: it ends after {pos:,} of {nbytes:,} bytes")
                 pos += n
@@ -585,18 +656,33 @@ def _load_npz(path: Path, channels: int = 3) -> Dataset:
             return _load_encoded_npz(path, z, channels)
         missing = [k for k in _PLAIN if k not in z.members]
         if missing:
-            raise DataError(f"'{path}' lacks {', '.join(missing)} (it has {', '.join(z.files) or 'nothing'})",
-                            file=str(path), hint="an .npz needs train_x, train_y, test_x, test_y")
+            raise DataError(
+                f"'{path}' lacks {', '.join(missing)} (it has {', '.join(z.files) or 'nothing'})",
+                file=str(path),
+                hint="an .npz needs train_x, train_y, test_x, test_y",
+            )
         f, xs, ys = str(path), {}, {}
         for split in ("train", "test"):
             xs[split] = _images(z.array(f"{split}_x"), f"'{path}': {split}_x", f, channels)
             ys[split] = _labels(z.array(f"{split}_y"), f"'{path}': {split}_y", f)
             if len(ys[split]) != len(xs[split]):
-                raise DataError(f"'{path}' has {len(xs[split])} {split} images but {len(ys[split])} labels in "
-                                f"{split}_y; it needs one label per image", file=f)
+                raise DataError(
+                    f"'{path}' has {len(xs[split])} {split} images but {len(ys[split])} labels in "
+                    f"{split}_y; it needs one label per image",
+                    file=f,
+                )
         classes = _class_names(z.array("classes"), f"'{path}': classes", f) if "classes" in z.members else []
-    return Dataset(xs["train"], ys["train"], xs["test"], ys["test"], classes, str(path), "npz",
-                   False, f"note: '{path}' is not the official CIFAR-10 release; using it as given")
+    return Dataset(
+        xs["train"],
+        ys["train"],
+        xs["test"],
+        ys["test"],
+        classes,
+        str(path),
+        "npz",
+        False,
+        f"note: '{path}' is not the official CIFAR-10 release; using it as given",
+    )
 
 
 def _exc(err: BaseException) -> str:
@@ -608,17 +694,21 @@ def _exc(err: BaseException) -> str:
 def _decode(blob: bytes | Path, mode: str, what: str, file: str) -> np.ndarray:
     """One image (bytes, or a regular file) decoded with Pillow into `mode`; `what` names it in messages."""
     from PIL import Image, UnidentifiedImageError
+
     try:
-        with (_open_file(blob, "an image file") if isinstance(blob, Path) else io.BytesIO(blob)) as f, \
-                Image.open(f) as im:
+        with (
+            _open_file(blob, "an image file") if isinstance(blob, Path) else io.BytesIO(blob) as f,
+            Image.open(f) as im,
+        ):
             return np.asarray(im.convert(mode))
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise DataError(f"{what} was refused as a possible decompression bomb ({err})", file=file) from None
     except UnidentifiedImageError:
-        raise DataError(f"{what} does not decode as an image (not in any image format Pillow reads)",
-                        file=file) from None
+        raise DataError(
+            f"{what} does not decode as an image (not in any image format Pillow reads)", file=file
+        ) from None
     except MemoryError:
         raise DataError(f"{what} is too large to decode into memory", file=file) from None
     # Pillow's decoders fail on hostile bytes in many ways: all mean "not an image"
@@ -626,18 +716,19 @@ def _decode(blob: bytes | Path, mode: str, what: str, file: str) -> np.ndarray:
         raise DataError(f"{what} does not decode as an image ({_exc(err)})", file=file) from None
 
 
-def _decode_all(items: list[bytes] | list[Path], mode: str, name: Callable[[int], str],
-                file: Callable[[int], str], prefix: str = "") -> np.ndarray:
+def _decode_all(
+    items: list[bytes] | list[Path], mode: str, name: Callable[[int], str], file: Callable[[int], str], prefix: str = ""
+) -> np.ndarray:
     """Decode images in threads into one (N, C, H, W) array; messages say `prefix` + `name(i)` and
     name the file `file(i)`. Images of different sizes are refused."""
     from PIL import Image
+
     with warnings.catch_warnings():
         # Pillow only warns between its pixel limit and twice that; a data file that large is refused too
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
         try:
-            images = list(pool.map(lambda i: _decode(items[i], mode, prefix + name(i), file(i)),
-                                   range(len(items))))
+            images = list(pool.map(lambda i: _decode(items[i], mode, prefix + name(i), file(i)), range(len(items))))
         finally:  # on the first bad image, skip decoding the rest of a large set
             pool.shutdown(wait=True, cancel_futures=True)
     if not images:
@@ -645,8 +736,11 @@ def _decode_all(items: list[bytes] | list[Path], mode: str, name: Callable[[int]
     first = images[0].shape
     for i, im in enumerate(images):
         if im.shape != first:
-            raise DataError(f"{prefix}{name(i)} is {im.shape[1]}x{im.shape[0]} but {name(0)} is "
-                            f"{first[1]}x{first[0]}; all images must have one size", file=file(i))
+            raise DataError(
+                f"{prefix}{name(i)} is {im.shape[1]}x{im.shape[0]} but {name(0)} is "
+                f"{first[1]}x{first[0]}; all images must have one size",
+                file=file(i),
+            )
     x = np.stack(images)
     return np.ascontiguousarray(x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2))
 
@@ -657,17 +751,20 @@ def _load_encoded_npz(path: Path, z: _Npz, channels: int) -> Dataset:
     f = str(path)
     missing = [k for k in (*_ENCODED, "train_y", "test_y") if k not in z.members]
     if missing:
-        raise DataError(f"'{path}' lacks {', '.join(missing)}", file=f,
-                        hint="an encoded-image .npz needs {split}_jpeg, {split}_offsets and {split}_y for train "
-                             "and test")
+        raise DataError(
+            f"'{path}' lacks {', '.join(missing)}",
+            file=f,
+            hint="an encoded-image .npz needs {split}_jpeg, {split}_offsets and {split}_y for train and test",
+        )
     mode = _MODES.get(channels, "RGB")
     out = {}
     for split in ("train", "test"):
         data, offs = z.array(f"{split}_jpeg"), z.array(f"{split}_offsets")
         where = f"'{path}': {split}_offsets"
         if data.dtype != np.uint8 or data.ndim != 1:
-            raise DataError(f"'{path}': {split}_jpeg must be a 1-D uint8 array of bytes, not {data.dtype} "
-                            f"{data.shape}", file=f)
+            raise DataError(
+                f"'{path}': {split}_jpeg must be a 1-D uint8 array of bytes, not {data.dtype} {data.shape}", file=f
+            )
         if offs.dtype.kind not in "iu":
             raise DataError(f"{where} must hold integer byte positions, not {offs.dtype}", file=f)
         if offs.ndim != 1 or len(offs) == 0:
@@ -677,28 +774,44 @@ def _load_encoded_npz(path: Path, z: _Npz, channels: int) -> Dataset:
         down = np.flatnonzero(offs[1:] < offs[:-1])
         if len(down):
             i = int(down[0])
-            raise DataError(f"{where} goes down from {int(offs[i])} to {int(offs[i + 1])} at index {i + 1}; "
-                            "byte positions must not decrease", file=f)
+            raise DataError(
+                f"{where} goes down from {int(offs[i])} to {int(offs[i + 1])} at index {i + 1}; "
+                "byte positions must not decrease",
+                file=f,
+            )
         if offs[-1] > len(data):
-            raise DataError(f"{where} ends at {int(offs[-1])} but {split}_jpeg holds only {len(data)} bytes",
-                            file=f)
+            raise DataError(f"{where} ends at {int(offs[-1])} but {split}_jpeg holds only {len(data)} bytes", file=f)
         empty = np.flatnonzero(offs[1:] == offs[:-1])
         if len(empty):
             i = int(empty[0])
-            raise DataError(f"'{path}': {split} image {i} is empty: {split}_offsets[{i}] and [{i + 1}] are both "
-                            f"{int(offs[i])}", file=f)
+            raise DataError(
+                f"'{path}': {split} image {i} is empty: {split}_offsets[{i}] and [{i + 1}] are both {int(offs[i])}",
+                file=f,
+            )
         y = _labels(z.array(f"{split}_y"), f"'{path}': {split}_y", f)
         n = len(offs) - 1
         if len(y) != n:
-            raise DataError(f"'{path}' has {n} {split} images ({split}_offsets) but {len(y)} labels in {split}_y; "
-                            "it needs one label per image", file=f)
+            raise DataError(
+                f"'{path}' has {n} {split} images ({split}_offsets) but {len(y)} labels in {split}_y; "
+                "it needs one label per image",
+                file=f,
+            )
         pos = offs.tolist()  # Python ints: exact for any integer dtype
-        blobs = [data[pos[i]:pos[i + 1]].tobytes() for i in range(n)]
-        out[split] = (_decode_all(blobs, mode, functools.partial(_nth, f"{split} image"), lambda i: f, f"'{path}': "), y)
+        blobs = [data[pos[i] : pos[i + 1]].tobytes() for i in range(n)]
+        out[split] = (
+            _decode_all(blobs, mode, functools.partial(_nth, f"{split} image"), lambda i: f, f"'{path}': "),
+            y,
+        )
     classes = _class_names(z.array("classes"), f"'{path}': classes", f) if "classes" in z.members else []
-    return Dataset(*out["train"], *out["test"], classes, str(path), "npz-encoded", False,
-                   f"note: '{path}' holds encoded (e.g. JPEG) images, not the official CIFAR-10 release; "
-                   "decoded as given")
+    return Dataset(
+        *out["train"],
+        *out["test"],
+        classes,
+        str(path),
+        "npz-encoded",
+        False,
+        f"note: '{path}' holds encoded (e.g. JPEG) images, not the official CIFAR-10 release; decoded as given",
+    )
 
 
 def _load_imagefolder(root: Path, channels: int) -> Dataset:
@@ -714,20 +827,32 @@ def _load_imagefolder(root: Path, channels: int) -> Dataset:
         files, labels = [], []
         for d in (p for p in _entries(root / split) if _is_dir(p)):
             if d.name not in index:
-                raise DataError(f"test class folder '{d}' has no training counterpart (train/ has "
-                                f"{', '.join(classes)})", file=str(d))
+                raise DataError(
+                    f"test class folder '{d}' has no training counterpart (train/ has {', '.join(classes)})",
+                    file=str(d),
+                )
             imgs = [p for p in _entries(d) if p.suffix.lower() in IMAGE_EXTS]
             if not imgs:
-                raise DataError(f"class folder '{d}' holds no images ({', '.join(sorted(IMAGE_EXTS))})",
-                                file=str(d), hint="add images or remove the empty folder")
+                raise DataError(
+                    f"class folder '{d}' holds no images ({', '.join(sorted(IMAGE_EXTS))})",
+                    file=str(d),
+                    hint="add images or remove the empty folder",
+                )
             files += imgs
             labels += [index[d.name]] * len(imgs)
         if not files:
             raise DataError(f"'{root / split}' holds no images", file=str(root / split), hint=USAGE)
         x = _decode_all(files, mode, functools.partial(_quoted, files), functools.partial(_str_at, files))
         out[split] = (x, np.asarray(labels, dtype=np.int64))
-    return Dataset(*out["train"], *out["test"], classes, str(root), "imagefolder", False,
-                   f"note: '{root}' is an image folder, not the official CIFAR-10 release; using it as given")
+    return Dataset(
+        *out["train"],
+        *out["test"],
+        classes,
+        str(root),
+        "imagefolder",
+        False,
+        f"note: '{root}' is an image folder, not the official CIFAR-10 release; using it as given",
+    )
 
 
 def _nth(what: str, i: int) -> str:
@@ -750,13 +875,15 @@ def _download_cifar(download: bool) -> Dataset:
             raise DataError(f"CIFAR-10 is not in '{root}'", file=str(root), hint=USAGE)
         try:
             from torchvision.datasets.utils import download_and_extract_archive  # type: ignore[import-untyped]
+
             root.mkdir(parents=True, exist_ok=True)
-            download_and_extract_archive(CIFAR_URL, str(root), filename="cifar-10-python.tar.gz",
-                                         md5=CIFAR_TGZ_MD5)
+            download_and_extract_archive(CIFAR_URL, str(root), filename="cifar-10-python.tar.gz", md5=CIFAR_TGZ_MD5)
         except Exception as err:  # offline, DNS, HTTP, disk: all mean "no data here"
-            raise DataError(f"CIFAR-10 is not in '{root}' and downloading it failed "
-                            f"({type(err).__name__}: {err})", file=str(root),
-                            hint=USAGE + " (or set NETC_DATA to a folder holding cifar-10-batches-py/)") from None
+            raise DataError(
+                f"CIFAR-10 is not in '{root}' and downloading it failed ({type(err).__name__}: {err})",
+                file=str(root),
+                hint=USAGE + " (or set NETC_DATA to a folder holding cifar-10-batches-py/)",
+            ) from None
     return _load_cifar_pickles(folder)
 
 
@@ -770,12 +897,17 @@ def _check(ds: Dataset) -> None:
         if len(y) == 0:
             raise DataError(f"'{ds.source}' has no {name} images", file=ds.source, hint=USAGE)
     if ds.train_x.shape[1:] != ds.test_x.shape[1:]:
-        raise DataError(f"the training images are {_shape(ds.train_x.shape[1:])} but the test images are "
-                        f"{_shape(ds.test_x.shape[1:])} (channels x height x width); both need one size",
-                        file=ds.source)
+        raise DataError(
+            f"the training images are {_shape(ds.train_x.shape[1:])} but the test images are "
+            f"{_shape(ds.test_x.shape[1:])} (channels x height x width); both need one size",
+            file=ds.source,
+        )
     top = int(max(ds.train_y.max(), ds.test_y.max()))
     if ds.classes and top >= len(ds.classes):
-        raise DataError(f"the labels go up to {top} but the data names only {len(ds.classes)} classes "
-                        f"({', '.join(ds.classes[:10])}{', ...' if len(ds.classes) > 10 else ''}), "
-                        f"so labels must be 0..{len(ds.classes) - 1}",
-                        file=ds.source, hint="labels are 0-based indices into the class names")
+        raise DataError(
+            f"the labels go up to {top} but the data names only {len(ds.classes)} classes "
+            f"({', '.join(ds.classes[:10])}{', ...' if len(ds.classes) > 10 else ''}), "
+            f"so labels must be 0..{len(ds.classes) - 1}",
+            file=ds.source,
+            hint="labels are 0-based indices into the class names",
+        )

@@ -6,6 +6,7 @@ located error; within those bounds the recursion must never meet Python's own re
 limit or the C stack, wherever `dsl.load` is called from. So the front end runs on a
 thread of its own with a large stack and a recursion limit above what the bounds need.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,13 +15,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-STACK_BYTES = 512 << 20       # virtual memory only; pages are touched as the stack grows
-RECURSION_LIMIT = 150_000     # > Limits.max_nesting (20,000) x frames per level (<= 6) + printing
+STACK_BYTES = 512 << 20  # virtual memory only; pages are touched as the stack grows
+RECURSION_LIMIT = 150_000  # > Limits.max_nesting (20,000) x frames per level (<= 6) + printing
 
 F = TypeVar("F", bound=Callable[..., Any])
 _state = threading.local()
 _limit_lock = threading.Lock()
-_active = [0, 0]   # deep calls running, the recursion limit to restore when none is
+_active = [0, 0]  # deep calls running, the recursion limit to restore when none is
 
 
 def _raise_limit() -> None:
@@ -42,6 +43,7 @@ def _restore_limit() -> None:
 
 def deep(fn: F) -> F:
     """Decorator: run `fn` on a deep-stack thread (inline when already on one)."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if getattr(_state, "deep", False):
@@ -71,4 +73,5 @@ def deep(fn: F) -> F:
             err = box["error"]
             raise err.with_traceback(err.__traceback__)
         return box.get("value")
+
     return wrapper  # type: ignore[return-value]

@@ -3,6 +3,7 @@
 Every mistake a user can make raises a `NetError` (or subclass). The CLI prints
 `str(err)` and exits with code 2; it never shows a Python traceback for them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -55,8 +56,14 @@ class NetError(Exception):
 
     kind = "error"
 
-    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
-                 notes: list[tuple[str, Span]] | None = None, file: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        hint: str | None = None,
+        notes: list[tuple[str, Span]] | None = None,
+        file: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.span = span

@@ -8,6 +8,7 @@ never a partial one; on any failure the temporary file is removed and the old fi
 Write failures raise `FileWriteError` saying what happened and where ("no space left on
 device: runs/x/results.csv").
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -81,8 +82,13 @@ def _remove(path: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None,
-                  newline: str | None = None, backup: str | os.PathLike[str] | None = None) -> Iterator[IO]:
+def atomic_writer(
+    path: str | os.PathLike[str],
+    mode: str = "wb",
+    encoding: str | None = None,
+    newline: str | None = None,
+    backup: str | os.PathLike[str] | None = None,
+) -> Iterator[IO]:
     """Write `path` through a file object; it replaces `path` only if the block completes.
 
     `mode` is "wb" or "w" (text, with `encoding`, default UTF-8). With `backup`, the file
@@ -104,7 +110,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", encoding: str 
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; files get the user's usual mode
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; files get the user's usual mode
         if backup is not None and target.exists():
             os.replace(target, backup)
         os.replace(tmp, target)
@@ -160,11 +166,14 @@ def read_bytes_limited(path: str | os.PathLike[str], limit: int, what: str = "fi
         if stat.S_ISDIR(st.st_mode):
             raise FileReadError(f"'{path}' is a folder, not a {what}", file=str(path))
         if not stat.S_ISREG(st.st_mode):
-            raise FileReadError(f"'{path}' is not a regular file (a device, FIFO or socket); netc reads only "
-                                f"plain files", file=str(path))
+            raise FileReadError(
+                f"'{path}' is not a regular file (a device, FIFO or socket); netc reads only plain files",
+                file=str(path),
+            )
         if st.st_size > limit:
-            raise FileReadError(f"'{path}' is {st.st_size:,} bytes; a {what} is limited to {limit:,} bytes",
-                                file=str(path))
+            raise FileReadError(
+                f"'{path}' is {st.st_size:,} bytes; a {what} is limited to {limit:,} bytes", file=str(path)
+            )
         chunks, left = [], limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -178,8 +187,7 @@ def read_bytes_limited(path: str | os.PathLike[str], limit: int, what: str = "fi
     finally:
         os.close(fd)
     if len(data) > limit:  # it grew while we read it
-        raise FileReadError(f"'{path}' is over {limit:,} bytes; a {what} is limited to {limit:,} bytes",
-                            file=str(path))
+        raise FileReadError(f"'{path}' is over {limit:,} bytes; a {what} is limited to {limit:,} bytes", file=str(path))
     return data
 
 
@@ -189,8 +197,9 @@ def read_text_limited(path: str | os.PathLike[str], limit: int, what: str = "fil
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise FileReadError(f"'{path}' is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})",
-                            file=str(path)) from None
+        raise FileReadError(
+            f"'{path}' is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})", file=str(path)
+        ) from None
 
 
 # ----------------------------------------------------------------------------- locking
@@ -215,8 +224,11 @@ class FolderLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise NetError(f"{self.what} is already using '{self.folder}'", file=str(self.folder),
-                           hint=self.hint or "wait for it to finish, or use another folder") from None
+            raise NetError(
+                f"{self.what} is already using '{self.folder}'",
+                file=str(self.folder),
+                hint=self.hint or "wait for it to finish, or use another folder",
+            ) from None
         self.fd = fd
         return self
 

@@ -4,6 +4,7 @@ A flat, topologically ordered dict of nodes, cifar10-fast style: each node has a
 hierarchical path name (`layer1/res/conv_bn_1/conv`), an op from the registry, its
 parameters (all concrete: no `auto` is left), the names of its inputs and its output shape.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,11 +24,11 @@ if TYPE_CHECKING:
 class Node:
     """One primitive op of the network."""
 
-    name: str                      # full path, '/'-separated
+    name: str  # full path, '/'-separated
     op: str
     params: dict[str, Any]
     inputs: tuple[str, ...]
-    shape: tuple[int, ...]         # output shape for one sample
+    shape: tuple[int, ...]  # output shape for one sample
     span: Span | None = None
     n_params: int = 0
     macs: int = 0
@@ -60,9 +61,9 @@ class Block:
     path: str
     definition: str
     label: str | None = None
-    optional: bool = False        # came from a search-space choice (`x?` or `a | b`): drawn dashed
+    optional: bool = False  # came from a search-space choice (`x?` or `a | b`): drawn dashed
     repeat_of: str | None = None  # set when this block is an identical repetition (`x^3`)
-    extension: bool = False       # appended by an extension call, like `res` in `layer1(res)`
+    extension: bool = False  # appended by an extension call, like `res` in `layer1(res)`
     span: Span | None = None
 
 
@@ -72,22 +73,23 @@ class Graph:
 
     name: str
     file: str
-    source: str                   # the text of the file it was loaded from
-    canonical: str                # canonical text of the network (search choices resolved)
+    source: str  # the text of the file it was loaded from
+    canonical: str  # canonical text of the network (search choices resolved)
     input_shape: tuple[int, ...]
     nodes: dict[str, Node]
     output: str
     settings: TrainSettings
     blocks: dict[str, Block] = field(default_factory=dict)
-    variant_names: list[str] = field(default_factory=list)   # non-empty for a search space
-    sources: dict[str, str] = field(default_factory=dict)    # every file read (as the user names it) -> text
+    variant_names: list[str] = field(default_factory=list)  # non-empty for a search space
+    sources: dict[str, str] = field(default_factory=dict)  # every file read (as the user names it) -> text
     net_span: Span | None = None  # where the network expression is written
 
     @cached_property
     def fingerprint(self) -> str:
         """A short stable hash of the network (see `fingerprint_of`)."""
-        return fingerprint_of(self.input_shape, ((n.name, n.op, n.params, n.inputs, n.shape)
-                                                 for n in self.nodes.values()), self.output)
+        return fingerprint_of(
+            self.input_shape, ((n.name, n.op, n.params, n.inputs, n.shape) for n in self.nodes.values()), self.output
+        )
 
     @property
     def params(self) -> int:
@@ -123,11 +125,13 @@ class Graph:
 
     def describe(self) -> str:
         """One line: ops, parameters, MACs, input and output shapes."""
-        return (f"{self.name}: {len(self.nodes)} nodes, {self.params:,} params, {self.macs:,} MACs, "
-                f"{fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}")
+        return (
+            f"{self.name}: {len(self.nodes)} nodes, {self.params:,} params, {self.macs:,} MACs, "
+            f"{fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}"
+        )
 
 
-Record = tuple[str, str, dict[str, Any], tuple[str, ...], tuple[int, ...]]   # name, op, params, inputs, shape
+Record = tuple[str, str, dict[str, Any], tuple[str, ...], tuple[int, ...]]  # name, op, params, inputs, shape
 
 
 def fingerprint_of(input_shape: tuple[int, ...], records: Iterable[Record], output: str) -> str:

@@ -5,6 +5,7 @@ Python's stack) and named as the user would type them: `lib/b.net` imported from
 `nets/lib/a.net` is `nets/lib/b.net` in messages. Source text comes from the disk, or from
 a saved copy (`saved=`) when a run is resumed after its files changed or went away.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,8 +51,11 @@ class _Files:
                 raise NetError(f"cannot import \"{use_path}\": '{shown}' is not among the saved source files", span)
             return text
         if not path.exists():
-            raise NetError(f"cannot import \"{use_path}\": no such file '{shown}'", span,
-                           hint="imports are relative to the importing file")
+            raise NetError(
+                f"cannot import \"{use_path}\": no such file '{shown}'",
+                span,
+                hint="imports are relative to the importing file",
+            )
         return read_source(path, span, shown)
 
 
@@ -82,7 +86,7 @@ def _load_modules(main: ast.Module, main_path: Path, files: _Files, limits: Limi
         shown = _shown(mod.file, use.path)
         key = files.key(child_path, shown)
         if key in active:
-            chain = [shown_of[k] for k in active[active.index(key):]] + [shown]
+            chain = [shown_of[k] for k in active[active.index(key) :]] + [shown]
             base = os.path.dirname(chain[0])
             raise NetError(f"import cycle: {' -> '.join(os.path.relpath(c, base or '.') for c in chain)}", use.span)
         if key in loaded:
@@ -104,8 +108,9 @@ def _collect(modules: list[ast.Module]) -> dict[str, ast.Def]:
         own: dict[str, ast.Def] = {}
         for d in mod.defs:
             if d.name in own:
-                raise NetError(f"'{d.name}' is defined twice", d.name_span,
-                               notes=[("first definition", own[d.name].name_span)])
+                raise NetError(
+                    f"'{d.name}' is defined twice", d.name_span, notes=[("first definition", own[d.name].name_span)]
+                )
             if d.name in ("input", "train", "use"):
                 raise NetError(f"'{d.name}' is a keyword and cannot be defined", d.name_span)
             own[d.name] = d
@@ -125,8 +130,11 @@ def _program(main_path: Path, text: str, shown: str, limits: Limits, saved: Mapp
             raise NetError("input must be C×H×W with every size at least 1, e.g. input 3x32x32", main.input.span)
         size = shape[0] * shape[1] * shape[2]
         if size > limits.max_activation:
-            raise NetError(f"input {'x'.join(map(str, shape))} has {size:,} values per sample, over the limit of "
-                           f"{limits.max_activation:,}", main.input.span)
+            raise NetError(
+                f"input {'x'.join(map(str, shape))} has {size:,} values per sample, over the limit of "
+                f"{limits.max_activation:,}",
+                main.input.span,
+            )
     sources = {m.file: m.text for m in modules}
     return Program(main, defs, settings, limits, shape, sources)
 

@@ -12,6 +12,7 @@ call a plugin uses:
     from dsl.ops import Op, P, register
     register(Op("swish", (), same_shape, "SiLU", style={"fillcolor": "#fb8072"}, role="act"))
 """
+
 from __future__ import annotations
 
 import math
@@ -55,7 +56,7 @@ class P:
     required: bool = False
     min: float | None = None
     max: float | None = None
-    choices: tuple[str, ...] = ()   # symbols accepted besides (or instead of) the type
+    choices: tuple[str, ...] = ()  # symbols accepted besides (or instead of) the type
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -107,13 +108,13 @@ class Op:
     name: str
     params: tuple[P, ...]
     shape: Callable[[list[Shape], Params], Shape]
-    module: str                                # class name: torch.nn.<X> or dsl.compile_torch.<X>
+    module: str  # class name: torch.nn.<X> or dsl.compile_torch.<X>
     module_args: Callable[[list[Shape], Params], dict[str, Any]] = _no_module_args
     count: Callable[[list[Shape], Shape, Params], tuple[int, int]] = _no_count  # (params, MACs)
-    branches: bool = False                     # takes parallel branch blocks as arguments (add, concat)
+    branches: bool = False  # takes parallel branch blocks as arguments (add, concat)
     style: Mapping[str, str] = field(default_factory=dict)  # graphviz node attributes for the ops view
-    role: str = ""   # what consumers key on instead of op names: conv, norm, act, pool, sum, concat, scale,
-                     # identity (a pass-through), input, linear, reshape, reg
+    role: str = ""  # what consumers key on instead of op names: conv, norm, act, pool, sum, concat, scale,
+    # identity (a pass-through), input, linear, reshape, reg
     doc: str = ""
     resolve: Callable[[list[Shape], Params], Params] = _as_given  # auto -> concrete, from input shapes
 
@@ -150,8 +151,9 @@ def need_map(ins: list[Shape], op: str) -> Shape:
     """The single input, which must be a C×H×W map."""
     (s,) = ins
     if len(s) != 3:
-        raise ShapeError(f"{op} needs a C×H×W feature map, got {fmt_shape(s)}"
-                         + ("; it is already flat" if len(s) == 1 else ""))
+        raise ShapeError(
+            f"{op} needs a C×H×W feature map, got {fmt_shape(s)}" + ("; it is already flat" if len(s) == 1 else "")
+        )
     return s
 
 

@@ -1,4 +1,5 @@
 """Text -> `ast.Module`: the lark LALR parser, with positions and friendly syntax errors."""
+
 from __future__ import annotations
 
 import functools
@@ -13,15 +14,34 @@ from lark.visitors import Transformer_NonRecursive
 from . import ast
 from .errors import NetError, Span
 
-MAX_DEPTH = 200        # expression nesting (brackets, calls, postfix operators) within one statement
-MAX_DIGITS = 18        # whole numbers in a .net file; beyond, Python's int/float conversions misbehave
+MAX_DEPTH = 200  # expression nesting (brackets, calls, postfix operators) within one statement
+MAX_DIGITS = 18  # whole numbers in a .net file; beyond, Python's int/float conversions misbehave
 
 _TERMINALS = {
-    "NAME": "a name", "SIGNED_NUMBER": "a number", "INT": "a whole number", "STRING": "a string",
-    "SHAPE": "a shape such as 3x32x32", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
-    "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "EQUAL": "'='", "STAR": "'*'", "CIRCUMFLEX": "'^'",
-    "QMARK": "'?'", "VBAR": "'|'", "__ANON_0": "'->'", "$END": "end of file",
-    "USE": "'use'", "INPUT": "'input'", "TRAIN": "'train'", "TRUE": "'true'", "FALSE": "'false'",
+    "NAME": "a name",
+    "SIGNED_NUMBER": "a number",
+    "INT": "a whole number",
+    "STRING": "a string",
+    "SHAPE": "a shape such as 3x32x32",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "STAR": "'*'",
+    "CIRCUMFLEX": "'^'",
+    "QMARK": "'?'",
+    "VBAR": "'|'",
+    "__ANON_0": "'->'",
+    "$END": "end of file",
+    "USE": "'use'",
+    "INPUT": "'input'",
+    "TRAIN": "'train'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
 }
 
 
@@ -32,14 +52,16 @@ def grammar_path() -> Path:
         if cand.is_file():
             return cand
     from importlib import resources
+
     return Path(str(resources.files("dsl.grammar") / "net.lark"))
 
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
     """The grammar, built once per process."""
-    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True)
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True, maybe_placeholders=True
+    )
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
@@ -66,29 +88,35 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
         expected = sorted(_describe(t) for t in (e.expected or []))
-        return NetError("unexpected end of file" + (f"; expected {_one_of(expected)}" if expected else ""),
-                        Span(file, line, col, line, col + 1, text))
+        return NetError(
+            "unexpected end of file" + (f"; expected {_one_of(expected)}" if expected else ""),
+            Span(file, line, col, line, col + 1, text),
+        )
     if isinstance(e, UnexpectedCharacters):
         ch = text[e.pos_in_stream] if e.pos_in_stream is not None and e.pos_in_stream < len(text) else "?"
         hint = None
         if ch == "'":
-            hint = "strings use double quotes: \"file.net\""
+            hint = 'strings use double quotes: "file.net"'
         elif ch == "\t":
             hint = None
         return NetError(f"unexpected character {ch!r}", Span(file, line, col, line, col + 1, text), hint=hint)
     assert isinstance(e, UnexpectedToken)
     tok = e.token
-    expected = sorted({_describe(t) for t in e.expected if not t.startswith("__")} |
-                      ({"'->'"} if "__ANON_0" in e.expected else set()))
+    expected = sorted(
+        {_describe(t) for t in e.expected if not t.startswith("__")} | ({"'->'"} if "__ANON_0" in e.expected else set())
+    )
     width = max(1, len(str(tok)))
     hint = None
     if tok.type == "NAME" and "'->'" in expected:
         hint = "two blocks side by side need '->' between them"
     elif tok.type in ("USE", "INPUT", "TRAIN"):
         hint = f"'{tok}' is a keyword and starts its own statement"
-    return NetError(f"unexpected {_describe(tok.type) if tok.type != 'NAME' else repr(str(tok))}"
-                    + (f"; expected {_one_of(expected)}" if expected else ""),
-                    Span(file, line, col, line, col + width, text), hint=hint)
+    return NetError(
+        f"unexpected {_describe(tok.type) if tok.type != 'NAME' else repr(str(tok))}"
+        + (f"; expected {_one_of(expected)}" if expected else ""),
+        Span(file, line, col, line, col + width, text),
+        hint=hint,
+    )
 
 
 def _describe(term: str) -> str:
@@ -108,7 +136,7 @@ class _ToAst(Transformer_NonRecursive):
     def __init__(self, file: str, text: str):
         super().__init__()
         self.file, self.text = file, text
-        self.depth: dict[int, int] = {}   # id(expression node) -> nesting depth, for MAX_DEPTH
+        self.depth: dict[int, int] = {}  # id(expression node) -> nesting depth, for MAX_DEPTH
 
     def _span(self, m: Meta | Token) -> Span:
         if isinstance(m, Token):
@@ -121,17 +149,21 @@ class _ToAst(Transformer_NonRecursive):
         """Record `node`'s depth (one more than its deepest part) and refuse absurd nesting."""
         d = 1 + max((self.depth.get(id(p), 0) for p in parts), default=0)
         if d > MAX_DEPTH:
-            raise NetError(f"expression nested more than {MAX_DEPTH} levels deep (brackets, calls and "
-                           "postfix operators together)", node.span,
-                           hint="split it into named definitions")
+            raise NetError(
+                f"expression nested more than {MAX_DEPTH} levels deep (brackets, calls and postfix operators together)",
+                node.span,
+                hint="split it into named definitions",
+            )
         self.depth[id(node)] = d
         return node
 
     def _whole(self, tok: Token) -> int:
         s = str(tok)
         if len(s.lstrip("+-")) > MAX_DIGITS:
-            raise NetError(f"number with {len(s.lstrip('+-'))} digits is out of range "
-                           f"(at most {MAX_DIGITS} digits)", self._span(tok))
+            raise NetError(
+                f"number with {len(s.lstrip('+-'))} digits is out of range (at most {MAX_DIGITS} digits)",
+                self._span(tok),
+            )
         return int(s)
 
     # ---- expressions
@@ -144,7 +176,7 @@ class _ToAst(Transformer_NonRecursive):
         name, arglist = children
         args: list[ast.Expr] = []
         kwargs: list[ast.Kwarg] = []
-        for a in (arglist or []):
+        for a in arglist or []:
             if isinstance(a, ast.Kwarg):
                 if any(k.name == a.name for k in kwargs):
                     raise NetError(f"keyword argument '{a.name}' given twice", a.span)
@@ -271,8 +303,7 @@ class _ToAst(Transformer_NonRecursive):
         span = self._span(meta)
         if rhs is None:
             if label is not None:
-                raise NetError("a label string belongs in a definition: name \"Label\" = ...",
-                               self._span(label))
+                raise NetError('a label string belongs in a definition: name "Label" = ...', self._span(label))
             return ast.NetLine(lhs, span)
         label_text = str(label)[1:-1] if label is not None else None
         if isinstance(lhs, ast.Ref):
@@ -281,8 +312,9 @@ class _ToAst(Transformer_NonRecursive):
             params = []
             for a in lhs.args:
                 if not isinstance(a, ast.Ref):
-                    raise NetError("a parameter must be a plain name, optionally with a default: name or name=value",
-                                   a.span)
+                    raise NetError(
+                        "a parameter must be a plain name, optionally with a default: name or name=value", a.span
+                    )
                 params.append(ast.Param(a.name, None, a.span))
             for k in lhs.kwargs:
                 params.append(ast.Param(k.name, k.value, k.span))
@@ -292,8 +324,11 @@ class _ToAst(Transformer_NonRecursive):
                     raise NetError(f"parameter '{p.name}' appears twice", p.span)
                 seen.add(p.name)
             return ast.Def(lhs.name, params, label_text, rhs, span, lhs.name_span, self.file)
-        raise NetError("the left side of '=' must be a name or name(parameters)", lhs.span,
-                       hint="definitions look like: conv_bn(c, k=3) = conv(c, k) -> bn -> relu")
+        raise NetError(
+            "the left side of '=' must be a name or name(parameters)",
+            lhs.span,
+            hint="definitions look like: conv_bn(c, k=3) = conv(c, k) -> bn -> relu",
+        )
 
     def start(self, children: list[ast.Statement]) -> ast.Module:
         mod = ast.Module(self.file, self.text)
@@ -304,14 +339,19 @@ class _ToAst(Transformer_NonRecursive):
                 mod.uses.append(st)
             elif isinstance(st, ast.Input):
                 if mod.input is not None:
-                    raise NetError("'input' is declared twice", st.span, notes=[("first declared here", mod.input.span)])
+                    raise NetError(
+                        "'input' is declared twice", st.span, notes=[("first declared here", mod.input.span)]
+                    )
                 mod.input = st
             elif isinstance(st, ast.Train):
                 mod.settings.extend(st.settings)
             elif isinstance(st, ast.NetLine):
                 if mod.net is not None:
-                    raise NetError("a second network expression; a file describes one network",
-                                   st.span, notes=[("the first one is here", mod.net.span)],
-                                   hint="to name a block, write name = ...; to chain blocks, join them with '->'")
+                    raise NetError(
+                        "a second network expression; a file describes one network",
+                        st.span,
+                        notes=[("the first one is here", mod.net.span)],
+                        hint="to name a block, write name = ...; to chain blocks, join them with '->'",
+                    )
                 mod.net = st
         return mod

@@ -1,4 +1,5 @@
 """AST -> canonical .net text (used for variant texts, hashing and round-trip tests)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

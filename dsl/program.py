@@ -1,5 +1,6 @@
 """A `Program`: everything one .net file means (definitions, input, settings, network) and
 the networks it describes: one `Graph`, or, for a search space, one per `Variant`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ DEFAULT_INPUT = (3, 32, 32)
 @dataclass(frozen=True)
 class Variant:
     """One network of a search space."""
+
     name: str
     assignment: Assignment = field(repr=False)
     canonical: str
@@ -33,8 +35,15 @@ class Variant:
 class Program:
     """One file's meaning. `graph()` expands it; `variants()` lists a search space's networks."""
 
-    def __init__(self, main: ast.Module, defs: dict[str, ast.Def], settings: TrainSettings, limits: Limits,
-                 input_shape: tuple[int, ...], sources: dict[str, str]):
+    def __init__(
+        self,
+        main: ast.Module,
+        defs: dict[str, ast.Def],
+        settings: TrainSettings,
+        limits: Limits,
+        input_shape: tuple[int, ...],
+        sources: dict[str, str],
+    ):
         self.main = main
         self.defs = defs
         self.settings = settings
@@ -46,8 +55,11 @@ class Program:
         elif "net" in defs and defs["net"].file == main.file:
             self.net, self.net_span = defs["net"].body, defs["net"].span
         else:
-            raise NetError("this file describes no network", file=main.file,
-                           hint="end it with a network line such as 'prep -> layer1 -> gmp -> fc', or define net = ...")
+            raise NetError(
+                "this file describes no network",
+                file=main.file,
+                hint="end it with a network line such as 'prep -> layer1 -> gmp -> fc', or define net = ...",
+            )
         self._variants: list[Variant] | None = None
         # definitions holding choices are printed before the network line of a variant's text
         self._choice_defs = [d for d in defs.values() if d.body is not self.net and ast.has_choice(d.body)]
@@ -81,7 +93,7 @@ class Program:
         try:
             leaves = enumerate_decisions(self.net, walker, self.limits)
         except NetError as err:
-            err.span = err.span or self.net_span     # the space as a whole: point at its network line
+            err.span = err.span or self.net_span  # the space as a whole: point at its network line
             raise
         for leaf, _ in leaves:
             try:
@@ -98,8 +110,10 @@ class Program:
             found.append((order_key(exp.parts, leaf, list(leaf)), exp.parts, v))
         found.sort(key=lambda t: t[0])
         names = variant_names([parts for _, parts, _ in found])
-        self._variants = [Variant(n, v.assignment, v.canonical, v.fingerprint, v.params, v.macs, v.ops)
-                          for n, (_, _, v) in zip(names, found)]
+        self._variants = [
+            Variant(n, v.assignment, v.canonical, v.fingerprint, v.params, v.macs, v.ops)
+            for n, (_, _, v) in zip(names, found)
+        ]
         return self._variants
 
     def variant(self, name: str) -> Variant:
@@ -111,8 +125,11 @@ class Program:
             if v.name.lower() == name.lower():
                 return v
         names = [v.name for v in variants]
-        raise NetError(f"no variant '{name}' in '{self.main.file}'", file=self.main.file,
-                       hint=(did_you_mean(name, names) or "") + f" its variants: {', '.join(names)}")
+        raise NetError(
+            f"no variant '{name}' in '{self.main.file}'",
+            file=self.main.file,
+            hint=(did_you_mean(name, names) or "") + f" its variants: {', '.join(names)}",
+        )
 
     @deep
     def graph(self, variant: str | None = None) -> Graph:
@@ -127,9 +144,20 @@ class Program:
         elif names:
             name = f"{self.name} (search space, all options)"
         exp = self._expand(assignment)
-        return Graph(name=name, file=self.main.file, source=self.main.text, canonical=self._canonical(assignment),
-                     input_shape=self.input_shape, nodes=exp.nodes, output=exp.output, settings=self.settings,
-                     blocks=exp.blocks, variant_names=names, sources=dict(self.sources), net_span=self.net_span)
+        return Graph(
+            name=name,
+            file=self.main.file,
+            source=self.main.text,
+            canonical=self._canonical(assignment),
+            input_shape=self.input_shape,
+            nodes=exp.nodes,
+            output=exp.output,
+            settings=self.settings,
+            blocks=exp.blocks,
+            variant_names=names,
+            sources=dict(self.sources),
+            net_span=self.net_span,
+        )
 
     def _canonical(self, assignment: Assignment) -> str:
         """The network's text with every choice resolved (definitions holding choices first)."""
@@ -147,6 +175,6 @@ def _in_user_file(err: NetError, main_file: str) -> NetError:
         if span.file == main_file:
             inner = err.span
             err.span = span
-            err.notes = err.notes[:i] + [("inside this definition", inner)] + err.notes[i + 1:]
+            err.notes = err.notes[:i] + [("inside this definition", inner)] + err.notes[i + 1 :]
             break
     return err

@@ -6,6 +6,7 @@ The defaults are the article's 24-epoch recipe for Residual:L1+L3 (docs/language
 (`to_json` / `from_json`). Every way in goes through the same field checks and `problems()`,
 so a new setting is one new field here (with its default, check and doc) and nothing else.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,7 +19,7 @@ from . import ast
 from .errors import NetError, Span, did_you_mean
 
 Knots = tuple[tuple[float, float], ...]
-Check = Callable[[Any], "str | None"]   # a complaint ("an integer >= 1"), or None when fine
+Check = Callable[[Any], "str | None"]  # a complaint ("an integer >= 1"), or None when fine
 
 DEFAULT_TARGET = 0.94
 MAX_EPOCHS = 100_000
@@ -33,6 +34,7 @@ def _int(lo: int, hi: int) -> Check:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             return f"an integer in [{lo}, {hi:,}]"
         return None
+
     return check
 
 
@@ -41,6 +43,7 @@ def _float(lo: float, hi: float) -> Check:
         if not _is_num(v) or not lo <= v <= hi:
             return f"a number in [{lo:g}, {hi:g}]"
         return None
+
     return check
 
 
@@ -49,8 +52,10 @@ def _bool(v: Any) -> str | None:
 
 
 def _knots(v: Any) -> str | None:
-    want = ("a list of at least two (epoch, lr) pairs with epochs >= 0 increasing, the last one after epoch 0, "
-            "and lr >= 0, e.g. [(0, 0), (5, 0.4), (24, 0)]")
+    want = (
+        "a list of at least two (epoch, lr) pairs with epochs >= 0 increasing, the last one after epoch 0, "
+        "and lr >= 0, e.g. [(0, 0), (5, 0.4), (24, 0)]"
+    )
     if not isinstance(v, (list, tuple)) or len(v) < 2 or len(v) > 1000:
         return want
     last = -1.0
@@ -68,11 +73,20 @@ def _knots(v: Any) -> str | None:
 
 def _channels(positive: bool) -> Check:
     def check(v: Any) -> str | None:
-        if (isinstance(v, (list, tuple)) and 1 <= len(v) <= 64 and all(_is_num(x) for x in v)
-                and (not positive or all(x > 0 for x in v)) and all(abs(x) <= 1e6 for x in v)):
+        if (
+            isinstance(v, (list, tuple))
+            and 1 <= len(v) <= 64
+            and all(_is_num(x) for x in v)
+            and (not positive or all(x > 0 for x in v))
+            and all(abs(x) <= 1e6 for x in v)
+        ):
             return None
-        return ("a list of numbers above 0, one per channel (or one for all)" if positive
-                else "a list of numbers, one per channel (or one for all)")
+        return (
+            "a list of numbers above 0, one per channel (or one for all)"
+            if positive
+            else "a list of numbers, one per channel (or one for all)"
+        )
+
     return check
 
 
@@ -89,18 +103,23 @@ class TrainSettings:
     epochs: int = setting(24, _int(1, MAX_EPOCHS), "training epochs")
     batch_size: int = setting(512, _int(1, 1 << 20), "training batch size (last partial batch kept)")
     eval_batch_size: int = setting(512, _int(1, 1 << 20), "test batch size")
-    lr: Knots = setting(((0, 0.0), (5, 0.4), (24, 0.0)), _knots,
-                        "piecewise-linear learning-rate knots (epoch, lr), set every step; for mean loss")
+    lr: Knots = setting(
+        ((0, 0.0), (5, 0.4), (24, 0.0)),
+        _knots,
+        "piecewise-linear learning-rate knots (epoch, lr), set every step; for mean loss",
+    )
     momentum: float = setting(0.9, _float(0.0, 1.0), "SGD momentum")
     nesterov: bool = setting(True, _bool, "Nesterov momentum")
     weight_decay: float = setting(5e-4, _float(0.0, 1.0), "L2 weight decay (per mean loss), on all parameters")
     pad: int = setting(4, _int(0, 64), "reflect padding before random crops (0: no crop)")
     flip: bool = setting(True, _bool, "random horizontal flips, p=0.5")
     cutout: int = setting(8, _int(0, 4096), "cutout square side, zero-filled after normalisation (0: off)")
-    mean: tuple[float, ...] = setting((0.4914, 0.4822, 0.4465), _channels(False),
-                                      "per-channel normalisation mean (on [0,1] pixels)")
-    std: tuple[float, ...] = setting((0.2471, 0.2435, 0.2616), _channels(True),
-                                     "per-channel normalisation std (on [0,1] pixels), above 0")
+    mean: tuple[float, ...] = setting(
+        (0.4914, 0.4822, 0.4465), _channels(False), "per-channel normalisation mean (on [0,1] pixels)"
+    )
+    std: tuple[float, ...] = setting(
+        (0.2471, 0.2435, 0.2616), _channels(True), "per-channel normalisation std (on [0,1] pixels), above 0"
+    )
     label_smoothing: float = setting(0.0, _float(0.0, 1.0), "cross-entropy label smoothing")
     target: float = setting(DEFAULT_TARGET, _float(0.0, 1.0), "accuracy target reported as 'fraction >= target'")
 
@@ -124,8 +143,13 @@ class TrainSettings:
                 out.append((f.name, complaint))
         if not out and self.lr[-1][0] > self.epochs:
             # the schedule would be cut off mid-way: almost always a forgotten lr after changing epochs
-            out.append(("lr", f"knots that end by epoch {self.epochs} (epochs = {self.epochs}), but they run to "
-                              f"epoch {self.lr[-1][0]:g}; stretch them, or leave lr out to stretch the default"))
+            out.append(
+                (
+                    "lr",
+                    f"knots that end by epoch {self.epochs} (epochs = {self.epochs}), but they run to "
+                    f"epoch {self.lr[-1][0]:g}; stretch them, or leave lr out to stretch the default",
+                )
+            )
         return out
 
     def check_data(self, image_shape: tuple[int, ...], source: str = "") -> None:
@@ -134,16 +158,25 @@ class TrainSettings:
 
         c, h, w = image_shape
         if self.pad >= min(h, w):
-            raise DataError(f"setting pad = {self.pad} needs images larger than {h}x{w} (reflect padding)",
-                            file=source, hint=f"use pad <= {min(h, w) - 1} (0 turns cropping off)")
+            raise DataError(
+                f"setting pad = {self.pad} needs images larger than {h}x{w} (reflect padding)",
+                file=source,
+                hint=f"use pad <= {min(h, w) - 1} (0 turns cropping off)",
+            )
         if self.cutout > min(h, w):
-            raise DataError(f"setting cutout = {self.cutout} is larger than the {h}x{w} images", file=source,
-                            hint=f"use cutout <= {min(h, w)} (0 turns it off)")
+            raise DataError(
+                f"setting cutout = {self.cutout} is larger than the {h}x{w} images",
+                file=source,
+                hint=f"use cutout <= {min(h, w)} (0 turns it off)",
+            )
         for name in ("mean", "std"):
             n = len(getattr(self, name))
             if n not in (1, c):
-                raise DataError(f"setting {name} has {n} values but the images have {c} channels", file=source,
-                                hint=f"give {c} values, one per channel, or one for all")
+                raise DataError(
+                    f"setting {name} has {n} values but the images have {c} channels",
+                    file=source,
+                    hint=f"give {c} values, one per channel, or one for all",
+                )
 
     # ------------------------------------------------------------------ ways in
     @classmethod
@@ -170,11 +203,15 @@ class TrainSettings:
             seen: dict[str, Span] = {}
             for s in items:
                 if s.key not in known:
-                    raise NetError(f"unknown training setting '{s.key}'", s.span,
-                                   hint=did_you_mean(s.key, known) or "known settings: " + ", ".join(known))
+                    raise NetError(
+                        f"unknown training setting '{s.key}'",
+                        s.span,
+                        hint=did_you_mean(s.key, known) or "known settings: " + ", ".join(known),
+                    )
                 if s.key in seen:
-                    raise NetError(f"training setting '{s.key}' is set twice", s.span,
-                                   notes=[("first set here", seen[s.key])])
+                    raise NetError(
+                        f"training setting '{s.key}' is set twice", s.span, notes=[("first set here", seen[s.key])]
+                    )
                 seen[s.key] = s.span
                 problem = _field_check(s.key)(_normalise(s.key, s.value))
                 if problem:
@@ -215,10 +252,16 @@ class TrainSettings:
         missing = [n for n in cls.names() if n not in data]
         unknown = [k for k in data if k not in cls.names()]
         if missing or unknown:
-            what = (f"lacks {', '.join(missing)}" if missing else "") + ("; " if missing and unknown else "") + \
-                   (f"has unknown {', '.join(map(str, unknown))}" if unknown else "")
-            raise NetError(f"'{where}': the training settings {what}", file=where,
-                           hint="the run folder was written by another netc version or edited by hand")
+            what = (
+                (f"lacks {', '.join(missing)}" if missing else "")
+                + ("; " if missing and unknown else "")
+                + (f"has unknown {', '.join(map(str, unknown))}" if unknown else "")
+            )
+            raise NetError(
+                f"'{where}': the training settings {what}",
+                file=where,
+                hint="the run folder was written by another netc version or edited by hand",
+            )
         try:
             return cls(**dict(data))
         except SettingsError as err:
@@ -232,8 +275,11 @@ class TrainSettings:
 
     def differences(self, other: TrainSettings) -> list[str]:
         """`name: a -> b` for every setting that differs."""
-        return [f"{f.name}: {_show(getattr(self, f.name))} -> {_show(getattr(other, f.name))}"
-                for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+        return [
+            f"{f.name}: {_show(getattr(self, f.name))} -> {_show(getattr(other, f.name))}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
 
 
 class SettingsError(ValueError):

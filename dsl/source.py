@@ -1,4 +1,5 @@
 """Reading .net source: bounded reads of regular files, UTF-8 decoding, one line-ending style."""
+
 from __future__ import annotations
 
 import os
@@ -30,14 +31,17 @@ def decode(data: bytes, file: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise NetError(f"{file}:{line}:{col} is not valid UTF-8 (byte 0x{data[e.start]:02x}); "
-                       ".net files are UTF-8 text", file=f"{file}:{line}:{col}") from None
+        raise NetError(
+            f"{file}:{line}:{col} is not valid UTF-8 (byte 0x{data[e.start]:02x}); .net files are UTF-8 text",
+            file=f"{file}:{line}:{col}",
+        ) from None
     # One line-ending style, so that comments end at a lone CR (old Mac files) as at a newline.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
-        line = text[:text.index("\x00")].count("\n") + 1
-        raise NetError("file contains a NUL byte: it looks binary, not a .net text file",
-                       Span(file, line, 1, line, 2, text))
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise NetError(
+            "file contains a NUL byte: it looks binary, not a .net text file", Span(file, line, 1, line, 2, text)
+        )
     return text.removeprefix("\ufeff")

@@ -1,4 +1,5 @@
 """Per-layer summary of a graph: path, op, output shape, parameters, MACs (no torch)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,14 +10,22 @@ from .ops import fmt_shape
 
 def rows(graph: Graph) -> list[dict[str, Any]]:
     """One dict per op: name, op, output shape, parameters, MACs."""
-    return [{"name": n.name, "op": n.op, "shape": list(n.shape), "params": n.n_params, "macs": n.macs}
-            for n in graph.nodes.values()]
+    return [
+        {"name": n.name, "op": n.op, "shape": list(n.shape), "params": n.n_params, "macs": n.macs}
+        for n in graph.nodes.values()
+    ]
 
 
 def as_dict(graph: Graph) -> dict[str, Any]:
     """The summary as JSON-ready data (what `netc summary --json` prints)."""
-    return {"name": graph.name, "input": list(graph.input_shape), "output": list(graph.output_shape),
-            "params": graph.params, "macs": graph.macs, "layers": rows(graph)}
+    return {
+        "name": graph.name,
+        "input": list(graph.input_shape),
+        "output": list(graph.output_shape),
+        "params": graph.params,
+        "macs": graph.macs,
+        "layers": rows(graph),
+    }
 
 
 def as_text(graph: Graph) -> str:
@@ -26,7 +35,11 @@ def as_text(graph: Graph) -> str:
     head = f"{'layer':<{w}}  {'op':<8}  {'output':>12}  {'params':>12}  {'MACs':>14}"
     lines = [f"{graph.name}", head, "-" * len(head)]
     for r in rs:
-        lines.append(f"{r['name']:<{w}}  {r['op']:<8}  {fmt_shape(r['shape']):>12}  {r['params']:>12,}  {r['macs']:>14,}")
+        lines.append(
+            f"{r['name']:<{w}}  {r['op']:<8}  {fmt_shape(r['shape']):>12}  {r['params']:>12,}  {r['macs']:>14,}"
+        )
     lines.append("-" * len(head))
-    lines.append(f"{'total':<{w}}  {'':<8}  {fmt_shape(graph.output_shape):>12}  {graph.params:>12,}  {graph.macs:>14,}")
+    lines.append(
+        f"{'total':<{w}}  {'':<8}  {fmt_shape(graph.output_shape):>12}  {graph.params:>12,}  {graph.macs:>14,}"
+    )
     return "\n".join(lines)

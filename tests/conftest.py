@@ -1,4 +1,5 @@
 """Shared fixtures: the repo root, the nets/ files, and ways to run the real CLI."""
+
 from __future__ import annotations
 
 import os
@@ -36,23 +37,33 @@ def netc(capsys):
         code = main([str(a) for a in args])
         cap = capsys.readouterr()
         return CliResult(code, cap.out, cap.err)
+
     return run
 
 
 @pytest.fixture
 def netc_proc():
     """Run `netc ARGS...` as a separate process, as a user would."""
+
     def run(*args, cwd=None, env=None, timeout=120) -> CliResult:
         full_env = {**os.environ, **(env or {})}
-        p = subprocess.run([sys.executable, "-m", "dsl.cli", *map(str, args)], capture_output=True, text=True,
-                           cwd=cwd, env=full_env, timeout=timeout)
+        p = subprocess.run(
+            [sys.executable, "-m", "dsl.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=full_env,
+            timeout=timeout,
+        )
         return CliResult(p.returncode, p.stdout, p.stderr)
+
     return run
 
 
 @pytest.fixture
 def write(tmp_path):
     """Write a file under tmp_path and return its path."""
+
     def w(name: str, text: str | bytes) -> Path:
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -61,4 +72,5 @@ def write(tmp_path):
         else:
             p.write_text(text, encoding="utf-8")
         return p
+
     return w

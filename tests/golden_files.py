@@ -1,4 +1,5 @@
 """Compare text with a committed golden file; NETC_UPDATE_GOLDEN=1 rewrites the files instead."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The torch compiler: every net builds, counts match torch, and outputs match hand-written PyTorch."""
+
 from __future__ import annotations
 
 import subprocess
@@ -123,8 +124,10 @@ def test_compiled_module_backpropagates_like_the_hand_written_one():
 
 
 def test_check_and_summary_never_import_torch():
-    code = ("import sys; from dsl.cli import main; rc = main(['check', 'nets/residual_l1_l3.net', "
-            "'nets/search_residual.net']); rc2 = main(['summary', '--json', 'nets/residual_l1_l3.net']); "
-            "assert rc == rc2 == 0; assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from dsl.cli import main; rc = main(['check', 'nets/residual_l1_l3.net', "
+        "'nets/search_residual.net']); rc2 = main(['summary', '--json', 'nets/residual_l1_l3.net']); "
+        "assert rc == rc2 == 0; assert 'torch' not in sys.modules, 'torch imported'"
+    )
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr

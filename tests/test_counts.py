@@ -9,6 +9,7 @@ addmm ignored), and no formula for the other ops. So `2 * graph.macs == flops` m
 Per node too: each node's module accounts for 2 * node.macs of the FLOPs (FlopCounterMode's per-module
 counts), holds node.n_params parameters and produces the node's shape.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -40,7 +41,8 @@ def check_counts(graph) -> None:
 
     def record(name):
         def hook(module, args, out):
-            seen.setdefault(name, tuple(out.shape))   # (returns None: the output stays as it is)
+            seen.setdefault(name, tuple(out.shape))  # (returns None: the output stays as it is)
+
         return hook
 
     for node in graph.nodes.values():
@@ -105,8 +107,16 @@ def test_counts_of_every_net_and_variant_equal_torch(path):
 def test_the_articles_network_has_its_known_counts():
     # 6,573,120 parameters (the article); MACs by hand: convs at 32, 32, 16, 16, 8, 4, 4, 4 pixels per side
     g = dsl.load(ROOT / "nets" / "residual_l1_l3.net")
-    convs = [(3, 64, 32), (64, 128, 32), (128, 128, 16), (128, 128, 16), (128, 256, 16), (256, 512, 8),
-             (512, 512, 4), (512, 512, 4)]
+    convs = [
+        (3, 64, 32),
+        (64, 128, 32),
+        (128, 128, 16),
+        (128, 128, 16),
+        (128, 256, 16),
+        (256, 512, 8),
+        (512, 512, 4),
+        (512, 512, 4),
+    ]
     assert g.params == 6_573_120
     assert g.macs == sum(cin * cout * 9 * s * s for cin, cout, s in convs) + 512 * 10 == 379_261_952
 
@@ -155,10 +165,11 @@ def test_counts_of_hand_written_nets_equal_torch(name):
 def test_hand_written_nets_use_every_primitive_and_every_parameter_off_its_default():
     # netc's own primitives: the registry of a fresh process (this one may hold ops other tests registered)
     code = "from dsl.ops import REGISTRY; print(' '.join(sorted({op.name for op in REGISTRY.values()})))"
-    built_in = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.split()
+    built_in = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert "conv" in built_in and "linear" in built_in
-    used: dict[str, list[tuple[dict, list]]] = {}   # op -> (params, input shapes) of each of its nodes
+    used: dict[str, list[tuple[dict, list]]] = {}  # op -> (params, input shapes) of each of its nodes
     for name, text in HAND.items():
         graph = dsl.loads(text, filename=f"{name}.net")
         for node in graph.nodes.values():

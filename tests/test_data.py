@@ -1,4 +1,5 @@
 """dsl.data: the three --data layouts, the restricted unpickler, clean errors for bad files."""
+
 from __future__ import annotations
 
 import os
@@ -42,6 +43,7 @@ def test_npz_in_a_folder_and_limits(tmp_path):
 
 def test_safe_unpickler_reads_plain_data_and_numeric_arrays():
     import io
+
     obj = {b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), "labels": [1, 2], "x": (1.5, None, True, b"b")}
     for proto in (2, 4, 5):
         got = SafeUnpickler(io.BytesIO(pickle.dumps(obj, protocol=proto)), encoding="latin1").load()
@@ -75,9 +77,13 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, capsys):
     assert not marker.exists()
 
 
-EXPECT = {"truncated_pickle": "is corrupt or truncated", "garbage_npz": r"is not an \.npz \(zip\) archive",
-          "truncated_npz": "is a truncated or corrupt zip archive", "bad_png": "does not decode as an image",
-          "npz_missing_key": "lacks test_x, test_y"}
+EXPECT = {
+    "truncated_pickle": "is corrupt or truncated",
+    "garbage_npz": r"is not an \.npz \(zip\) archive",
+    "truncated_npz": "is a truncated or corrupt zip archive",
+    "bad_png": "does not decode as an image",
+    "npz_missing_key": "lacks test_x, test_y",
+}
 
 
 @pytest.mark.parametrize("damage", sorted(EXPECT))

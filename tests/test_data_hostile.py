@@ -5,6 +5,7 @@ Each case below builds a bad file in tmp_path in the real on-disk format and say
 must get and which file the message must name; one test runs every case through `load_dataset` and
 through the real CLI. Hypothesis then mutates valid files (bytes, truncation, dtypes, offsets).
 """
+
 from __future__ import annotations
 
 import io
@@ -48,6 +49,7 @@ def no_hang():
 
     def alarm(*_):
         raise TimeoutError("dsl.data blocked (opened a FIFO or read a device?)")
+
     old = signal.signal(signal.SIGALRM, alarm)
     signal.alarm(20)
     try:
@@ -89,15 +91,17 @@ def _central_entry(raw: bytes, member: str) -> int:
     while True:
         pos = raw.index(b"PK\x01\x02", pos)
         nlen = struct.unpack_from("<H", raw, pos + 28)[0]
-        if raw[pos + 46:pos + 46 + nlen] == member.encode():
+        if raw[pos + 46 : pos + 46 + nlen] == member.encode():
             return pos
         pos += 4
 
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that only declares its size (with a token IDAT): Pillow checks the size on open."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
@@ -120,8 +124,10 @@ def _cifar(tmp: Path, batch: str = "data_batch_2", obj=None, meta=None) -> tuple
 
 def _batch(n=8, labels=None, data=None):
     x, y = easy_images(n, 16, 3)
-    return {b"data": x.transpose(0, 3, 1, 2).reshape(n, -1) if data is None else data,
-            b"labels": [int(v) for v in y] if labels is None else labels}
+    return {
+        b"data": x.transpose(0, 3, 1, 2).reshape(n, -1) if data is None else data,
+        b"labels": [int(v) for v in y] if labels is None else labels,
+    }
 
 
 CASES = {}
@@ -129,9 +135,11 @@ CASES = {}
 
 def case(expect: str):
     """Register a bad-data builder: tmp -> (the --data path, the file the message must name)."""
+
     def deco(fn):
         CASES[fn.__name__] = (fn, expect)
         return fn
+
     return deco
 
 
@@ -169,7 +177,7 @@ def npz_zero_bytes(tmp):
 def npz_truncated(tmp):
     p = write_npz(tmp / "d.npz", 40, 20)
     raw = p.read_bytes()
-    p.write_bytes(raw[:len(raw) * 2 // 3])
+    p.write_bytes(raw[: len(raw) * 2 // 3])
     return p, p
 
 
@@ -192,6 +200,7 @@ def _npy(a: np.ndarray) -> bytes:
 def _zip_npz(path: Path, **members: bytes) -> Path:
     """An .npz whose members are the given bytes (valid CRCs), the rest from `_arrays`."""
     import zipfile
+
     raw = {k: _npy(v) for k, v in _arrays().items()}
     raw.update(members)
     with zipfile.ZipFile(path, "w") as z:
@@ -230,7 +239,7 @@ def npz_member_header_corrupt(tmp):
     p = _npz(tmp)
     raw = bytearray(p.read_bytes())
     at = raw.index(b"\x93NUMPY", raw.index(b"train_y.npy"))
-    raw[at:at + 6] = b"NOTNPY"
+    raw[at : at + 6] = b"NOTNPY"
     p.write_bytes(bytes(raw))
     return p, p
 
@@ -270,7 +279,7 @@ def npz_member_shape_lies(tmp):
     p = _npz(tmp)
     raw = bytearray(p.read_bytes())
     at = raw.index(b"(8, 16, 16, 3)")
-    raw[at:at + 14] = b"(16,16, 16, 3)"
+    raw[at : at + 14] = b"(16,16, 16, 3)"
     p.write_bytes(bytes(raw))
     # the header now claims 16 images in the bytes of 8 (CRC is only checked on a full read)
     return p, p
@@ -486,15 +495,18 @@ def enc_missing_labels(tmp):
 
 @case(r"'[^']*enc\.npz' has no training images")
 def enc_no_training_images(tmp):
-    return (p := _enc(tmp, train_jpeg=np.zeros(0, np.uint8), train_offsets=np.zeros(1, np.int64),
-                      train_y=np.zeros(0, np.int64))), p
+    return (
+        p := _enc(
+            tmp, train_jpeg=np.zeros(0, np.uint8), train_offsets=np.zeros(1, np.int64), train_y=np.zeros(0, np.int64)
+        )
+    ), p
 
 
 @case(r"'[^']*enc\.npz': train image 1 does not decode as an image \(not in any image format Pillow reads\)")
 def enc_garbage_image(tmp):
     data, offs, _ = _enc_parts()
     data = data.copy()
-    data[offs[1]:offs[2]] = 7
+    data[offs[1] : offs[2]] = 7
     return (p := _enc(tmp, train_jpeg=data)), p
 
 
@@ -559,6 +571,7 @@ def if_garbage_png(tmp):
 @case(r"does not decode as an image \(OSError")
 def if_truncated_png(tmp):
     from PIL import Image
+
     root = _folder(tmp)
     bad = min((root / "train" / "blue").iterdir())
     g = np.random.default_rng(0)
@@ -570,6 +583,7 @@ def if_truncated_png(tmp):
 @case(r"is 16x8 but '[^']*' is 8x8; all images must have one size")
 def if_images_of_different_sizes(tmp):
     from PIL import Image
+
     root = _folder(tmp)
     bad = max((root / "train" / "red").iterdir())
     Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(bad)
@@ -579,6 +593,7 @@ def if_images_of_different_sizes(tmp):
 @case(r"the training images are 3x8x8 but the test images are 3x9x9")
 def if_train_test_sizes_differ(tmp):
     from PIL import Image
+
     root = _folder(tmp)
     for p in (root / "test").rglob("*.png"):
         Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(p)
@@ -910,15 +925,19 @@ def test_unreadable_file_and_folder(tmp_path):
 def test_an_array_larger_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
     p = write_npz(tmp_path / "d.npz", 20, 10)
     monkeypatch.setattr(data_mod, "_memory_bytes", lambda: 4096)
-    with pytest.raises(DataError, match=r"has a member 'train_x\.npy' of 15\.0 KB unpacked, more than this "
-                                        r"machine's 4\.0 KB of memory"):
+    with pytest.raises(
+        DataError,
+        match=r"has a member 'train_x\.npy' of 15\.0 KB unpacked, more than this "
+        r"machine's 4\.0 KB of memory",
+    ):
         load_dataset(p)
 
 
 # ----------------------------------------------------------------------------- what must keep working
 def test_num_classes_comes_from_class_names_else_labels(tmp_path):
-    ds = load_dataset(_npz(tmp_path, "a.npz", train_y=np.array([0, 1, 2, 1, 0, 1, 2, 0]),
-                           test_y=np.array([0, 1, 1, 0])))
+    ds = load_dataset(
+        _npz(tmp_path, "a.npz", train_y=np.array([0, 1, 2, 1, 0, 1, 2, 0]), test_y=np.array([0, 1, 1, 0]))
+    )
     assert ds.classes == [] and ds.num_classes == 3
     ds = load_dataset(_npz(tmp_path, "b.npz", classes=np.array([f"c{i}" for i in range(10)])))
     assert ds.num_classes == 10 and ds.classes[9] == "c9"
@@ -949,7 +968,7 @@ def test_plain_npz_variants_load_exactly(tmp_path):
 
 def test_ambiguous_image_layout_follows_the_nets_channels(tmp_path):
     g = np.random.default_rng(0)
-    x = g.integers(0, 255, (8, 4, 4, 3), dtype=np.uint8)   # NHWC 4x4 RGB, or NCHW 4 channels of 4x3?
+    x = g.integers(0, 255, (8, 4, 4, 3), dtype=np.uint8)  # NHWC 4x4 RGB, or NCHW 4 channels of 4x3?
     p = _npz(tmp_path, train_x=x, test_x=x[:4])
     ds = load_dataset(p, channels=3)
     assert ds.image_shape == (3, 4, 4)
@@ -963,8 +982,15 @@ def test_encoded_npz_variants_load(tmp_path):
     x, y = easy_images(6, 8, 0)
     data, offs = encode_images(x, "PNG")
     pad = np.concatenate([np.full(10, 255, np.uint8), data, np.zeros(5, np.uint8)])
-    p = write_encoded_npz(tmp_path / "e.npz", 6, 3, 8, train_jpeg=pad, train_offsets=(offs + 10).astype(np.uint32),
-                          train_y=y.astype(np.uint8))
+    p = write_encoded_npz(
+        tmp_path / "e.npz",
+        6,
+        3,
+        8,
+        train_jpeg=pad,
+        train_offsets=(offs + 10).astype(np.uint32),
+        train_y=y.astype(np.uint8),
+    )
     ds = load_dataset(p)
     np.testing.assert_array_equal(ds.train_x, x.transpose(0, 3, 1, 2))  # PNG is lossless
     np.testing.assert_array_equal(ds.train_y, y)
@@ -984,9 +1010,14 @@ def test_pickles_with_empty_bytes_and_numpy_labels_load(tmp_path):
 
 def test_npz_reader_matches_np_load(tmp_path):
     g = np.random.default_rng(1)
-    arrays = {"a": g.integers(0, 255, (3, 5, 7), dtype=np.uint8), "b": g.normal(size=(4, 2)).astype(">f8"),
-              "c": np.asfortranarray(g.integers(-9, 9, (6, 5))), "d": np.zeros((0, 3), np.int16),
-              "e": np.array(["x", "yz"]), "f": np.array(7, np.uint64)}
+    arrays = {
+        "a": g.integers(0, 255, (3, 5, 7), dtype=np.uint8),
+        "b": g.normal(size=(4, 2)).astype(">f8"),
+        "c": np.asfortranarray(g.integers(-9, 9, (6, 5))),
+        "d": np.zeros((0, 3), np.int16),
+        "e": np.array(["x", "yz"]),
+        "f": np.array(7, np.uint64),
+    }
     for save in (np.savez, np.savez_compressed):
         p = tmp_path / f"{save.__name__}.npz"
         save(p, **arrays)
@@ -1002,6 +1033,7 @@ def test_decompression_bomb_filter_does_not_leak(tmp_path):
     import warnings
 
     from PIL import Image
+
     root = _folder(tmp_path)
     (root / "train" / "red" / "zz_big.png").write_bytes(_png_header(10000, 10000))
     with pytest.raises(DataError):
@@ -1040,20 +1072,27 @@ def _small_files(tmp: Path) -> dict[str, bytes]:
     return {k: p.read_bytes() for k, p in (("stored", stored), ("compressed", compressed), ("encoded", enc))}
 
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ
-@given(which=st.sampled_from(["stored", "compressed", "encoded"]),
-       flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), max_size=4),
-       cut=st.none() | st.floats(0, 1))
+@given(
+    which=st.sampled_from(["stored", "compressed", "encoded"]),
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), max_size=4),
+    cut=st.none() | st.floats(0, 1),
+)
 def test_fuzz_npz_bytes(tmp_path, which, flips, cut):
     raw = bytearray(_SMALL[which])
     for where, mask in flips:
         raw[int(where * len(raw))] ^= mask
     if cut is not None:
-        raw = raw[:int(cut * len(raw))]
+        raw = raw[: int(cut * len(raw))]
     p = tmp_path / "f.npz"
     p.write_bytes(bytes(raw))
     _load_or_data_error(p)
@@ -1075,9 +1114,12 @@ def _array_changes(draw):
         shape = draw(st.lists(st.integers(0, 6), min_size=0, max_size=5))
         return {key: np.resize(base, shape).astype(dtype)}
     if kind == "values":
-        vals = draw(st.lists(st.integers(-2**64, 2**64), min_size=0, max_size=8))
-        return {key: np.array([v % 2**64 for v in vals], dtype=np.uint64) if vals and draw(st.booleans())
-                else np.array([min(max(v, -2**63), 2**63 - 1) for v in vals], dtype=np.int64)}
+        vals = draw(st.lists(st.integers(-(2**64), 2**64), min_size=0, max_size=8))
+        return {
+            key: np.array([v % 2**64 for v in vals], dtype=np.uint64)
+            if vals and draw(st.booleans())
+            else np.array([min(max(v, -(2**63)), 2**63 - 1) for v in vals], dtype=np.int64)
+        }
     with np.errstate(all="ignore"):
         return {key: base.astype(dtype)}
 
@@ -1094,11 +1136,13 @@ def test_fuzz_npz_arrays(tmp_path, changes):
 
 
 @FUZZ
-@given(offsets=st.none() | st.lists(st.integers(-10, 3000), max_size=8),
-       offsets_dtype=st.sampled_from([np.int64, np.uint16, np.int8, np.float32, np.uint64]),
-       flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), max_size=3),
-       labels=st.none() | st.lists(st.integers(-3, 2**33), max_size=6),
-       fmt=st.sampled_from(["PNG", "JPEG", "BMP", "GIF"]))
+@given(
+    offsets=st.none() | st.lists(st.integers(-10, 3000), max_size=8),
+    offsets_dtype=st.sampled_from([np.int64, np.uint16, np.int8, np.float32, np.uint64]),
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), max_size=3),
+    labels=st.none() | st.lists(st.integers(-3, 2**33), max_size=6),
+    fmt=st.sampled_from(["PNG", "JPEG", "BMP", "GIF"]),
+)
 def test_fuzz_encoded_arrays(tmp_path, offsets, offsets_dtype, flips, labels, fmt):
     x, _ = easy_images(5, 8, 0)
     data, offs = encode_images(x, fmt)
@@ -1116,8 +1160,10 @@ def test_fuzz_encoded_arrays(tmp_path, offsets, offsets_dtype, flips, labels, fm
 
 
 @FUZZ
-@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=4),
-       cut=st.none() | st.floats(0, 1))
+@given(
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=4),
+    cut=st.none() | st.floats(0, 1),
+)
 def test_fuzz_cifar_pickle_bytes(tmp_path, flips, cut):
     folder = tmp_path / "cifar-10-batches-py"
     if not folder.exists():
@@ -1126,19 +1172,26 @@ def test_fuzz_cifar_pickle_bytes(tmp_path, flips, cut):
     for where, mask in flips:
         raw[int(where * len(raw))] ^= mask
     if cut is not None:
-        raw = raw[:int(cut * len(raw))]
+        raw = raw[: int(cut * len(raw))]
     (folder / "data_batch_1").write_bytes(bytes(raw))
     _load_or_data_error(tmp_path)
 
 
 def _small_pickle() -> bytes:
     x, y = easy_images(16, 8, 0)
-    return pickle.dumps({b"batch_label": b"training batch 1 of 1", b"labels": [int(v) for v in y],
-                         b"data": x.transpose(0, 3, 1, 2).reshape(16, -1)}, protocol=2)
+    return pickle.dumps(
+        {
+            b"batch_label": b"training batch 1 of 1",
+            b"labels": [int(v) for v in y],
+            b"data": x.transpose(0, 3, 1, 2).reshape(16, -1),
+        },
+        protocol=2,
+    )
 
 
 def _build_small() -> dict[str, bytes]:
     import tempfile
+
     with tempfile.TemporaryDirectory() as d:
         return _small_files(Path(d))
 

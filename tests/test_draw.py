@@ -4,6 +4,7 @@ missing Graphviz, no torch, and random nets.
 
 Regenerate the golden files with:  NETC_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_draw.py
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,11 +58,12 @@ def _load(net: str | None = None, variant: str | None = None, text: str | None =
 @dataclasses.dataclass
 class Drawing:
     """A DOT source read back: nodes (in order), clusters, edges, graph attributes."""
+
     graph: dict[str, str]
     nodes: dict[str, dict[str, str]]
     node_count: Counter
-    parent: dict[str, str]                      # node or cluster -> enclosing cluster ('' = top)
-    clusters: dict[str, dict[str, str]]         # cluster name without 'cluster_' -> attributes
+    parent: dict[str, str]  # node or cluster -> enclosing cluster ('' = top)
+    clusters: dict[str, dict[str, str]]  # cluster name without 'cluster_' -> attributes
     edges: list[tuple[str, str, dict[str, str]]]
 
     def plain_edges(self) -> set[tuple[str, str]]:
@@ -91,7 +93,7 @@ def _tokens(src: str) -> list[str]:
     src = src.rstrip()
     while pos < len(src):
         m = _TOKEN.match(src, pos)
-        assert m, f"cannot read DOT at {src[pos:pos + 40]!r}"
+        assert m, f"cannot read DOT at {src[pos : pos + 40]!r}"
         out.append(next(g for g in m.groups() if g is not None))
         pos = m.end()
     return out
@@ -117,7 +119,7 @@ def parse_dot(src: str) -> Drawing:
             i += 1
             while toks[i] != "]":
                 key = _unquote(toks[i])
-                assert toks[i + 1] == "=", toks[i:i + 3]
+                assert toks[i + 1] == "=", toks[i : i + 3]
                 out[key] = _unquote(toks[i + 2])
                 i += 3
                 if toks[i] in (",", ";"):
@@ -136,8 +138,8 @@ def parse_dot(src: str) -> Drawing:
             continue
         if t == "subgraph":
             name = _unquote(toks[i + 1])
-            assert name.startswith("cluster_") and toks[i + 2] == "{", toks[i:i + 3]
-            name = name[len("cluster_"):]
+            assert name.startswith("cluster_") and toks[i + 2] == "{", toks[i : i + 3]
+            name = name[len("cluster_") :]
             d.clusters[name] = {}
             d.parent[name] = stack[-1]
             stack.append(name)
@@ -185,8 +187,10 @@ def folded_runs(g, d: Drawing) -> dict[str, list[str]]:
     runs = {}
     tips = [(name, at.get("tooltip", "")) for name, at in (*d.nodes.items(), *d.clusters.items())]
     for name, tip in tips:
-        m = next(filter(None, (re.match(r"([\w/]+) … ([\w/]+) \(([\d,]+) copies\)", line)
-                               for line in tip.split("\\n"))), None)
+        m = next(
+            filter(None, (re.match(r"([\w/]+) … ([\w/]+) \(([\d,]+) copies\)", line) for line in tip.split("\\n"))),
+            None,
+        )
         if not m:
             continue
         first, last, count = m.group(1), m.group(2), int(m.group(3).replace(",", ""))
@@ -194,7 +198,7 @@ def folded_runs(g, d: Drawing) -> dict[str, list[str]]:
         parent = first.rpartition("/")[0]
         siblings = [p for p in g.blocks if p.rpartition("/")[0] == parent]
         start = siblings.index(first)
-        copies = siblings[start:siblings.index(last, start) + 1]
+        copies = siblings[start : siblings.index(last, start) + 1]
         assert len(copies) == count, (name, tip, copies)
         assert all(g.blocks[c].repeat_of is not None for c in copies[1:]), copies
         runs[first] = copies
@@ -227,7 +231,7 @@ def check_every_op_accounted_for(g, d: Drawing) -> None:
         if node.role == "identity":
             continue
         copy = next((p for p in paths_of(name) if p in later), None)
-        if copy:          # inside a later copy of a folded run: nothing of that copy is drawn
+        if copy:  # inside a later copy of a folded run: nothing of that copy is drawn
             assert copy not in holds_drawn, (name, copy)
             assert later[copy] in drawn or later[copy] in d.clusters, (name, copy)
         else:
@@ -302,13 +306,18 @@ def test_golden_dot(name, net, level):
 
 def test_dot_is_deterministic_across_processes():
     """Pins: the DOT text does not depend on hash seeds (dict/set order)."""
-    code = ("import dsl; from dsl.draw import to_dot; import sys; "
-            "sys.stdout.write(to_dot(dsl.load('nets/search_residual.net'), level='ops'))")
+    code = (
+        "import dsl; from dsl.draw import to_dot; import sys; "
+        "sys.stdout.write(to_dot(dsl.load('nets/search_residual.net'), level='ops'))"
+    )
     outs = set()
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        outs.add(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                                text=True, check=True).stdout)
+        outs.add(
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
     assert len(outs) == 1
 
 
@@ -340,11 +349,17 @@ def test_blocks_view_of_the_article_network():
     colours, the chain of edges and the two skip edges."""
     g = _load("residual_l1_l3")
     d = draw(g, "blocks")
-    want = {"input": ("input", ["input", "3×32×32"]),
-            "prep": ("plain", ["prep", "64×32×32"]), "layer1": ("downsample", ["layer1", "128×16×16"]),
-            "layer1/res": ("residual", ["res", "128×16×16"]), "layer2": ("downsample", ["layer2", "256×8×8"]),
-            "layer3": ("downsample", ["layer3", "512×4×4"]), "layer3/res": ("residual", ["res", "512×4×4"]),
-            "gmp": ("plain", ["gmp", "512"]), "fc": ("plain", ["fc×0.125", "10"])}
+    want = {
+        "input": ("input", ["input", "3×32×32"]),
+        "prep": ("plain", ["prep", "64×32×32"]),
+        "layer1": ("downsample", ["layer1", "128×16×16"]),
+        "layer1/res": ("residual", ["res", "128×16×16"]),
+        "layer2": ("downsample", ["layer2", "256×8×8"]),
+        "layer3": ("downsample", ["layer3", "512×4×4"]),
+        "layer3/res": ("residual", ["res", "512×4×4"]),
+        "gmp": ("plain", ["gmp", "512"]),
+        "fc": ("plain", ["fc×0.125", "10"]),
+    }
     assert list(d.nodes) == list(want)
     for name, (kind, label) in want.items():
         assert d.nodes[name]["label"].split("\\n") == label, name
@@ -354,8 +369,12 @@ def test_blocks_view_of_the_article_network():
     assert d.skip_edges() == {("layer1", "layer2"), ("layer3", "gmp")}
     tip = d.nodes["layer1/res"]["tooltip"].split("\\n")
     params = sum(n.n_params for n in g.nodes.values() if under(n.name, "layer1/res"))
-    assert tip == ['res "Residual"', "128×16×16 -> 128×16×16",
-                   "residual block: identity shortcut, same shape in and out", f"{params:,} params"]
+    assert tip == [
+        'res "Residual"',
+        "128×16×16 -> 128×16×16",
+        "residual block: identity shortcut, same shape in and out",
+        f"{params:,} params",
+    ]
 
 
 @needs_dot
@@ -371,18 +390,18 @@ def test_ops_svg_clusters_and_op_colours(netc, tmp_path):
     assert {"prep", "layer1", "res", "conv_bn", "conv_bn_1", "conv_bn_2", "layer2", "layer3", "fc"} <= labels
     assert "cluster_layer1/res/conv_bn_1" in clusters
     for title, (_, fills, _) in clusters.items():
-        assert fills and fills[0] == ("#777777", "0.266667"), title   # translucent grey #77777744
+        assert fills and fills[0] == ("#777777", "0.266667"), title  # translucent grey #77777744
     nodes = _items(root, "node")
     g = dsl.load(ROOT / "nets/residual_l1_l3.net")
     drawn = [n for n in g.nodes.values() if n.role != "identity"]
-    assert set(nodes) == {n.name for n in drawn}            # every primitive, identities removed
+    assert set(nodes) == {n.name for n in drawn}  # every primitive, identities removed
     for n in drawn:
         texts, fills, tip = nodes[n.name]
         assert fills[0][0] == REGISTRY[n.op].style["fillcolor"], n.name
         assert texts == [n.local_name]
         assert fmt_shape(n.shape) in tip and tip.startswith(n.name), n.name
         if n.role != "input":
-            assert n.op + "(" in tip, n.name                                    # the op and its parameters
+            assert n.op + "(" in tip, n.name  # the op and its parameters
     assert "conv(c=64, k=3" in nodes["prep/conv_bn/conv"][2] and "64×32×32" in nodes["prep/conv_bn/conv"][2]
     edges = {t.replace("&#45;&gt;", "->") for t in _items(root, "edge")}
     assert "layer1/maxpool->layer1/res/add" in edges
@@ -399,8 +418,11 @@ def test_blocks_svg_kinds_and_labels(netc, tmp_path):
     assert nodes["layer1/res"][0] == ["res", "128×16×16"] and nodes["layer1/res"][1][0][0] == PINK
     assert nodes["layer2"][0] == ["layer2", "256×8×8"] and nodes["layer2"][1][0][0] == LIGHT_GREEN
     assert nodes["fc"][0] == ["fc×0.125", "10"] and nodes["fc"][1][0][0] == GREY
-    skips = {t.replace("&#45;&gt;", "->") for t, (_, fills, _) in _items(root, "edge").items()
-             if any(f[0] == SKIP for f in fills)}
+    skips = {
+        t.replace("&#45;&gt;", "->")
+        for t, (_, fills, _) in _items(root, "edge").items()
+        if any(f[0] == SKIP for f in fills)
+    }
     assert skips == {"layer1->layer2", "layer3->gmp"}
 
 
@@ -418,8 +440,11 @@ def _items(root, cls):
             continue
         title = g.find(SVG + "title").text
         texts = [t.text for t in g.iter(SVG + "text")]
-        fills = [(e.get("fill"), e.get("fill-opacity")) for e in g.iter()
-                 if e.tag in (SVG + "path", SVG + "polygon", SVG + "ellipse") and e.get("fill") not in (None, "none")]
+        fills = [
+            (e.get("fill"), e.get("fill-opacity"))
+            for e in g.iter()
+            if e.tag in (SVG + "path", SVG + "polygon", SVG + "ellipse") and e.get("fill") not in (None, "none")
+        ]
         tips = [a.get(XLINK + "title") for a in g.iter(SVG + "a") if a.get(XLINK + "title")]
         out[title] = (texts, fills, tips[0] if tips else None)
     return out
@@ -449,8 +474,19 @@ def test_depth_collapses_deeper_clusters():
     full = draw(g, "ops")
     assert {"layer1/res/conv_bn_1", "layer1/res", "layer1"} <= set(full.clusters)
     d2 = draw(g, "ops", depth=2)
-    assert set(d2.clusters) == {"prep", "prep/conv_bn", "layer1", "layer1/conv_bn", "layer1/res", "layer2",
-                                "layer2/conv_bn", "layer3", "layer3/conv_bn", "layer3/res", "fc"}
+    assert set(d2.clusters) == {
+        "prep",
+        "prep/conv_bn",
+        "layer1",
+        "layer1/conv_bn",
+        "layer1/res",
+        "layer2",
+        "layer2/conv_bn",
+        "layer3",
+        "layer3/conv_bn",
+        "layer3/res",
+        "fc",
+    }
     assert {"layer1/res/conv_bn_1", "layer1/res/conv_bn_2", "layer1/res/add"} <= set(d2.nodes)
     assert d2.parent["layer1/res/conv_bn_1"] == "layer1/res"
     d1 = draw(g, "ops", depth=1)
@@ -548,14 +584,24 @@ def test_repeats_with_different_shapes_do_not_fold():
 
 def test_bare_top_level_branches():
     """A top-level add of bare nodes is no residual block, and a bare identity is not drawn."""
-    g = _load(text="input 3x32x32\nconv_bn(64) -> add(identity, conv_bn -> conv_bn) -> concat(gmp, gap) "
-                   "-> linear(10)\n")
+    g = _load(
+        text="input 3x32x32\nconv_bn(64) -> add(identity, conv_bn -> conv_bn) -> concat(gmp, gap) -> linear(10)\n"
+    )
     d = draw(g, "blocks")
     assert list(d.nodes) == ["input", "conv_bn_1", "conv_bn_2", "conv_bn_3", "add", "gmp", "gap", "concat", "linear"]
     assert PINK not in {at["fillcolor"] for at in d.nodes.values()}
-    assert d.plain_edges() == {("input", "conv_bn_1"), ("conv_bn_1", "conv_bn_2"), ("conv_bn_2", "conv_bn_3"),
-                               ("conv_bn_1", "add"), ("conv_bn_3", "add"), ("add", "gmp"), ("add", "gap"),
-                               ("gmp", "concat"), ("gap", "concat"), ("concat", "linear")}
+    assert d.plain_edges() == {
+        ("input", "conv_bn_1"),
+        ("conv_bn_1", "conv_bn_2"),
+        ("conv_bn_2", "conv_bn_3"),
+        ("conv_bn_1", "add"),
+        ("conv_bn_3", "add"),
+        ("add", "gmp"),
+        ("add", "gap"),
+        ("gmp", "concat"),
+        ("gap", "concat"),
+        ("concat", "linear"),
+    }
     assert not d.skip_edges()
     ops = draw(g, "ops")
     assert ("conv_bn_1/relu", "add") in ops.plain_edges() and ("conv_bn_3/relu", "add") in ops.plain_edges()
@@ -564,8 +610,9 @@ def test_bare_top_level_branches():
 
 def test_the_drawer_takes_op_styles_from_the_registry(monkeypatch):
     """No table of op names in the drawer: change an op's registry style and the drawing follows."""
-    monkeypatch.setitem(REGISTRY, "relu", dataclasses.replace(REGISTRY["relu"],
-                                                              style={"fillcolor": "#123456", "shape": "ellipse"}))
+    monkeypatch.setitem(
+        REGISTRY, "relu", dataclasses.replace(REGISTRY["relu"], style={"fillcolor": "#123456", "shape": "ellipse"})
+    )
     d = draw(_load("residual_l1_l3"), "ops")
     relus = [at for name, at in d.nodes.items() if name.endswith("/relu")]
     assert relus and all(at["fillcolor"] == "#123456" and at["shape"] == "ellipse" for at in relus)
@@ -652,12 +699,19 @@ def _nested_blocks(n: int) -> str:
         lines.append(f"r{i} = add(identity, conv(16) -> bn -> relu)")
         lines.append(f"m{i} = concat(r{i}^2, conv(8, k=1)) -> conv(16, k=1)")
         lines.append(f"b{i} = m{i} -> add(identity, relu)")
-    return "\n".join(lines) + "\nconv(16) -> " + " -> ".join(f"b{i}(res)" if i % 5 == 0 else f"b{i}"
-                                                          for i in range(n)) + " -> gmp -> linear(10)\n"
+    return (
+        "\n".join(lines)
+        + "\nconv(16) -> "
+        + " -> ".join(f"b{i}(res)" if i % 5 == 0 else f"b{i}" for i in range(n))
+        + " -> gmp -> linear(10)\n"
+    )
 
 
-@pytest.mark.parametrize("text", [REPEAT_2000.replace("2000", "1000"), _distinct_blocks(400), _nested_blocks(100)],
-                         ids=["1000-copies", "400-distinct", "100-nested"])
+@pytest.mark.parametrize(
+    "text",
+    [REPEAT_2000.replace("2000", "1000"), _distinct_blocks(400), _nested_blocks(100)],
+    ids=["1000-copies", "400-distinct", "100-nested"],
+)
 def test_drawing_visits_each_node_a_bounded_number_of_times(text):
     """Drawing is linear in the graph: every view reads each node a bounded number of times
     (the quadratic drawer read each node ~5,000 times at 1,000 copies). A work count, not a
@@ -715,7 +769,7 @@ def test_command_errors(netc, tmp_path):
     assert r.code == 2 and "Traceback" not in r.err
     r = netc("draw", tmp_path / "missing.net", "-o", tmp_path / "a.svg")
     assert r.code == 2
-    assert list(tmp_path.iterdir()) == []          # nothing written by any failed command
+    assert list(tmp_path.iterdir()) == []  # nothing written by any failed command
 
 
 @pytest.mark.parametrize("fmt", ["svg", "dot"])
@@ -737,7 +791,7 @@ def test_full_disk_keeps_the_previous_drawing(netc, tmp_path, monkeypatch, fmt, 
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, fails, full)
-    r = netc("draw", net, "--level", "ops", "-o", out)      # a different drawing: it would change the file
+    r = netc("draw", net, "--level", "ops", "-o", out)  # a different drawing: it would change the file
     monkeypatch.undo()
     assert r.code == 2, r
     assert "no space left on device" in r.err and str(out) in r.err, r.err
@@ -748,8 +802,14 @@ def test_full_disk_keeps_the_previous_drawing(netc, tmp_path, monkeypatch, fmt, 
 
 def _run_cli(args, cwd, path_env):
     env = {**os.environ, "PATH": path_env}
-    return subprocess.run([sys.executable, "-m", "dsl.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "dsl.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_missing_dot_writes_source_and_says_how_to_install(tmp_path):
@@ -778,9 +838,11 @@ def test_missing_dot_writes_source_and_says_how_to_install(tmp_path):
 
 
 def test_draw_never_imports_torch(tmp_path):
-    code = ("import sys; from dsl.cli import main; "
-            f"rc = main(['draw', 'nets/residual_l1_l3.net', '--level', 'ops', '-o', {str(tmp_path / 'a.dot')!r}]); "
-            "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    code = (
+        "import sys; from dsl.cli import main; "
+        f"rc = main(['draw', 'nets/residual_l1_l3.net', '--level', 'ops', '-o', {str(tmp_path / 'a.dot')!r}]); "
+        "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr
 
@@ -790,6 +852,7 @@ def test_docs_palette_matches_the_registry():
     """docs/drawing.md's op palette table has one row per registered op with its registry
     role and fill (in any order: the registry's order is not the docs' business)."""
     from dsl.draw.style import palette
+
     text = (ROOT / "docs/drawing.md").read_text(encoding="utf-8")
     section = text.split("## The op palette", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| (\w+) \| `([^`]+)` \|$", section, re.MULTILINE)
@@ -800,6 +863,7 @@ def test_docs_palette_matches_the_registry():
 def test_docs_block_kinds_match_the_drawing():
     """docs/drawing.md's table of block kinds gives the colours the drawer uses."""
     from dsl.draw.style import KIND_FILL
+
     text = (ROOT / "docs/drawing.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| (residual|downsampling|other|input) \| `?([#\w]+)`?", text, re.MULTILINE))
     names = {"residual": "residual", "downsampling": "downsample", "other": "plain", "input": "input"}

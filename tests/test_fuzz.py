@@ -5,6 +5,7 @@ distinct networks (by fingerprint) that a brute-force oracle gets by expanding e
 combination of every choice in the file; every name must select its own network; and printing
 the file and loading it again must give the same names with the same fingerprints.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,11 +23,75 @@ from dsl.loader import loads_program
 from dsl.parser import parse
 from dsl.printer import format_expr, format_module
 
-TOKENS = ["prep", "layer1", "layer2", "layer3", "res", "extra", "gmp", "gap", "fc", "conv", "conv_bn", "bn",
-          "relu", "maxpool", "add", "concat", "identity", "linear", "a", "b", "net", "input", "train", "use",
-          "->", "(", ")", "[", "]", "{", "}", ",", "=", "*", "^", "?", "|", "0", "1", "3", "64", "0.125",
-          "-2", "1e9", "1e999", "9" * 40, "3x32x32", "0x0", '"x.net"', '"/dev/zero"', '"L1"', "true", "false",
-          "auto", "uniform", "k=", "c=", "epochs", "lr", "#", "\n", "\r", " ", "\t", "é", "\\", '"'] + ["*1"] * 3
+TOKENS = [
+    "prep",
+    "layer1",
+    "layer2",
+    "layer3",
+    "res",
+    "extra",
+    "gmp",
+    "gap",
+    "fc",
+    "conv",
+    "conv_bn",
+    "bn",
+    "relu",
+    "maxpool",
+    "add",
+    "concat",
+    "identity",
+    "linear",
+    "a",
+    "b",
+    "net",
+    "input",
+    "train",
+    "use",
+    "->",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "=",
+    "*",
+    "^",
+    "?",
+    "|",
+    "0",
+    "1",
+    "3",
+    "64",
+    "0.125",
+    "-2",
+    "1e9",
+    "1e999",
+    "9" * 40,
+    "3x32x32",
+    "0x0",
+    '"x.net"',
+    '"/dev/zero"',
+    '"L1"',
+    "true",
+    "false",
+    "auto",
+    "uniform",
+    "k=",
+    "c=",
+    "epochs",
+    "lr",
+    "#",
+    "\n",
+    "\r",
+    " ",
+    "\t",
+    "é",
+    "\\",
+    '"',
+] + ["*1"] * 3
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -76,8 +141,17 @@ def test_well_formed_networks_print_and_reload_to_the_same_networks(body):
 
 
 # ----------------------------------------------------------------------------- search spaces by meaning
-SHAPE_KEEPING = ["relu", "bn", "conv(4)", "identity", "dropout(0.1)", "conv_bn(4)", "add(identity, relu)",
-                 "blk", "conv(4, k=1)"]
+SHAPE_KEEPING = [
+    "relu",
+    "bn",
+    "conv(4)",
+    "identity",
+    "dropout(0.1)",
+    "conv_bn(4)",
+    "add(identity, relu)",
+    "blk",
+    "conv(4, k=1)",
+]
 CHANGING = ["conv(8)", "maxpool(2)"]
 
 
@@ -91,11 +165,13 @@ def _space(leaf):
             inner.map(lambda e: f"({e})^2"),
             inner.map(lambda e: f"({e})*0.5"),
         ),
-        max_leaves=6)
+        max_leaves=6,
+    )
 
 
-spaces = st.tuples(_space(st.sampled_from(SHAPE_KEEPING + CHANGING)),
-                   _space(st.sampled_from(["relu", "bn", "conv(4)", "identity"])))
+spaces = st.tuples(
+    _space(st.sampled_from(SHAPE_KEEPING + CHANGING)), _space(st.sampled_from(["relu", "bn", "conv(4)", "identity"]))
+)
 
 
 def _choices(prog) -> list[ast.Expr]:
@@ -126,7 +202,7 @@ def test_variants_are_exactly_the_distinct_networks_and_names_select_them(space)
     if len(_choices(prog)) > 7:
         return
     want = _oracle(prog)
-    if not _choices(prog):                                                 # a plain network
+    if not _choices(prog):  # a plain network
         try:
             assert prog.variants() == [] and {prog.graph().fingerprint} == want
         except NetError:
@@ -142,32 +218,38 @@ def test_variants_are_exactly_the_distinct_networks_and_names_select_them(space)
         assert len(want) == 1 and prog.graph().fingerprint in want
         return
     fps = [v.fingerprint for v in variants]
-    assert set(fps) == want and len(fps) == len(set(fps))                 # each distinct network once
+    assert set(fps) == want and len(fps) == len(set(fps))  # each distinct network once
     names = [v.name for v in variants]
-    assert len({n.lower() for n in names}) == len(names)                  # unique, as --variant matches them
+    assert len({n.lower() for n in names}) == len(names)  # unique, as --variant matches them
     for v in variants:
-        g = prog.graph(v.name.upper())                                      # case-insensitive, round-trippable
+        g = prog.graph(v.name.upper())  # case-insensitive, round-trippable
         assert g.name == v.name and g.fingerprint == v.fingerprint
         assert (g.params, g.macs, len(g.nodes)) == (v.params, v.macs, v.ops)
-    again = loads_program(format_module(parse(text)))                       # print, load again: same meaning
+    again = loads_program(format_module(parse(text)))  # print, load again: same meaning
     assert [(v.name, v.fingerprint) for v in again.variants()] == list(zip(names, fps))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(["relu", "bn", "conv(4)", "dropout(0.1)", "identity"]), min_size=2, max_size=4,
-                unique=True))
+@given(
+    st.lists(
+        st.sampled_from(["relu", "bn", "conv(4)", "dropout(0.1)", "identity"]), min_size=2, max_size=4, unique=True
+    )
+)
 def test_the_order_of_options_does_not_change_the_space(options):
     a = loads_program("input 4x8x8\nconv(4) -> (" + " | ".join(options) + ") -> gap -> linear(2)").variants()
     b = loads_program("input 4x8x8\nconv(4) -> (" + " | ".join(reversed(options)) + ") -> gap -> linear(2)").variants()
     assert {(v.name, v.fingerprint) for v in a} == {(v.name, v.fingerprint) for v in b}
 
 
-@pytest.mark.parametrize("left,right", [
-    ("(relu? | bn)", "(bn | relu?)"),
-    ("relu???", "(((relu)?)?)?"),
-    ("relu?", "(relu | identity)"),
-    ("relu?", "relu???"),
-])
+@pytest.mark.parametrize(
+    "left,right",
+    [
+        ("(relu? | bn)", "(bn | relu?)"),
+        ("relu???", "(((relu)?)?)?"),
+        ("relu?", "(relu | identity)"),
+        ("relu?", "relu???"),
+    ],
+)
 def test_nested_choices_are_counted_by_meaning(left, right):
     """Regression: choices were keyed by column, so nested options starting together merged."""
     a = loads_program(f"input 8x8x8\nconv(8) -> {left}").variants()

@@ -2,6 +2,7 @@
 never exit 3 (internal error), a traceback, a hang or unbounded memory.
 
 Each case here crashed, hung or was accepted wrongly before (issue: robustness)."""
+
 from __future__ import annotations
 
 import os
@@ -21,21 +22,24 @@ def check(netc, path, *extra):
 
 
 # ----------------------------------------------------------------------------- sizes and nesting
-@pytest.mark.parametrize("text,needle,where", [
-    ("conv(8)" + "*1" * 600, "nested more than 200 levels", "1:1"),
-    ("conv(8)" + "?" * 600, "nested more than 200 levels", "1:1"),
-    ("conv(8)" + "^1" * 600, "nested more than 200 levels", "1:1"),
-    ("conv(8)^" + "9" * 4300, "4300 digits is out of range", "1:9"),
-    ("conv(8)*" + "9" * 400, "400 digits is out of range", "1:9"),
-    ("conv(8)*" + "9" * 400 + ".5", "out of range", "1:9"),
-    ("conv(8)*1e400", "out of range", "1:9"),
-    ("input " + "9" * 4300 + "x3x3\nrelu", "input size out of range", "1:1"),
-    ("input 3x32x32\nconv(" + "9" * 30 + ")", "30 digits is out of range", "2:6"),
-    ("conv(8)^0", "repeat count 0 is out of range", "1:1"),
-    ("maxpool(3, padding=2)", "padding 2 is more than half the 3×3 window", "1:1"),
-    ("bn(weight=1e9)", "'weight' must be <= 10000", "1:11"),
-    ("bn(eps=0)", "'eps' must be >= 1e-12", "1:8"),
-])
+@pytest.mark.parametrize(
+    "text,needle,where",
+    [
+        ("conv(8)" + "*1" * 600, "nested more than 200 levels", "1:1"),
+        ("conv(8)" + "?" * 600, "nested more than 200 levels", "1:1"),
+        ("conv(8)" + "^1" * 600, "nested more than 200 levels", "1:1"),
+        ("conv(8)^" + "9" * 4300, "4300 digits is out of range", "1:9"),
+        ("conv(8)*" + "9" * 400, "400 digits is out of range", "1:9"),
+        ("conv(8)*" + "9" * 400 + ".5", "out of range", "1:9"),
+        ("conv(8)*1e400", "out of range", "1:9"),
+        ("input " + "9" * 4300 + "x3x3\nrelu", "input size out of range", "1:1"),
+        ("input 3x32x32\nconv(" + "9" * 30 + ")", "30 digits is out of range", "2:6"),
+        ("conv(8)^0", "repeat count 0 is out of range", "1:1"),
+        ("maxpool(3, padding=2)", "padding 2 is more than half the 3×3 window", "1:1"),
+        ("bn(weight=1e9)", "'weight' must be <= 10000", "1:11"),
+        ("bn(eps=0)", "'eps' must be >= 1e-12", "1:8"),
+    ],
+)
 def test_absurd_literals_and_nesting_are_located(netc, write, text, needle, where):
     r = check(netc, write("x.net", text))
     assert r.code == 2 and needle in r.err and f"x.net:{where}" in r.err, r.err
@@ -96,8 +100,16 @@ def test_brackets_in_comments_and_strings_do_not_count_as_nesting(netc, write):
 
 @pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
 def test_every_line_ending_style_works(netc, write, ending):
-    text = ending.join(["# a comment", "input 3x32x32", "prep -> layer1(res) # trailing comment",
-                        "-> gmp -> fc*0.125", "train { epochs = 3 }", ""])
+    text = ending.join(
+        [
+            "# a comment",
+            "input 3x32x32",
+            "prep -> layer1(res) # trailing comment",
+            "-> gmp -> fc*0.125",
+            "train { epochs = 3 }",
+            "",
+        ]
+    )
     path = write("e.net", text.encode())
     r = check(netc, path)
     assert r.code == 0, r.err
@@ -105,7 +117,7 @@ def test_every_line_ending_style_works(netc, write, ending):
     assert g.settings.epochs == 3 and "layer1/res/add" in g.nodes
     bad = write("bad.net", ending.join(["input 3x32x32", "prep ->", "lyer1"]).encode())
     r = check(netc, bad)
-    assert r.code == 2 and "bad.net:3:1" in r.err, r.err      # lines still count with any ending
+    assert r.code == 2 and "bad.net:3:1" in r.err, r.err  # lines still count with any ending
 
 
 # ----------------------------------------------------------------------------- special files
@@ -123,7 +135,7 @@ def test_special_files_are_refused_before_reading(netc, tmp_path, write):
 def test_a_huge_file_is_refused_by_size_without_reading_it_all(netc, tmp_path):
     big = tmp_path / "big.net"
     with open(big, "wb") as f:
-        f.truncate(3 << 30)       # a 3 GiB sparse file
+        f.truncate(3 << 30)  # a 3 GiB sparse file
     r = check(netc, big)
     assert r.code == 2 and "limited to 1,048,576 bytes" in r.err
 
@@ -164,8 +176,10 @@ def test_a_space_over_the_variant_limit_is_refused_before_expanding(netc, write)
 
 
 def test_a_space_over_the_op_budget_is_refused_before_expanding(netc, write):
-    text = ("input 3x8x8\nblk = ((conv(8) -> relu)^200)^100\n"
-            "net = conv(8) -> (relu | bn)? -> (relu | bn)? -> blk -> gmp -> linear(2)")
+    text = (
+        "input 3x8x8\nblk = ((conv(8) -> relu)^200)^100\n"
+        "net = conv(8) -> (relu | bn)? -> (relu | bn)? -> blk -> gmp -> linear(2)"
+    )
     r = check(netc, write("s.net", text))
     assert r.code == 2 and "ops over its variants" in r.err, r.err
 

@@ -1,4 +1,5 @@
 """The language: parsing, definitions, naming, branches, repetition, imports, settings."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,8 +52,7 @@ def test_definitions_with_parameters_defaults_and_keywords():
 
 def test_block_parameters_are_passed_as_arguments():
     g = dsl.loads("wrap(inner) = conv(8) -> inner -> relu\nnet = wrap(maxpool(2) -> bn) -> gap")
-    assert [n for n in g.nodes if n.startswith("wrap/")] == [
-        "wrap/conv", "wrap/maxpool", "wrap/bn", "wrap/relu"]
+    assert [n for n in g.nodes if n.startswith("wrap/")] == ["wrap/conv", "wrap/maxpool", "wrap/bn", "wrap/relu"]
 
 
 def test_concat_branches_and_add_branches():
@@ -88,7 +88,7 @@ def test_use_imports_relative_to_the_importing_file(write):
     g = dsl.load(main)
     assert g.output_shape == (5,)
     assert g.settings.epochs == 7 and g.settings.batch_size == 32
-    assert g.settings.lr == ((0, 0.0), (1, 0.4), (7, 0.0))   # epochs without lr: the default schedule, stretched
+    assert g.settings.lr == ((0, 0.0), (1, 0.4), (7, 0.0))  # epochs without lr: the default schedule, stretched
 
 
 def test_training_settings_default_to_the_article_recipe():
@@ -126,12 +126,15 @@ def test_the_parser_keeps_positions():
     assert (relu.span.file, relu.span.line, relu.span.col, relu.span.end_col) == ("f.net", 3, 14, 18)
 
 
-@pytest.mark.parametrize("text", [
-    DESIGN_LINE,
-    "a -> (b | c -> d)? -> e^3 -> f*0.5",
-    "add(identity, conv_bn -> conv_bn) -> concat(gmp, gap)",
-    "x(c=3, k=true) -> y(\"s\", -1.5e3)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        DESIGN_LINE,
+        "a -> (b | c -> d)? -> e^3 -> f*0.5",
+        "add(identity, conv_bn -> conv_bn) -> concat(gmp, gap)",
+        'x(c=3, k=true) -> y("s", -1.5e3)',
+    ],
+)
 def test_printer_round_trips(text):
     m = parse(text)
     once = format_expr(m.net.expr)

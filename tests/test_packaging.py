@@ -1,4 +1,5 @@
 """The wheel ships every subpackage, the grammar and the prelude."""
+
 from __future__ import annotations
 
 import tomllib

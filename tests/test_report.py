@@ -1,5 +1,6 @@
 """`netc report`: the recap table (values asserted from a hand-written results.csv), train run
 folders, markdown, the plot (a real PNG, size and content checked), and user errors."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,15 @@ from test_search import TINY_NET, make_npz, one_torch_thread  # noqa: F401
 from dsl.search.results import FIELDS
 
 ROWS = [  # variant, epochs, seed, test_acc, seconds, target
-    ("Backbone", 20, 0, 0.90, 10.0, 0.94), ("Backbone", 20, 1, 0.92, 12.0, 0.94),
-    ("Backbone", 22, 0, 0.91, 11.0, 0.94), ("Backbone", 22, 1, 0.93, 13.0, 0.94),
-    ("Residual:L1+L3", 20, 0, 0.94, 20.0, 0.94), ("Residual:L1+L3", 20, 1, 0.95, 21.0, 0.94),
+    ("Backbone", 20, 0, 0.90, 10.0, 0.94),
+    ("Backbone", 20, 1, 0.92, 12.0, 0.94),
+    ("Backbone", 22, 0, 0.91, 11.0, 0.94),
+    ("Backbone", 22, 1, 0.93, 13.0, 0.94),
+    ("Residual:L1+L3", 20, 0, 0.94, 20.0, 0.94),
+    ("Residual:L1+L3", 20, 1, 0.95, 21.0, 0.94),
     ("Residual:L1+L3", 20, 2, 0.93, 22.0, 0.94),
-    ("Residual:L1+L3", 22, 0, 0.945, 23.0, 0.94), ("Residual:L1+L3", 22, 1, 0.955, 23.0, 0.94),
+    ("Residual:L1+L3", 22, 0, 0.945, 23.0, 0.94),
+    ("Residual:L1+L3", 22, 1, 0.955, 23.0, 0.94),
     ("Extra:L2", 20, 0, 0.925, 15.0, 0.94),
     ("Extra:L2", 22, 0, 0.93, 16.5, 0.94),
 ]
@@ -25,8 +30,18 @@ def write_results(folder, rows=ROWS, partial_line=False):
     lines = [",".join(FIELDS)]
     for v, e, s, acc, sec, target in rows:
         row = dict.fromkeys(FIELDS, "")
-        row.update(variant=v, file="nets/x.net", net_hash="abc", config_hash=f"c{v}{e}", epochs=e, seed=s,
-                   test_acc=acc, seconds=sec, target=target, device="cpu")
+        row.update(
+            variant=v,
+            file="nets/x.net",
+            net_hash="abc",
+            config_hash=f"c{v}{e}",
+            epochs=e,
+            seed=s,
+            test_acc=acc,
+            seconds=sec,
+            target=target,
+            device="cpu",
+        )
         lines.append(",".join(str(row[k]) for k in FIELDS))
     text = "\n".join(lines) + "\n" + ("Backbone,nets/x.net,abc,c,20,9,0.5" if partial_line else "")
     (folder / "results.csv").write_text(text)
@@ -49,13 +64,19 @@ def test_table_values_and_order(tmp_path, netc):
     lines = table_lines(r.out)
     assert len(lines) == 6
     # sorted by mean time: Backbone 20 (11 s), Backbone 22 (12 s), Extra:L2 20 (15 s), 22 (16.5 s), Residual 20, 22
-    assert list(lines) == [("Backbone", "20"), ("Backbone", "22"), ("Extra:L2", "20"), ("Extra:L2", "22"),
-                           ("Residual:L1+L3", "20"), ("Residual:L1+L3", "22")]
+    assert list(lines) == [
+        ("Backbone", "20"),
+        ("Backbone", "22"),
+        ("Extra:L2", "20"),
+        ("Extra:L2", "22"),
+        ("Residual:L1+L3", "20"),
+        ("Residual:L1+L3", "22"),
+    ]
     res20 = lines[("Residual:L1+L3", "20")]
     assert " 3 " in res20 and "94.00% ± 1.00%" in res20 and "2/3 ≥ 94.00%" in res20 and "21.0 s" in res20
     b20 = lines[("Backbone", "20")]
     assert "91.00% ± 1.41%" in b20 and "0/2 ≥ 94.00%" in b20 and "11.0 s" in b20
-    assert "92.50%" in lines[("Extra:L2", "20")] and "±" not in lines[("Extra:L2", "20")]   # one run: no std
+    assert "92.50%" in lines[("Extra:L2", "20")] and "±" not in lines[("Extra:L2", "20")]  # one run: no std
     res22 = lines[("Residual:L1+L3", "22")]
     assert f"{statistics.mean([0.945, 0.955]):.2%} ± {statistics.stdev([0.945, 0.955]):.2%}" in res22
     assert "2/2" in res22 and "23.0 s" in res22
@@ -94,8 +115,8 @@ def test_plot_png(tmp_path, netc):
         rgb = im.convert("RGB")
         colours = rgb.getcolors(maxcolors=1 << 20)
         non_white = sum(n for n, c in colours if c != (255, 255, 255))
-        assert non_white > 0.02 * im.size[0] * im.size[1]       # axes, points, lines, labels
-        assert len(colours) > 50                                # anti-aliased text and 3 colours of marks
+        assert non_white > 0.02 * im.size[0] * im.size[1]  # axes, points, lines, labels
+        assert len(colours) > 50  # anti-aliased text and 3 colours of marks
         # the network colours are there (tab10 blue, orange, green: one per family)
         assert any(abs(c[0] - 31) + abs(c[1] - 119) + abs(c[2] - 180) < 30 for n, c in colours if n > 20)
     svg = tmp_path / "plot.svg"
@@ -107,15 +128,36 @@ def test_plot_png(tmp_path, netc):
 def test_train_run_folders(tmp_path, netc):
     """`netc report runs/*` reads netc train's result.json (and config.json for the name/target)."""
     runs = tmp_path / "runs"
-    for name, accs, secs in (("backbone_1_original", [0.55, 0.57], [36.0, 36.4]),
-                             ("backbone_6_bn_init", [0.91, 0.912, 0.911], [47.0, 47.0, 47.3])):
+    for name, accs, secs in (
+        ("backbone_1_original", [0.55, 0.57], [36.0, 36.4]),
+        ("backbone_6_bn_init", [0.91, 0.912, 0.911], [47.0, 47.0, 47.3]),
+    ):
         rd = runs / f"{name}-20260101-000000"
         rd.mkdir(parents=True)
         (rd / "config.json").write_text(json.dumps({"net": {"name": name}, "settings": {"target": 0.91}}))
-        (rd / "result.json").write_text(json.dumps({
-            "net": name, "complete": True, "runs_done": len(accs), "runs_total": len(accs), "target": 0.91,
-            "runs": [{"run": i, "seed": i, "epochs": 20, "test_acc": a, "test_loss": 1.0, "seconds": s,
-                      "warmup_s": 0.0} for i, (a, s) in enumerate(zip(accs, secs))]}))
+        (rd / "result.json").write_text(
+            json.dumps(
+                {
+                    "net": name,
+                    "complete": True,
+                    "runs_done": len(accs),
+                    "runs_total": len(accs),
+                    "target": 0.91,
+                    "runs": [
+                        {
+                            "run": i,
+                            "seed": i,
+                            "epochs": 20,
+                            "test_acc": a,
+                            "test_loss": 1.0,
+                            "seconds": s,
+                            "warmup_s": 0.0,
+                        }
+                        for i, (a, s) in enumerate(zip(accs, secs))
+                    ],
+                }
+            )
+        )
     (runs / "not-a-run").mkdir()
     for args in ([runs], sorted(runs.glob("backbone_*"))):
         r = netc("report", *args)
@@ -147,14 +189,16 @@ def test_user_errors(tmp_path, netc):
     write_results(header_only, rows=[])
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "results.csv").write_text("a,b\n1,2\n")
-    cases = [((tmp_path / "missing",), "does not exist"),
-             ((empty,), "holds no netc results"),
-             ((header_only,), "no finished runs"),
-             ((tmp_path / "bad",), "not a netc search results file"),
-             ((write_results(tmp_path / "ok"), "--plot", tmp_path / "p.jpg"), "must end in .png, .svg or .pdf"),
-             ((tmp_path / "ok", "--plot", tmp_path / "no" / "p.png"), "does not exist"),
-             ((tmp_path / "ok", "--epochs", "30"), "no finished runs at 30 epochs"),
-             ((tmp_path / "ok", "--target", "140"), "percentage")]
+    cases = [
+        ((tmp_path / "missing",), "does not exist"),
+        ((empty,), "holds no netc results"),
+        ((header_only,), "no finished runs"),
+        ((tmp_path / "bad",), "not a netc search results file"),
+        ((write_results(tmp_path / "ok"), "--plot", tmp_path / "p.jpg"), "must end in .png, .svg or .pdf"),
+        ((tmp_path / "ok", "--plot", tmp_path / "no" / "p.png"), "does not exist"),
+        ((tmp_path / "ok", "--epochs", "30"), "no finished runs at 30 epochs"),
+        ((tmp_path / "ok", "--target", "140"), "percentage"),
+    ]
     for args, message in cases:
         r = netc("report", *args)
         assert r.code == 2, (args, r)

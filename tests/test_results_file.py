@@ -7,6 +7,7 @@ usable, never 3); writes are atomic, get the umask's mode and fail cleanly on a 
 The full disk is simulated below the netc code: file objects opened for writing under the test
 folder raise ENOSPC on write, and so does fsync.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -29,16 +30,37 @@ HEADER = ",".join(FIELDS) + "\n"
 def line(n=0, config="c", epochs="2", acc="0.5", seconds="1.0", variant="A", **more) -> str:
     """A results.csv line in FIELDS order (values as strings, exactly as they will be in the file)."""
     values = dict.fromkeys(FIELDS, "")
-    values.update(variant=variant, file="f.net", net_hash="n", config_hash=config, epochs=epochs, seed=str(n),
-                  test_acc=acc, seconds=seconds, target="0.94", device="cpu")
+    values.update(
+        variant=variant,
+        file="f.net",
+        net_hash="n",
+        config_hash=config,
+        epochs=epochs,
+        seed=str(n),
+        test_acc=acc,
+        seconds=seconds,
+        target="0.94",
+        device="cpu",
+    )
     values.update(more)
     return ",".join(values[k] for k in FIELDS) + "\n"
 
 
 def row(seed=0, **more) -> dict:
     """A row as the runner hands it to ResultsFile.append."""
-    return dict(variant="A", file="f.net", net_hash="n", config_hash="c", epochs=2, seed=seed, test_acc=0.75,
-                seconds=2.5, target=0.94, device="cpu", **more)
+    return dict(
+        variant="A",
+        file="f.net",
+        net_hash="n",
+        config_hash="c",
+        epochs=2,
+        seed=seed,
+        test_acc=0.75,
+        seconds=2.5,
+        target=0.94,
+        device="cpu",
+        **more,
+    )
 
 
 def write_csv(folder: Path, data: str | bytes) -> Path:
@@ -122,29 +144,35 @@ def full_disk(monkeypatch, tmp_path):
             yield
         finally:
             state["full"] = False
+
     return full
 
 
 # ----------------------------------------------------------------------------- results.csv: nothing is lost
 def test_unreadable_lines_are_kept_verbatim_in_place_and_ignored(tmp_path):
     folder = tmp_path / "search"
-    lines = [HEADER.encode(), line(0).encode(),
-             b"garbage that is no row\n",                                   # 3: wrong field count
-             line(1, acc="abc").encode(),                                   # 4: not a number
-             line(1, config="d").encode(),                                  # 5: fine
-             line(2, device="gpu\xff").encode("latin-1"),                   # 6: not UTF-8
-             b'"an unclosed quote,1,2\n',                                   # 7: a stray quote ...
-             line(3, config="d").encode(), line(4, config="d").encode()]   # ... does not swallow these
+    lines = [
+        HEADER.encode(),
+        line(0).encode(),
+        b"garbage that is no row\n",  # 3: wrong field count
+        line(1, acc="abc").encode(),  # 4: not a number
+        line(1, config="d").encode(),  # 5: fine
+        line(2, device="gpu\xff").encode("latin-1"),  # 6: not UTF-8
+        b'"an unclosed quote,1,2\n',  # 7: a stray quote ...
+        line(3, config="d").encode(),
+        line(4, config="d").encode(),
+    ]  # ... does not swallow these
     path = write_csv(folder, b"".join(lines))
     before = path.read_bytes()
     rf = ResultsFile(folder)
     assert [(r["config_hash"], r["seed"]) for r in rf.rows] == [("c", 0), ("d", 1), ("d", 3), ("d", 4)]
-    assert rf.done_keys() == {("c", 2, 0), ("d", 2, 1), ("d", 2, 3), ("d", 2, 4)}      # seed 1 of "c" is redone
+    assert rf.done_keys() == {("c", 2, 0), ("d", 2, 1), ("d", 2, 3), ("d", 2, 4)}  # seed 1 of "c" is redone
     assert rf.warnings == [
         f"{path}:3: warning: not a valid row (1 fields, the header has 18); kept as is and ignored",
         f"{path}:4: warning: not a valid row (test_acc 'abc' is not a number); kept as is and ignored",
         f"{path}:6: warning: not a valid row (byte 0xff is not UTF-8 text); kept as is and ignored",
-        f"{path}:7: warning: not a valid row (not valid CSV: unexpected end of data); kept as is and ignored"]
+        f"{path}:7: warning: not a valid row (not valid CSV: unexpected end of data); kept as is and ignored",
+    ]
     rf.append(row(1))
     # every line as it was, byte for byte and in place; the redone run is a new last row
     assert path.read_bytes() == before + line(1, acc="0.75", seconds="2.5").encode()
@@ -240,8 +268,10 @@ def test_all_malformed_rows_at_once_each_warned_at_its_line_and_plotted_around(t
     path = write_csv(tmp_path / "search", HEADER + line(0) + "".join(bad) + line(99, acc="0.7"))
     r = netc("report", path.parent, "--plot", tmp_path / "plot.png", "--markdown")
     assert r.code == 0, r
-    assert r.err.splitlines() == [f"{path}:{i + 3}: warning: not a valid row ({why}); kept as is and ignored"
-                                  for i, (_, _, why) in enumerate(BAD_VALUES)]
+    assert r.err.splitlines() == [
+        f"{path}:{i + 3}: warning: not a valid row ({why}); kept as is and ignored"
+        for i, (_, _, why) in enumerate(BAD_VALUES)
+    ]
     assert r.out.strip().splitlines()[2] == "| A | 2 | 2 | 60.00% ± 14.14% | 0/2 ≥ 94.00% | 1.0 s |"
     assert (tmp_path / "plot.png").stat().st_size > 1000
 
@@ -281,8 +311,8 @@ def test_append_on_a_full_disk_fails_cleanly_and_keeps_the_file(tmp_path, full_d
         rf.append(row(1))
     assert str(info.value) == f"{path}: error: could not write '{path}': no space left on device"
     assert path.read_bytes() == before and temps(tmp_path) == []
-    assert rf.done_keys() == {("c", 2, 0)}            # the object is as the file is
-    rf.append(row(2))                                 # space again: the failed row is not written late
+    assert rf.done_keys() == {("c", 2, 0)}  # the object is as the file is
+    rf.append(row(2))  # space again: the failed row is not written late
     assert path.read_bytes() == before + line(2, acc="0.75", seconds="2.5").encode()
 
 
@@ -309,9 +339,9 @@ def test_plot_on_a_full_disk_exits_2_and_leaves_the_previous_plot(tmp_path, netc
             r = netc("report", path.parent, "--plot", out)
         assert r.code == 2, r
         if out == png:
-            assert png.read_bytes() == good                   # not truncated, not removed
+            assert png.read_bytes() == good  # not truncated, not removed
         else:
-            assert not out.exists()                           # no empty or partial plot
+            assert not out.exists()  # no empty or partial plot
         assert temps(tmp_path) == []
         assert f"could not write '{out}': no space left on device" in r.err and "internal error" not in r.err
 
@@ -327,17 +357,19 @@ def test_search_warns_once_redoes_the_run_and_keeps_the_bad_line(tmp_path, netc)
     path = out / "results.csv"
     header, first, second = path.read_text().splitlines(keepends=True)
     fields = second.split(",")
-    fields[FIELDS.index("test_acc")] = "abc"           # a hand edit gone wrong
+    fields[FIELDS.index("test_acc")] = "abc"  # a hand edit gone wrong
     bad = ",".join(fields)
-    cut = "plain,x"                                        # and a copy cut short
+    cut = "plain,x"  # and a copy cut short
     path.write_text(header + first + bad + cut)
-    warnings = (f"{path}:3: warning: not a valid row (test_acc 'abc' is not a number); kept as is and ignored\n"
-                f"{path}:4: warning: cut off (no newline at the end of the file); kept as is and ignored\n")
+    warnings = (
+        f"{path}:3: warning: not a valid row (test_acc 'abc' is not a number); kept as is and ignored\n"
+        f"{path}:4: warning: cut off (no newline at the end of the file); kept as is and ignored\n"
+    )
     r = netc(*args, "--dry-run")
     assert r.code == 0 and r.err == warnings and "1 done, 1 to go" in r.out, r
     r = netc(*args)
     assert r.code == 0, r
-    assert r.err == warnings                               # once, though the folder is read twice
+    assert r.err == warnings  # once, though the folder is read twice
     assert "1 already done, 1 to go" in r.out and r.out.count(" epochs seed 1: test acc") == 1
     header2, first2, bad2, redone, cut2 = path.read_text().splitlines(keepends=True)
     assert (header2, first2, bad2, cut2) == (header, first, bad, cut)
@@ -362,7 +394,7 @@ GOOD_RUN = {"run": 0, "seed": 0, "epochs": 20, "test_acc": 0.9, "test_loss": 0.3
 
 def huge(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    with open(folder / "result.json", "wb") as f:     # sparse: 65 MiB on paper, nothing on disk
+    with open(folder / "result.json", "wb") as f:  # sparse: 65 MiB on paper, nothing on disk
         f.truncate(65 << 20)
     return folder
 
@@ -381,10 +413,10 @@ BAD_FOLDERS = [  # (make the folder, the reason shown)
 def test_an_unusable_run_folder_is_skipped_or_refused_cleanly(tmp_path, netc, make, reason):
     runs = tmp_path / "runs"
     bad = make(runs / "bad")
-    r = netc("report", bad)                            # alone: nothing usable, a clean error
+    r = netc("report", bad)  # alone: nothing usable, a clean error
     assert r.code == 2 and str(bad / "result.json") in r.err and "internal error" not in r.err, r
     run_folder(runs / "good", {"net": "good", "target": 0.9, "runs": [GOOD_RUN]})
-    r = netc("report", runs, "--markdown")             # among others: skipped, said so
+    r = netc("report", runs, "--markdown")  # among others: skipped, said so
     assert r.code == 0, r
     assert r.out.strip().splitlines()[2] == "| good | 20 | 1 | 90.00% | 1/1 ≥ 90.00% | 30.0 s |"
     assert f"{bad / 'result.json'}: warning: " in r.err and reason in r.err and r.err.endswith("; skipped\n")
@@ -398,9 +430,17 @@ def test_a_run_folder_path_that_is_a_fifo_is_refused(tmp_path, netc):
 
 
 def test_malformed_runs_of_a_result_json_are_skipped_with_warnings(tmp_path, netc):
-    runs = [GOOD_RUN, {}, {**GOOD_RUN, "epochs": "20"}, {**GOOD_RUN, "test_acc": ""}, "x",
-            {**GOOD_RUN, "seconds": None}, {**GOOD_RUN, "epochs": True}, {**GOOD_RUN, "seed": [1]},
-            {**GOOD_RUN, "seed": 1, "test_acc": 0.8}]
+    runs = [
+        GOOD_RUN,
+        {},
+        {**GOOD_RUN, "epochs": "20"},
+        {**GOOD_RUN, "test_acc": ""},
+        "x",
+        {**GOOD_RUN, "seconds": None},
+        {**GOOD_RUN, "epochs": True},
+        {**GOOD_RUN, "seed": [1]},
+        {**GOOD_RUN, "seed": 1, "test_acc": 0.8},
+    ]
     text = json.dumps({"net": "n", "target": 0.85, "runs": runs})[:-2]
     text += ', {"epochs": 1e400, "test_acc": 0.9, "seconds": 1}, {"epochs": 20, "test_acc": NaN, "seconds": 1}]}'
     folder = run_folder(tmp_path / "run", text)
@@ -417,7 +457,8 @@ def test_malformed_runs_of_a_result_json_are_skipped_with_warnings(tmp_path, net
         f"{where}[6] is not a valid run (epochs true is not a whole number from 1 to 1,000,000); ignored",
         f"{where}[7] is not a valid run (seed a list is not a whole number); ignored",
         f"{where}[9] is not a valid run (epochs Infinity is not a whole number from 1 to 1,000,000); ignored",
-        f"{where}[10] is not a valid run (test_acc NaN is not a number between 0 and 1); ignored"]
+        f"{where}[10] is not a valid run (test_acc NaN is not a number between 0 and 1); ignored",
+    ]
     # nothing usable left: a clean error that says so
     only_bad = run_folder(tmp_path / "bad", {"net": "n", "runs": [{}]})
     r = netc("report", only_bad)
@@ -427,11 +468,13 @@ def test_malformed_runs_of_a_result_json_are_skipped_with_warnings(tmp_path, net
 def test_odd_config_json_falls_back_to_the_folder_name(tmp_path, netc):
     """A result.json without net/target takes them from config.json; an odd one is ignored, said so."""
     result = {"runs": [GOOD_RUN]}
-    for config, warning in (([], "a JSON object expected, not a list"),
-                            ({"net": "x"}, "'net' is a string, not an object"),
-                            ({"settings": 5}, "'settings' is a number, not an object"),
-                            ({"settings": {"target": "high"}}, "settings.target 'high' is not a number"),
-                            ({}, None)):
+    for config, warning in (
+        ([], "a JSON object expected, not a list"),
+        ({"net": "x"}, "'net' is a string, not an object"),
+        ({"settings": 5}, "'settings' is a number, not an object"),
+        ({"settings": {"target": "high"}}, "settings.target 'high' is not a number"),
+        ({}, None),
+    ):
         folder = run_folder(tmp_path / "odd", result, config)
         r = netc("report", folder, "--markdown")
         assert r.code == 0, (config, r)
@@ -448,8 +491,9 @@ def test_network_names_are_not_markup_in_the_table_or_the_plot(tmp_path, netc):
     from dsl.search.report import collect_rows, group_rows, rich_table
 
     names = ["$\\notacommand$", "[/]closing", "esc\x1b[2J"]
-    path = write_csv(tmp_path / "s", "".join([HEADER] + [line(i, variant=f'"{n}"' if "," in n else n)
-                                                         for i, n in enumerate(names)]))
+    path = write_csv(
+        tmp_path / "s", "".join([HEADER] + [line(i, variant=f'"{n}"' if "," in n else n) for i, n in enumerate(names)])
+    )
     r = netc("report", path.parent, "--plot", tmp_path / "p.png")
     assert r.code == 0 and (tmp_path / "p.png").stat().st_size > 1000, r
     console = Console(file=StringIO(), force_terminal=True, width=200)

@@ -3,6 +3,7 @@
 Tiny generated data (16x16 images in the .npz layout `dsl.data` reads) and a tiny search space
 written here; everything runs on the CPU in a few seconds per test.
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,7 +62,7 @@ def one_torch_thread(monkeypatch):
 
     n = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")     # for the subprocesses
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for the subprocesses
     yield
     torch.set_num_threads(n)
 
@@ -86,8 +87,12 @@ def test_grid_expands_files_epochs_seeds(space):
     assert len({n.net_hash for n in nets}) == 4
     specs = grid.plan(nets, [2, 3], runs=2, seed=5, data_id="d")
     assert len(specs) == 16
-    assert [(s.name, s.epochs, s.seed) for s in specs[:4]] == [("Backbone", 2, 5), ("Backbone", 2, 6),
-                                                               ("Backbone", 3, 5), ("Backbone", 3, 6)]
+    assert [(s.name, s.epochs, s.seed) for s in specs[:4]] == [
+        ("Backbone", 2, 5),
+        ("Backbone", 2, 6),
+        ("Backbone", 3, 5),
+        ("Backbone", 3, 6),
+    ]
     s3 = next(s for s in specs if s.epochs == 3)
     assert s3.settings.epochs == 3 and s3.settings.lr == ((0, 0), (2, 0.4), (3, 0))
     assert len({s.key for s in specs}) == 16
@@ -95,10 +100,10 @@ def test_grid_expands_files_epochs_seeds(space):
     other = grid.plan(nets, [2], runs=1, data_id="other")[0]
     assert other.config_hash != specs[0].config_hash
     s = specs[0].settings
-    assert (grid.config_hash("n", s.with_overrides(target=0.5), "d", "auto")
-            == grid.config_hash("n", s.with_overrides(target=0.9), "d", "auto"))
-    assert (grid.config_hash("n", s.with_overrides(cutout=2), "d", "auto")
-            != grid.config_hash("n", s, "d", "auto"))
+    assert grid.config_hash("n", s.with_overrides(target=0.5), "d", "auto") == grid.config_hash(
+        "n", s.with_overrides(target=0.9), "d", "auto"
+    )
+    assert grid.config_hash("n", s.with_overrides(cutout=2), "d", "auto") != grid.config_hash("n", s, "d", "auto")
 
 
 def test_equal_networks_share_a_resume_key(tmp_path):
@@ -116,8 +121,8 @@ def test_equal_networks_share_a_resume_key(tmp_path):
 def test_net_hash_sees_definitions_not_only_the_network_line(root):
     a = grid.networks([root / "nets" / "backbone_6_bn_init.net"])[0]
     b = grid.networks([root / "nets" / "double_width_60.net"])[0]
-    assert a.canonical == b.canonical          # the same network line ...
-    assert a.net_hash != b.net_hash            # ... but different layers
+    assert a.canonical == b.canonical  # the same network line ...
+    assert a.net_hash != b.net_hash  # ... but different layers
 
 
 def test_same_network_in_two_search_spaces_runs_once(root):
@@ -143,16 +148,16 @@ def test_results_file_tolerates_a_cut_off_line_and_keeps_it(tmp_path):
     rf.append(row)
     rf.append({**row, "seed": 1})
     text = (tmp_path / "results.csv").read_text()
-    (tmp_path / "results.csv").write_text(text + "A,f,n,c,2,2,0.7")   # a foreign writer cut off mid-line
-    (tmp_path / ".results.csv.x.tmp").write_text("junk")                # and a killed writer's temp file
+    (tmp_path / "results.csv").write_text(text + "A,f,n,c,2,2,0.7")  # a foreign writer cut off mid-line
+    (tmp_path / ".results.csv.x.tmp").write_text("junk")  # and a killed writer's temp file
     rows = read_rows(tmp_path / "results.csv")
     assert [r["seed"] for r in rows] == [0, 1]
-    with SearchLock(tmp_path):                                          # the lock holder clears stale temps
+    with SearchLock(tmp_path):  # the lock holder clears stale temps
         rf = ResultsFile(tmp_path)
         assert rf.done_keys() == {("c", 2, 0), ("c", 2, 1)}
         rf.append({**row, "seed": 2})
     lines = (tmp_path / "results.csv").read_text().splitlines()
-    assert lines[0] == ",".join(FIELDS) and len(lines) == 5 and lines[-1] == "A,f,n,c,2,2,0.7"   # kept, last
+    assert lines[0] == ",".join(FIELDS) and len(lines) == 5 and lines[-1] == "A,f,n,c,2,2,0.7"  # kept, last
     assert [r["seed"] for r in read_rows(tmp_path / "results.csv")] == [0, 1, 2]
     assert not list(tmp_path.glob(".results.csv.*.tmp"))
 
@@ -202,8 +207,21 @@ def test_killed_search_resumes_without_redoing_runs(space, netc):
     """SIGKILL the search process mid-way; the rerun finishes the grid, keeps the finished rows."""
     net, _, out = space
     data = make_npz(net.parent / "bigger.npz", n_train=192, n_test=32)
-    cmd = [sys.executable, "-m", "dsl.cli", "search", str(net), "--data", str(data), "--epochs", "3",
-           "--runs", "3", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dsl.cli",
+        "search",
+        str(net),
+        "--data",
+        str(data),
+        "--epochs",
+        "3",
+        "--runs",
+        "3",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     results = out / "results.csv"
     deadline = time.monotonic() + 120
@@ -230,7 +248,7 @@ def test_killed_search_resumes_without_redoing_runs(space, netc):
     assert f"{len(done_before)} already done, {12 - len(done_before)} to go" in r.out
     rows = read_rows(results)
     assert len(rows) == 12 and len(set(keys(rows))) == 12
-    assert rows[:len(done_before)] == done_before            # untouched, not retrained
+    assert rows[: len(done_before)] == done_before  # untouched, not retrained
     assert r.out.count(" epochs seed ") == 12 - len(done_before)
 
 
@@ -261,7 +279,7 @@ def test_user_errors_are_one_paragraph(space, netc, monkeypatch):
         assert "Traceback" not in r.err
     r = netc("search", net.parent / "nope.net", "--data", data, "--out", out)
     assert r.code == 2 and "Traceback" not in r.err
-    monkeypatch.setitem(sys.modules, "ray", None)          # as if Ray were not installed
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     r = netc("search", net, "--data", data, "--out", out, "--ray", "local")
     assert r.code == 2 and "pip install 'netc[ray]'" in r.err, r
 

@@ -1,6 +1,7 @@
 """`netc search --ray local`: a small grid through a real local Ray instance.
 
 Skipped only where Ray cannot be imported or a local instance cannot start."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Training settings: one typed object; file values, flags and JSON all checked the same way."""
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,16 @@ from dsl.settings import SettingsError, TrainSettings, scaled_knots
 ARTICLE = ((0, 0.0), (5, 0.4), (24, 0.0))
 
 
-@pytest.mark.parametrize("epochs,expected", [
-    (24, ARTICLE),
-    (20, ((0, 0.0), (4, 0.4), (20, 0.0))),   # the article's 20-epoch runs
-    (22, ((0, 0.0), (5, 0.4), (22, 0.0))),
-    (48, ((0, 0.0), (10, 0.4), (48, 0.0))),
-    (1, ((0, 0.0), (5 / 24, 0.4), (1, 0.0))),  # rounding would merge knots: keep the exact epoch
-])
+@pytest.mark.parametrize(
+    "epochs,expected",
+    [
+        (24, ARTICLE),
+        (20, ((0, 0.0), (4, 0.4), (20, 0.0))),  # the article's 20-epoch runs
+        (22, ((0, 0.0), (5, 0.4), (22, 0.0))),
+        (48, ((0, 0.0), (10, 0.4), (48, 0.0))),
+        (1, ((0, 0.0), (5 / 24, 0.4), (1, 0.0))),  # rounding would merge knots: keep the exact epoch
+    ],
+)
 def test_scaled_knots(epochs, expected):
     assert scaled_knots(ARTICLE, epochs) == expected
 
@@ -30,7 +34,14 @@ def test_scaled_knots(epochs, expected):
 def test_defaults_are_the_article_recipe_in_one_place():
     s = TrainSettings()
     assert (s.epochs, s.batch_size, s.lr, s.momentum, s.weight_decay, s.cutout, s.target) == (
-        24, 512, ARTICLE, 0.9, 5e-4, 8, 0.94)
+        24,
+        512,
+        ARTICLE,
+        0.9,
+        5e-4,
+        8,
+        0.94,
+    )
 
 
 def test_epochs_in_the_file_stretch_the_default_schedule_like_the_flag():
@@ -50,20 +61,23 @@ def test_overrides_validate_and_stretch():
         TrainSettings().with_overrides(colour="red")
 
 
-@pytest.mark.parametrize("text,message,where", [
-    ("train { epochs = 4, epochs = 5 }", "'epochs' is set twice", "2:21"),
-    ("train { epochs = 4 }\ntrain { epochs = 5 }", "'epochs' is set twice", "3:9"),
-    ("train { lr = [(-4, 0), (0, 0.4)] }", "'lr' must be a list of at least two", "2:9"),
-    ("train { lr = [(0, 0), (0, 0.4)] }", "'lr' must be a list of at least two", "2:9"),
-    ("train { lr = [(0, 0), (5, 0)] }", "learning rate is above 0 somewhere", "2:9"),
-    ("train { std = [0, 0, 0] }", "'std' must be a list of numbers above 0", "2:9"),
-    ("train { mean = [] }", "'mean' must be a list of numbers", "2:9"),
-    ("train { epochs = 4, lr = [(0, 0), (5, 0.4), (24, 0)] }", "knots that end by epoch 4", "2:21"),
-    ("train { epochs = four }", "'epochs' must be an integer", "2:9"),
-    ("train { epoch = 4 }", "unknown training setting 'epoch'", "2:9"),
-    ("train { momentum = true }", "'momentum' must be a number", "2:9"),
-    ("train { lr = [[[[[[[[[[1]]]]]]]]]] }", "nests more than 8 brackets", "2:"),
-])
+@pytest.mark.parametrize(
+    "text,message,where",
+    [
+        ("train { epochs = 4, epochs = 5 }", "'epochs' is set twice", "2:21"),
+        ("train { epochs = 4 }\ntrain { epochs = 5 }", "'epochs' is set twice", "3:9"),
+        ("train { lr = [(-4, 0), (0, 0.4)] }", "'lr' must be a list of at least two", "2:9"),
+        ("train { lr = [(0, 0), (0, 0.4)] }", "'lr' must be a list of at least two", "2:9"),
+        ("train { lr = [(0, 0), (5, 0)] }", "learning rate is above 0 somewhere", "2:9"),
+        ("train { std = [0, 0, 0] }", "'std' must be a list of numbers above 0", "2:9"),
+        ("train { mean = [] }", "'mean' must be a list of numbers", "2:9"),
+        ("train { epochs = 4, lr = [(0, 0), (5, 0.4), (24, 0)] }", "knots that end by epoch 4", "2:21"),
+        ("train { epochs = four }", "'epochs' must be an integer", "2:9"),
+        ("train { epoch = 4 }", "unknown training setting 'epoch'", "2:9"),
+        ("train { momentum = true }", "'momentum' must be a number", "2:9"),
+        ("train { lr = [[[[[[[[[[1]]]]]]]]]] }", "nests more than 8 brackets", "2:"),
+    ],
+)
 def test_nonsense_in_the_file_is_refused_where_it_is_written(text, message, where):
     with pytest.raises(NetError) as e:
         dsl.loads("relu -> gmp -> fc\n" + text, filename="s.net")
@@ -114,12 +128,12 @@ def test_stretched_schedules_are_valid_and_end_on_the_new_length(epochs, raw):
 def test_limit_takes_a_fixed_random_subset_not_the_first_images(tmp_path):
     from dsl.data import load_dataset
 
-    y = np.repeat(np.arange(10), 20)                      # sorted by class, like the decoded JPEG copy
+    y = np.repeat(np.arange(10), 20)  # sorted by class, like the decoded JPEG copy
     x = np.zeros((200, 8, 8, 3), np.uint8)
     np.savez(tmp_path / "d.npz", train_x=x, train_y=y, test_x=x, test_y=y)
     a = load_dataset(tmp_path / "d.npz", limit=50, limit_test=30)
     b = load_dataset(tmp_path / "d.npz", limit=50, limit_test=30)
     assert len(a.train_y) == 50 and len(a.test_y) == 30
-    assert len(set(a.train_y.tolist())) >= 8               # most classes present
-    assert np.array_equal(a.train_y, b.train_y)            # and the same subset every time
-    assert np.all(np.diff(a.train_y) >= 0)                 # original order kept
+    assert len(set(a.train_y.tolist())) >= 8  # most classes present
+    assert np.array_equal(a.train_y, b.train_y)  # and the same subset every time
+    assert np.all(np.diff(a.train_y) >= 0)  # original order kept

@@ -1,4 +1,5 @@
 """`netc summary` (golden files, JSON totals equal torch's) and search-space variants."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,13 @@ def test_summary_json_totals_equal_torch(netc):
     model = dsl.build(dsl.load(ROOT / "nets/residual_l1_l3.net"))
     assert data["params"] == sum(p.numel() for p in model.parameters())
     conv = next(layer for layer in data["layers"] if layer["name"] == "prep/conv_bn/conv")
-    assert conv == {"name": "prep/conv_bn/conv", "op": "conv", "shape": [64, 32, 32], "params": 1728,
-                    "macs": 1728 * 32 * 32}
+    assert conv == {
+        "name": "prep/conv_bn/conv",
+        "op": "conv",
+        "shape": [64, 32, 32],
+        "params": 1728,
+        "macs": 1728 * 32 * 32,
+    }
 
 
 def test_check_lists_the_variants_of_a_search_space(netc):
@@ -38,8 +44,16 @@ def test_check_lists_the_variants_of_a_search_space(netc):
     lines = r.out.splitlines()
     assert "search space with 8 variants" in lines[0]
     names = [ln.split()[0] for ln in lines[1:]]
-    assert names == ["Backbone", "Residual:L1", "Residual:L2", "Residual:L3", "Residual:L1+L2",
-                     "Residual:L1+L3", "Residual:L2+L3", "Residual:L1+L2+L3"]
+    assert names == [
+        "Backbone",
+        "Residual:L1",
+        "Residual:L2",
+        "Residual:L3",
+        "Residual:L1+L2",
+        "Residual:L1+L3",
+        "Residual:L2+L3",
+        "Residual:L1+L2+L3",
+    ]
     assert "prep -> layer1(res) -> layer2 -> layer3(res) -> gmp -> fc*0.125" in lines[6]
 
 

@@ -5,6 +5,7 @@ breaks something (an import, the settings, the data, a checkpoint, config.json, 
 resumes. A refusal is exit 2 with a message saying what changed; an accepted resume ends with
 exactly the record of an uninterrupted run (same seeds, same draws).
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,8 +62,22 @@ def inputs(tmp_path_factory):
 def reference(inputs, tmp_path_factory):
     """The uninterrupted run every resumed run must reproduce (trained once for the module)."""
     run = tmp_path_factory.mktemp("ref") / "run"
-    assert main(["train", str(inputs / "net.net"), "--data", str(inputs / "d.npz"), "--out", str(run),
-                 "--runs", "2", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(inputs / "net.net"),
+                "--data",
+                str(inputs / "d.npz"),
+                "--out",
+                str(run),
+                "--runs",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return losses(run)
 
 
@@ -134,10 +149,11 @@ def test_changed_settings_are_refused(case, capsys):
 
 def test_changed_data_is_refused(case, capsys):
     run = interrupted(case, 2, capsys)
-    write_npz(case / "d.npz", 128, 64, size=16)   # same sizes ...
+    write_npz(case / "d.npz", 128, 64, size=16)  # same sizes ...
     import numpy as np
+
     z = dict(np.load(case / "d.npz"))
-    z["train_x"] = 255 - z["train_x"]              # ... other pixels
+    z["train_x"] = 255 - z["train_x"]  # ... other pixels
     np.savez(case / "d.npz", **z)
     code, out = resume(run, capsys)
     assert code == 2 and "the data differs from the data this run trained on" in out.err
@@ -147,12 +163,12 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(case, refere
     run = interrupted(case, 4, capsys)
     ck = run / "checkpoint.pt"
     data = bytearray(ck.read_bytes())
-    data[len(data) // 2:len(data) // 2 + 64] = bytes(64)          # 64 bytes zeroed
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # 64 bytes zeroed
     ck.write_bytes(bytes(data))
     code, out = resume(run, capsys)
     assert code == 0, out.err
     assert "checkpoint.pt" in out.out and "damaged" in out.out and "checkpoint.prev.pt" in out.out
-    assert losses(run) == reference                                # the lost epoch was redone, identically
+    assert losses(run) == reference  # the lost epoch was redone, identically
 
 
 def test_no_good_checkpoint_is_refused_not_restarted(case, capsys):
@@ -160,7 +176,7 @@ def test_no_good_checkpoint_is_refused_not_restarted(case, capsys):
     before = (run / "metrics.csv").read_bytes()
     for name in ("checkpoint.pt", "checkpoint.prev.pt"):
         p = run / name
-        p.write_bytes(p.read_bytes()[:1000])                       # truncated
+        p.write_bytes(p.read_bytes()[:1000])  # truncated
     code, out = resume(run, capsys)
     assert code == 2 and "no usable checkpoint" in out.err and "Traceback" not in out.err
     assert (run / "metrics.csv").read_bytes() == before
@@ -174,8 +190,22 @@ def test_a_checkpoint_of_another_run_is_not_taken(case, capsys):
     run = interrupted(case, 2, capsys)
     other = interrupted_other = case / "other"
     (case / "lib.net").write_text("blk = identity\n")
-    assert main(["train", str(case / "net.net"), "--data", str(case / "d.npz"), "--out", str(other),
-                 "--quiet", "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(case / "net.net"),
+                "--data",
+                str(case / "d.npz"),
+                "--out",
+                str(other),
+                "--quiet",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     (case / "lib.net").write_text(LIB)
     for name in ("checkpoint.pt", "checkpoint.prev.pt"):
         (run / name).unlink(missing_ok=True)
@@ -186,20 +216,23 @@ def test_a_checkpoint_of_another_run_is_not_taken(case, capsys):
 
 def test_two_resumes_of_one_folder_never_interleave(case, capsys):
     run = interrupted(case, 2, capsys)
-    with RunDir(run).lock():            # what a running `netc train --resume` holds
+    with RunDir(run).lock():  # what a running `netc train --resume` holds
         code, out = resume(run, capsys)
     assert code == 2 and "another netc train is already using" in out.err
     assert [int(r["epoch"]) for r in metrics(run)] == [1, 2]
 
 
-@pytest.mark.parametrize("config,needle", [
-    ({}, "lacks 'format'"),
-    ([1], "is not a JSON object"),
-    ("garbage", "is not valid JSON"),
-    ("settings.epochs=four", "epochs = 'four' must be"),
-    ("runs=-1", "runs must be at least 1"),
-    ("net.sources=5", "'net.sources' should be dict"),
-])
+@pytest.mark.parametrize(
+    "config,needle",
+    [
+        ({}, "lacks 'format'"),
+        ([1], "is not a JSON object"),
+        ("garbage", "is not valid JSON"),
+        ("settings.epochs=four", "epochs = 'four' must be"),
+        ("runs=-1", "runs must be at least 1"),
+        ("net.sources=5", "'net.sources' should be dict"),
+    ],
+)
 def test_a_damaged_config_is_refused_cleanly(case, capsys, config, needle):
     run = interrupted(case, 2, capsys)
     cfg = json.loads((run / "config.json").read_text())
@@ -238,7 +271,7 @@ def test_a_full_disk_stops_training_cleanly_and_loses_nothing(case, reference, c
 
     def fsync(fd):
         calls["n"] += 1
-        if calls["n"] > 6:              # config.json, then a few epochs' metrics and checkpoints
+        if calls["n"] > 6:  # config.json, then a few epochs' metrics and checkpoints
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_fsync(fd)
 
@@ -250,7 +283,7 @@ def test_a_full_disk_stops_training_cleanly_and_loses_nothing(case, reference, c
     assert code == 2, out
     assert "no space left on device" in out.err and "Traceback" not in out.err, out.err
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
-    json.loads((run / "config.json").read_text())                    # intact
+    json.loads((run / "config.json").read_text())  # intact
     done = len(metrics(run))
     assert 0 < done < 2 * EPOCHS
     code, out = resume(run, capsys)

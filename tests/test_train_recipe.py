@@ -4,6 +4,7 @@ and the compiled nets/residual_l1_l3.net trained by netc's engine, from the same
 data order and augmentation draws, follow the same trajectory step for step (CPU, fp32): training loss
 and logits of every step, test loss, logits and accuracy of every epoch, and the final weights and BN
 statistics."""
+
 from __future__ import annotations
 
 import ast
@@ -31,8 +32,12 @@ class _Recorder:
 
         def cross_entropy(logits, target, *a, **k):
             v = real.cross_entropy(logits, target, *a, **k)
-            rec = (v.item(), logits.detach().float().clone(), int((logits.argmax(1) == target).sum()),
-                   int(target.shape[0]))
+            rec = (
+                v.item(),
+                logits.detach().float().clone(),
+                int((logits.argmax(1) == target).sum()),
+                int(target.shape[0]),
+            )
             (self.train if v.requires_grad else self.test).append(rec)
             return v
 
@@ -44,10 +49,15 @@ class _Recorder:
         assert per * epochs == len(self.test)
         out = []
         for e in range(epochs):
-            batch = self.test[e * per:(e + 1) * per]
+            batch = self.test[e * per : (e + 1) * per]
             n = sum(b[3] for b in batch)
-            out.append({"test_loss": sum(b[0] for b in batch) / n, "test_acc": sum(b[2] for b in batch) / n,
-                        "correct": sum(b[2] for b in batch)})
+            out.append(
+                {
+                    "test_loss": sum(b[0] for b in batch) / n,
+                    "test_acc": sum(b[2] for b in batch) / n,
+                    "correct": sum(b[2] for b in batch),
+                }
+            )
         return out
 
 
@@ -59,16 +69,29 @@ def test_compiled_residual_l1_l3_follows_the_reference_trajectory(monkeypatch):
 
     graph = dsl.load(REPO / "nets" / "residual_l1_l3.net")
     bs, epochs, seed = 16, 2, 0
-    tx, ty, vx, vy = ref.fake_data(56, 32, seed=1)        # 56 images: 4 steps of 16, the last one partial (8)
+    tx, ty, vx, vy = ref.fake_data(56, 32, seed=1)  # 56 images: 4 steps of 16, the last one partial (8)
     steps, n_test_batches = 4, 2
     cpu = torch.device("cpu")
 
     # the reference: its network, its data preparation, its loop (peak lr at epoch 1 of 2)
-    args = types.SimpleNamespace(batch_size=bs, eval_batch_size=bs, drop_last=False, epochs=epochs, peak_epoch=1,
-                                 lr=0.4, wd=5e-4, precision="fp32", cutout=8)
+    args = types.SimpleNamespace(
+        batch_size=bs,
+        eval_batch_size=bs,
+        drop_last=False,
+        epochs=epochs,
+        peak_epoch=1,
+        lr=0.4,
+        wd=5e-4,
+        precision="fp32",
+        cutout=8,
+    )
     train = ref.to_device_nchw(tx, cpu)
-    data = (torch.nn.functional.pad(train, (4, 4, 4, 4), mode="reflect"), torch.as_tensor(ty),
-            ref.to_device_nchw(vx, cpu), torch.as_tensor(vy))
+    data = (
+        torch.nn.functional.pad(train, (4, 4, 4, 4), mode="reflect"),
+        torch.as_tensor(ty),
+        ref.to_device_nchw(vx, cpu),
+        torch.as_tensor(vy),
+    )
     ref_model = ref.ResNet9().to(memory_format=torch.channels_last)
     theirs, ours = _Recorder(), _Recorder()
     monkeypatch.setattr(ref, "F", theirs.namespace())
@@ -81,7 +104,7 @@ def test_compiled_residual_l1_l3_follows_the_reference_trajectory(monkeypatch):
         with torch.random.fork_rng():
             twin = ref.ResNet9()
             net = dsl.build(graph)
-        twin.reinit()                                     # draws exactly what run_once's reinit drew
+        twin.reinit()  # draws exactly what run_once's reinit drew
         sd = twin.state_dict()
         keys = list(net.state_dict())
         assert [tuple(v.shape) for v in sd.values()] == [tuple(net.state_dict()[k].shape) for k in keys]
@@ -89,12 +112,14 @@ def test_compiled_residual_l1_l3_follows_the_reference_trajectory(monkeypatch):
         initial.update({k: v.clone() for k, v in net.state_dict().items()})
         return net
 
-    settings = graph.settings.with_overrides(epochs=epochs, batch_size=bs, eval_batch_size=bs,
-                                             lr=[(0, 0.0), (1, 0.4), (epochs, 0.0)])
-    ds = Dataset(tx.transpose(0, 3, 1, 2).copy(), ty.astype(np.int64), vx.transpose(0, 3, 1, 2).copy(),
-                 vy.astype(np.int64))
+    settings = graph.settings.with_overrides(
+        epochs=epochs, batch_size=bs, eval_batch_size=bs, lr=[(0, 0.0), (1, 0.4), (epochs, 0.0)]
+    )
+    ds = Dataset(
+        tx.transpose(0, 3, 1, 2).copy(), ty.astype(np.int64), vx.transpose(0, 3, 1, 2).copy(), vy.astype(np.int64)
+    )
     monkeypatch.setattr(engine, "F", ours.namespace())
-    trainer = Trainer("cpu", "fp32", channels_last=True)     # the reference uses channels_last on CPU too
+    trainer = Trainer("cpu", "fp32", channels_last=True)  # the reference uses channels_last on CPU too
     result = trainer.run(factory, prepare_data(ds, settings, cpu, "fp32"), settings, seed=seed)
 
     # every training step: the same loss, logits and correct predictions (on CPU in fp32 both runs are in
@@ -112,16 +137,18 @@ def test_compiled_residual_l1_l3_follows_the_reference_trajectory(monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
     ref_epochs, our_epochs = theirs.test_per_epoch(epochs), ours.test_per_epoch(epochs)
     assert [e["correct"] for e in our_epochs] == [e["correct"] for e in ref_epochs]
-    np.testing.assert_allclose([e["test_loss"] for e in our_epochs], [e["test_loss"] for e in ref_epochs],
-                               rtol=1e-4)
+    np.testing.assert_allclose([e["test_loss"] for e in our_epochs], [e["test_loss"] for e in ref_epochs], rtol=1e-4)
     assert len(result.rows) == epochs
     for row, mine, theirs_e in zip(result.rows, our_epochs, ref_epochs):
         assert row["test_acc"] == mine["test_acc"] == theirs_e["test_acc"]
         assert row["test_loss"] == pytest.approx(theirs_e["test_loss"], rel=1e-4)
     # the last epoch's summary agrees with run_once's result
     last = result.rows[-1]
-    assert (last["epoch"], last["train_acc"], last["test_acc"]) == (ref_last["epoch"], ref_last["train_acc"],
-                                                                      ref_last["test_acc"])
+    assert (last["epoch"], last["train_acc"], last["test_acc"]) == (
+        ref_last["epoch"],
+        ref_last["train_acc"],
+        ref_last["test_acc"],
+    )
     assert last["train_loss"] == pytest.approx(ref_last["train_loss"], rel=1e-4)
     assert last["test_loss"] == pytest.approx(ref_last["test_loss"], rel=1e-4)
     assert last["lr"] == pytest.approx(ref_last["lr"], abs=0)
@@ -147,7 +174,7 @@ def _top_level(path: Path) -> tuple[dict[str, str], set[str]]:
     defs, imports = {}, set()
     for node in ast.parse(src).body:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        text = "\n".join(lines[first - 1:node.end_lineno])   # whole lines, decorators and all
+        text = "\n".join(lines[first - 1 : node.end_lineno])  # whole lines, decorators and all
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             defs[node.name] = text
         elif isinstance(node, ast.Assign):

@@ -1,4 +1,5 @@
 """A killed `netc train` (SIGKILL, or Ctrl-C) resumes from its last epoch to a complete record."""
+
 from __future__ import annotations
 
 import csv
@@ -43,8 +44,14 @@ def reference(inputs, tmp_path_factory):
 def _start(inputs, run):
     net, data = inputs
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "dsl.cli", "train", str(net), "--data", str(data), "--out", str(run),
-                             "--runs", "2"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsl.cli", "train", str(net), "--data", str(data), "--out", str(run), "--runs", "2"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, net, data
 
 

@@ -1,4 +1,5 @@
 """Helpers for the training tests: small generated datasets in every --data layout, tiny nets."""
+
 from __future__ import annotations
 
 import pickle
@@ -55,9 +56,12 @@ def write_cifar_pickles(root: Path, n_train=256, n_test=128, size=16, batches=5)
     vx, vy = easy_images(n_test, size, 1)
 
     def dump(name, x, y):
-        d = {b"batch_label": name.encode(), b"labels": [int(v) for v in y],
-             b"data": np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(len(x), -1)),
-             b"filenames": [f"img{i}.png".encode() for i in range(len(x))]}
+        d = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in y],
+            b"data": np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(len(x), -1)),
+            b"filenames": [f"img{i}.png".encode() for i in range(len(x))],
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(d, f, protocol=2)
 
@@ -65,12 +69,15 @@ def write_cifar_pickles(root: Path, n_train=256, n_test=128, size=16, batches=5)
         dump(f"data_batch_{i}", xs, ys)
     dump("test_batch", vx, vy)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [b"red", b"green", b"blue", b"yellow"], b"num_vis": size * size * 3}, f, protocol=2)
+        pickle.dump(
+            {b"label_names": [b"red", b"green", b"blue", b"yellow"], b"num_vis": size * size * 3}, f, protocol=2
+        )
     return root
 
 
 def write_imagefolder(root: Path, n_train=128, n_test=64, size=16) -> Path:
     from PIL import Image
+
     names = ["red", "green", "blue", "yellow"]
     for split, (x, y) in (("train", easy_images(n_train, size, 0)), ("test", easy_images(n_test, size, 1))):
         for c in names:
@@ -86,6 +93,7 @@ def encode_images(images: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> t
     import io
 
     from PIL import Image
+
     blobs = []
     for im in images:
         buf = io.BytesIO()

@@ -1,4 +1,5 @@
 """`netc check FILE...`: parse, resolve and shape-check; one line per file (and per variant)."""
+
 from __future__ import annotations
 
 import click
@@ -22,15 +23,21 @@ def command(files: tuple[str, ...], max_params: int) -> None:
             g = prog.graph()
             variants = prog.variants()
             if variants:
-                click.echo(f"{f}: ok, search space with {len(variants)} variants, "
-                           f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}")
+                click.echo(
+                    f"{f}: ok, search space with {len(variants)} variants, "
+                    f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}"
+                )
                 width = max(22, *(len(v.name) for v in variants))
                 for v in variants:
-                    click.echo(f"  {v.name:<{width}} {v.params:>12,} params {human(v.macs):>9} MACs   "
-                               f"{v.canonical.splitlines()[-1]}")
+                    click.echo(
+                        f"  {v.name:<{width}} {v.params:>12,} params {human(v.macs):>9} MACs   "
+                        f"{v.canonical.splitlines()[-1]}"
+                    )
             else:
-                click.echo(f"{f}: ok, {len(g.nodes)} ops, {g.params:,} params, {human(g.macs)} MACs, "
-                           f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}")
+                click.echo(
+                    f"{f}: ok, {len(g.nodes)} ops, {g.params:,} params, {human(g.macs)} MACs, "
+                    f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}"
+                )
         except NetError as err:
             failed += 1
             click.echo(str(err), err=True)

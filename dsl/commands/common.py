@@ -1,4 +1,5 @@
 """Options and helpers shared by the subcommands (no torch here)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,14 +14,19 @@ MAX_PARAMS_CEILING = 10**15
 
 def _max_params(ctx: click.Context, param: click.Parameter, value: float) -> int:
     """click callback: a finite parameter budget between 1 and 10^15 (so 1e9 and 2.5e8 work)."""
-    if not (value == value and 1 <= value <= MAX_PARAMS_CEILING):   # value == value: not nan
+    if not (value == value and 1 <= value <= MAX_PARAMS_CEILING):  # value == value: not nan
         raise click.BadParameter(f"must be a number from 1 to {MAX_PARAMS_CEILING:.0e}, e.g. 1e9")
     return int(value)
 
 
 max_params_option = click.option(
-    "--max-params", type=float, default=1e9, show_default=True, callback=_max_params,
-    help="refuse networks with more parameters than this (checked before anything is allocated)")
+    "--max-params",
+    type=float,
+    default=1e9,
+    show_default=True,
+    callback=_max_params,
+    help="refuse networks with more parameters than this (checked before anything is allocated)",
+)
 
 
 def positive(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
@@ -32,19 +38,41 @@ def positive(ctx: click.Context, param: click.Parameter, value: int | None) -> i
 
 def engine_options(f: F) -> F:
     """The training-engine flags `netc train` and `netc search` share."""
-    for opt in reversed([
-        click.option("--device", default="auto", show_default=True, help="auto, cuda, cuda:N or cpu"),
-        click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default="auto",
-                     show_default=True, help="autocast precision; auto = bf16 on CUDA, fp32 on CPU"),
-        click.option("--compile/--no-compile", "compile_", default=False,
-                     help="torch.compile the network (compilation happens in the untimed warm-up)"),
-        click.option("--batch-size", type=int, default=None, callback=positive,
-                     help="override the file's batch_size"),
-        click.option("--limit", type=int, default=None, callback=positive,
-                     help="train on a fixed random subset of N images (quick checks)"),
-        click.option("--limit-test", type=int, default=None, callback=positive,
-                     help="test on a fixed random subset of N images"),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--device", default="auto", show_default=True, help="auto, cuda, cuda:N or cpu"),
+            click.option(
+                "--precision",
+                type=click.Choice(["auto", "bf16", "fp16", "fp32"]),
+                default="auto",
+                show_default=True,
+                help="autocast precision; auto = bf16 on CUDA, fp32 on CPU",
+            ),
+            click.option(
+                "--compile/--no-compile",
+                "compile_",
+                default=False,
+                help="torch.compile the network (compilation happens in the untimed warm-up)",
+            ),
+            click.option(
+                "--batch-size", type=int, default=None, callback=positive, help="override the file's batch_size"
+            ),
+            click.option(
+                "--limit",
+                type=int,
+                default=None,
+                callback=positive,
+                help="train on a fixed random subset of N images (quick checks)",
+            ),
+            click.option(
+                "--limit-test",
+                type=int,
+                default=None,
+                callback=positive,
+                help="test on a fixed random subset of N images",
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 

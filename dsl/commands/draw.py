@@ -1,4 +1,5 @@
 """`netc draw FILE`: the article's diagrams (blocks or ops view) as SVG, PNG, PDF or DOT (no torch)."""
+
 from __future__ import annotations
 
 import click
@@ -8,20 +9,54 @@ from .common import max_params_option
 
 @click.command("draw")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "out", default=None, metavar="OUT",
-              help="where to write (default: FILE with the format's extension; '-' prints DOT)")
-@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]), default=None,
-              help="output format (default: from OUT's extension, else svg)")
-@click.option("--level", type=click.Choice(["blocks", "ops"]), default=None,
-              help="blocks: one node per top-level block (default); ops: every primitive, nested clusters")
-@click.option("--depth", type=click.IntRange(min=0), default=None, metavar="N",
-              help="ops view: collapse blocks nested deeper than N into single nodes (implies --level ops)")
-@click.option("--variant", default=None, help="for a search space: draw this variant (default: the whole space, choices dashed)")
-@click.option("--fold/--no-fold", default=True, show_default=True,
-              help="fold runs of identical repeated blocks (x^N) into one marked ×N")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default=None,
+    metavar="OUT",
+    help="where to write (default: FILE with the format's extension; '-' prints DOT)",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["svg", "png", "pdf", "dot"]),
+    default=None,
+    help="output format (default: from OUT's extension, else svg)",
+)
+@click.option(
+    "--level",
+    type=click.Choice(["blocks", "ops"]),
+    default=None,
+    help="blocks: one node per top-level block (default); ops: every primitive, nested clusters",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="ops view: collapse blocks nested deeper than N into single nodes (implies --level ops)",
+)
+@click.option(
+    "--variant", default=None, help="for a search space: draw this variant (default: the whole space, choices dashed)"
+)
+@click.option(
+    "--fold/--no-fold",
+    default=True,
+    show_default=True,
+    help="fold runs of identical repeated blocks (x^N) into one marked ×N",
+)
 @max_params_option
-def command(file: str, out: str | None, fmt: str | None, level: str | None, depth: int | None,
-            variant: str | None, fold: bool, max_params: int) -> None:
+def command(
+    file: str,
+    out: str | None,
+    fmt: str | None,
+    level: str | None,
+    depth: int | None,
+    variant: str | None,
+    fold: bool,
+    max_params: int,
+) -> None:
     """Draw a network as the article does: blocks coloured by role, or every op in nested clusters."""
     from ..draw import to_dot
     from ..draw.render import target, write
@@ -31,7 +66,7 @@ def command(file: str, out: str | None, fmt: str | None, level: str | None, dept
     if depth is not None and level == "blocks":
         raise NetError("--depth applies to the ops view; use --level ops (or leave --level out)", file=file)
     level = level or ("ops" if depth is not None else "blocks")
-    t = target(file, out, fmt)           # check the output before the (slower) load
+    t = target(file, out, fmt)  # check the output before the (slower) load
     g = load(file, variant=variant, max_params=max_params)
     source = to_dot(g, level=level, depth=depth, fold=fold, dashed=variant is None)
     written, warning = write(source, t, file)

@@ -5,6 +5,7 @@ or a folder holding such folders (e.g. `netc report runs/`). See docs/search.md.
 runs that cannot be read are skipped with a warning on stderr (file and line); the plot file
 is written atomically (dsl.fileio).
 """
+
 from __future__ import annotations
 
 import click
@@ -21,15 +22,31 @@ def _target(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 
 @click.command("report")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--plot", "plot_out", default=None, metavar="OUT.png|svg",
-              help="also draw the article's time-vs-accuracy plot into this file")
+@click.option(
+    "--plot",
+    "plot_out",
+    default=None,
+    metavar="OUT.png|svg",
+    help="also draw the article's time-vs-accuracy plot into this file",
+)
 @click.option("--markdown", is_flag=True, help="print the table as GitHub markdown")
-@click.option("--target", type=float, default=None, callback=_target,
-              help="accuracy target for the '≥ target' column, e.g. 0.94 or 94 (default: the nets' own)")
+@click.option(
+    "--target",
+    type=float,
+    default=None,
+    callback=_target,
+    help="accuracy target for the '≥ target' column, e.g. 0.94 or 94 (default: the nets' own)",
+)
 @click.option("--epochs", "only_epochs", default=None, help="only these training lengths, e.g. 20 or 20,22")
 @click.option("--title", default=None, help="title of the plot")
-def command(dirs: tuple[str, ...], plot_out: str | None, markdown: bool, target: float | None,
-            only_epochs: str | None, title: str | None) -> None:
+def command(
+    dirs: tuple[str, ...],
+    plot_out: str | None,
+    markdown: bool,
+    target: float | None,
+    only_epochs: str | None,
+    title: str | None,
+) -> None:
     """Recap table of search or train results: mean ± std accuracy and time per network, sorted by time."""
     from ..errors import NetError
     from ..search.grid import parse_epochs
@@ -53,6 +70,7 @@ def command(dirs: tuple[str, ...], plot_out: str | None, markdown: bool, target:
         click.echo(md(groups))
     else:
         from rich.console import Console
+
         console = Console(highlight=False)
         if console.is_terminal:
             console.print(rich_table(groups, title=f"netc report: {', '.join(dirs)}"))

@@ -3,6 +3,7 @@
 Resumable: rerunning the same command skips the runs already in results.csv. This module only
 reads flags and shows progress; the work is `dsl.search.driver.Search` (see docs/search.md).
 """
+
 from __future__ import annotations
 
 import time
@@ -47,8 +48,15 @@ class ConsoleEvents(SearchEvents):
         self.start = time.perf_counter()
         if self.todo and self.console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self.progress = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                     TextColumn("ETA {task.fields[eta]}"), console=self.console)
+
+            self.progress = Progress(
+                TextColumn("search"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA {task.fields[eta]}"),
+                console=self.console,
+            )
             self.task = self.progress.add_task("search", total=total, completed=done_before, eta="?")
             self.progress.start()
 
@@ -67,8 +75,10 @@ class ConsoleEvents(SearchEvents):
             self.progress.update(self.task, completed=self.done, eta=eta)
 
     def finished(self, spec: Any, row: dict[str, Any]) -> None:
-        self._advance(f"{spec.name} {spec.epochs} epochs seed {spec.seed}: test acc {row['test_acc']:.4f} "
-                      f"in {row['seconds']:.1f}s ({row['device']})")
+        self._advance(
+            f"{spec.name} {spec.epochs} epochs seed {spec.seed}: test acc {row['test_acc']:.4f} "
+            f"in {row['seconds']:.1f}s ({row['device']})"
+        )
 
     def failed(self, spec: Any, message: str) -> None:
         self._advance(f"{spec.label()}: FAILED: {message.splitlines()[0]}")
@@ -81,29 +91,78 @@ class ConsoleEvents(SearchEvents):
 
 @click.command("search")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--epochs", default=None, metavar="N[,N...]",
-              help="training lengths to try, e.g. 20,22 (default: each file's own; lr knots are stretched)")
-@click.option("--runs", type=click.IntRange(1, 10_000), default=1, show_default=True,
-              help="seeds per (network, epochs)")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
-              help="first seed (runs use seed .. seed+runs-1)")
-@click.option("--data", default=None, metavar="PATH",
-              help="cifar-10-batches-py/ folder, image folder or .npz (default: CIFAR-10, downloaded once)")
-@click.option("--out", default=None, metavar="DIR",
-              help="results folder (default runs/search-<file stems>); rerun with the same DIR to resume")
-@click.option("--workers", type=int, default=1, show_default=True, callback=positive,
-              help="local worker processes, one per device (cuda:0..N-1; on CPU the cores are split)")
-@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
-              help="run each run as a Ray task: 'local' starts Ray here, else a cluster address (needs netc[ray])")
-@click.option("--variant", "variants", multiple=True, metavar="NAME",
-              help="only this network (repeatable), e.g. --variant Backbone --variant Residual:L1+L3")
+@click.option(
+    "--epochs",
+    default=None,
+    metavar="N[,N...]",
+    help="training lengths to try, e.g. 20,22 (default: each file's own; lr knots are stretched)",
+)
+@click.option(
+    "--runs", type=click.IntRange(1, 10_000), default=1, show_default=True, help="seeds per (network, epochs)"
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**31 - 1),
+    default=0,
+    show_default=True,
+    help="first seed (runs use seed .. seed+runs-1)",
+)
+@click.option(
+    "--data",
+    default=None,
+    metavar="PATH",
+    help="cifar-10-batches-py/ folder, image folder or .npz (default: CIFAR-10, downloaded once)",
+)
+@click.option(
+    "--out",
+    default=None,
+    metavar="DIR",
+    help="results folder (default runs/search-<file stems>); rerun with the same DIR to resume",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    callback=positive,
+    help="local worker processes, one per device (cuda:0..N-1; on CPU the cores are split)",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="run each run as a Ray task: 'local' starts Ray here, else a cluster address (needs netc[ray])",
+)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="NAME",
+    help="only this network (repeatable), e.g. --variant Backbone --variant Residual:L1+L3",
+)
 @click.option("--dry-run", is_flag=True, help="list the grid (and what is already done) without training")
 @engine_options
 @max_params_option
-def command(files: tuple[str, ...], epochs: str | None, runs: int, seed: int, data: str | None, out: str | None,
-            workers: int, ray_address: str | None, variants: tuple[str, ...], device: str, precision: str,
-            compile_: bool, batch_size: int | None, limit: int | None, limit_test: int | None, dry_run: bool,
-            max_params: int) -> None:
+def command(
+    files: tuple[str, ...],
+    epochs: str | None,
+    runs: int,
+    seed: int,
+    data: str | None,
+    out: str | None,
+    workers: int,
+    ray_address: str | None,
+    variants: tuple[str, ...],
+    device: str,
+    precision: str,
+    compile_: bool,
+    batch_size: int | None,
+    limit: int | None,
+    limit_test: int | None,
+    dry_run: bool,
+    max_params: int,
+) -> None:
     """Train every network of the search-space FILEs for each --epochs, --runs seeds each.
 
     Each finished run appends a row to OUT/results.csv; rerunning the same command skips
@@ -116,10 +175,21 @@ def command(files: tuple[str, ...], epochs: str | None, runs: int, seed: int, da
     from ..search.runner import EngineConfig
 
     engine = EngineConfig(data, limit, limit_test, device, precision, compile_)
-    search = Search(files, epochs=parse_epochs(epochs), runs=runs, seed=seed, variants=variants, out=out,
-                    engine=engine, batch_size=batch_size, max_params=max_params)
-    shape = (f"netc search: {len(search.nets)} networks x {search.lengths()} training lengths x {runs} runs = "
-             f"{len(search.specs)} runs")
+    search = Search(
+        files,
+        epochs=parse_epochs(epochs),
+        runs=runs,
+        seed=seed,
+        variants=variants,
+        out=out,
+        engine=engine,
+        batch_size=batch_size,
+        max_params=max_params,
+    )
+    shape = (
+        f"netc search: {len(search.nets)} networks x {search.lengths()} training lengths x {runs} runs = "
+        f"{len(search.specs)} runs"
+    )
     events = ConsoleEvents(Console(highlight=False, soft_wrap=True), shape, str(search.results_path))
     if dry_run:
         specs, done, warnings = search.status()
@@ -128,17 +198,21 @@ def command(files: tuple[str, ...], epochs: str | None, runs: int, seed: int, da
         todo = [s for s in specs if s.key not in done]
         events.log(f"{shape}; {len(specs) - len(todo)} done, {len(todo)} to go ({search.results_path})")
         for s in specs:
-            events.log(f"  {'done' if s.key in done else 'todo'}  {s.label():<40} net {s.network.net_hash}  "
-                       f"config {s.config_hash}")
+            events.log(
+                f"  {'done' if s.key in done else 'todo'}  {s.label():<40} net {s.network.net_hash}  "
+                f"config {s.config_hash}"
+            )
         return
     outcome = search.run(events, workers=workers, ray_address=ray_address)
     groups = group_rows(outcome.rows)
     if groups:
         events.log(plain_table(groups))
-    events.log(f"results in {search.results_path}; table and plot: netc report {search.out} --plot "
-               f"{search.out / 'plot.png'}")
+    events.log(
+        f"results in {search.results_path}; table and plot: netc report {search.out} --plot {search.out / 'plot.png'}"
+    )
     if outcome.failures:
         tried = outcome.total - outcome.done_before
-        raise NetError(f"{len(outcome.failures)} of {tried} runs failed (rerun the command to retry them):\n  "
-                       + "\n  ".join(outcome.failures))
-
+        raise NetError(
+            f"{len(outcome.failures)} of {tried} runs failed (rerun the command to retry them):\n  "
+            + "\n  ".join(outcome.failures)
+        )

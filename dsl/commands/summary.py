@@ -1,4 +1,5 @@
 """`netc summary FILE [--json]`: per-layer shapes, parameters and MACs, with totals."""
+
 from __future__ import annotations
 
 import json

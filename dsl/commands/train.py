@@ -3,6 +3,7 @@
 See docs/training.md. The work is in `dsl.data` (datasets), `dsl.train.engine` (one run),
 `dsl.train.session` (N runs into a run folder) and `dsl.train.resume` (continuing one).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -20,55 +21,135 @@ RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quie
 
 @click.command("train")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--data", default=None, metavar="PATH",
-              help="cifar-10-batches-py/ folder, image folder (train/<class>/..., test/<class>/...) or .npz; "
-                   "default: CIFAR-10 downloaded into $NETC_DATA or ~/.cache/netc")
-@click.option("--epochs", type=int, default=None, callback=positive,
-              help="override the file's epochs (the lr knots are stretched to fit)")
+@click.option(
+    "--data",
+    default=None,
+    metavar="PATH",
+    help="cifar-10-batches-py/ folder, image folder (train/<class>/..., test/<class>/...) or .npz; "
+    "default: CIFAR-10 downloaded into $NETC_DATA or ~/.cache/netc",
+)
+@click.option(
+    "--epochs",
+    type=int,
+    default=None,
+    callback=positive,
+    help="override the file's epochs (the lr knots are stretched to fit)",
+)
 @click.option("--runs", type=click.IntRange(1, 10_000), default=1, show_default=True, help="train this many seeds")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
-              help="seed of the first run (run i uses seed+i)")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**31 - 1),
+    default=0,
+    show_default=True,
+    help="seed of the first run (run i uses seed+i)",
+)
 @click.option("--out", default=None, metavar="DIR", help="run folder to create (default runs/<net>-<timestamp>)")
 @click.option("--resume", default=None, metavar="RUN_DIR", help="continue a stopped run from its last epoch")
 @click.option("--variant", default=None, help="for a search-space file: which variant to train")
-@click.option("--checkpoint/--no-checkpoint", default=True, show_default=True,
-              help="write a checkpoint after every epoch (needed for --resume)")
+@click.option(
+    "--checkpoint/--no-checkpoint",
+    default=True,
+    show_default=True,
+    help="write a checkpoint after every epoch (needed for --resume)",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar or per-epoch lines; only the final table")
 @engine_options
 @max_params_option
-def command(file: str | None, data: str | None, epochs: int | None, runs: int, seed: int, device: str,
-            precision: str, compile_: bool, out: str | None, resume: str | None, variant: str | None,
-            batch_size: int | None, limit: int | None, limit_test: int | None, checkpoint: bool, quiet: bool,
-            max_params: int) -> None:
+def command(
+    file: str | None,
+    data: str | None,
+    epochs: int | None,
+    runs: int,
+    seed: int,
+    device: str,
+    precision: str,
+    compile_: bool,
+    out: str | None,
+    resume: str | None,
+    variant: str | None,
+    batch_size: int | None,
+    limit: int | None,
+    limit_test: int | None,
+    checkpoint: bool,
+    quiet: bool,
+    max_params: int,
+) -> None:
     """Train a network on CIFAR-10 (or --data) with the recipe in its train { } block.
 
     Prints one line per epoch and a final table; writes config.json, metrics.csv,
     result.json and a checkpoint into the run folder. --runs N reports mean ± std."""
     ctx = click.get_current_context()
-    given = {p.name for p in ctx.command.params
-             if p.name and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None)}
+    given = {
+        p.name
+        for p in ctx.command.params
+        if p.name and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None)
+    }
     console, reporter = _console(quiet)
     if resume is not None:
         extra = sorted(given - RESUMABLE)
         if extra:
-            raise NetError(f"--resume keeps the run's own settings; drop "
-                           f"{', '.join('--' + (e or '').rstrip('_').replace('_', '-') for e in extra)}", file=resume)
+            raise NetError(
+                f"--resume keeps the run's own settings; drop "
+                f"{', '.join('--' + (e or '').rstrip('_').replace('_', '-') for e in extra)}",
+                file=resume,
+            )
         from ..train.resume import resume_session
-        session = resume_session(resume, file, data, device, compile_ if "compile_" in given else None, max_params,
-                                 say=lambda text: console.print(text, markup=False))
+
+        session = resume_session(
+            resume,
+            file,
+            data,
+            device,
+            compile_ if "compile_" in given else None,
+            max_params,
+            say=lambda text: console.print(text, markup=False),
+        )
         if len(session.done) >= session.runs:
             console.print(f"'{session.rundir.path}' is already complete", markup=False)
         _run(console, reporter, session)
         return
     if file is None:
         raise click.UsageError("give a .net FILE to train (or --resume RUN_DIR)")
-    _start(console, reporter, file, data, epochs, runs, seed, device, precision, compile_, out, variant, batch_size,
-           limit, limit_test, checkpoint, max_params)
+    _start(
+        console,
+        reporter,
+        file,
+        data,
+        epochs,
+        runs,
+        seed,
+        device,
+        precision,
+        compile_,
+        out,
+        variant,
+        batch_size,
+        limit,
+        limit_test,
+        checkpoint,
+        max_params,
+    )
 
 
-def _start(console: Any, reporter: Any, file: str, data: str | None, epochs: int | None, runs: int, seed: int,
-           device: str, precision: str, compile_: bool, out: str | None, variant: str | None, batch_size: int | None,
-           limit: int | None, limit_test: int | None, checkpoint: bool, max_params: int) -> None:
+def _start(
+    console: Any,
+    reporter: Any,
+    file: str,
+    data: str | None,
+    epochs: int | None,
+    runs: int,
+    seed: int,
+    device: str,
+    precision: str,
+    compile_: bool,
+    out: str | None,
+    variant: str | None,
+    batch_size: int | None,
+    limit: int | None,
+    limit_test: int | None,
+    checkpoint: bool,
+    max_params: int,
+) -> None:
     from ..data import load_dataset
     from ..loader import load
     from ..settings import SettingsError
@@ -78,22 +159,39 @@ def _start(console: Any, reporter: Any, file: str, data: str | None, epochs: int
 
     graph = load(file, variant=variant, max_params=max_params)
     if graph.variant_names and variant is None:
-        raise NetError(f"'{file}' is a search space of {len(graph.variant_names)} networks; pick one with --variant",
-                       file=str(file), hint="its variants: " + ", ".join(graph.variant_names))
+        raise NetError(
+            f"'{file}' is a search space of {len(graph.variant_names)} networks; pick one with --variant",
+            file=str(file),
+            hint="its variants: " + ", ".join(graph.variant_names),
+        )
     check_trainable(graph)
     overrides = {"epochs": epochs, "batch_size": batch_size}
     try:
         settings = graph.settings.with_overrides(**overrides)
     except SettingsError as err:
-        raise NetError(err.message, file=str(file), hint="check the flags and the file's train { ... } section") from None
+        raise NetError(
+            err.message, file=str(file), hint="check the flags and the file's train { ... } section"
+        ) from None
     ds = load_dataset(data, limit=limit, limit_test=limit_test, channels=graph.input_shape[0])
     ds.check_fits(graph)
     settings.check_data(ds.image_shape, ds.source)
     trainer = Trainer(device, precision, compile_)
     data_arg = str(Path(data).resolve()) if data else None
-    session = Session.start(graph, ds, settings, runs=runs, seed=seed, trainer=trainer, out=out,
-                            net_file=file, variant=variant, data_arg=data_arg, limits=(limit, limit_test),
-                            overrides=overrides, checkpoint=checkpoint)
+    session = Session.start(
+        graph,
+        ds,
+        settings,
+        runs=runs,
+        seed=seed,
+        trainer=trainer,
+        out=out,
+        net_file=file,
+        variant=variant,
+        data_arg=data_arg,
+        limits=(limit, limit_test),
+        overrides=overrides,
+        checkpoint=checkpoint,
+    )
     _run(console, reporter, session)
 
 
@@ -101,23 +199,29 @@ def _console(quiet: bool) -> tuple[Any, Any]:
     from rich.console import Console
 
     from ..train.report import ConsoleReporter, Reporter
+
     console = Console(highlight=False, soft_wrap=True)
     return console, (Reporter() if quiet else ConsoleReporter(console))
 
 
 def _header(console: Any, session: Any) -> None:
     from ..train.engine import device_name
+
     s, ds, trainer = session.settings, session.dataset, session.trainer
     console.print(f"netc train {session.name}: {ds.describe()}", markup=False)
     if ds.notice:
         console.print(ds.notice, markup=False)
-    console.print(f"device {device_name(trainer.device)} ({trainer.device.type}), precision {trainer.precision}, "
-                  f"compile {'on' if trainer.compile else 'off'}; {s.epochs} epochs, batch {s.batch_size}, "
-                  f"{session.runs} run(s) from seed {session.seed}; run folder {session.rundir.path}", markup=False)
+    console.print(
+        f"device {device_name(trainer.device)} ({trainer.device.type}), precision {trainer.precision}, "
+        f"compile {'on' if trainer.compile else 'off'}; {s.epochs} epochs, batch {s.batch_size}, "
+        f"{session.runs} run(s) from seed {session.seed}; run folder {session.rundir.path}",
+        markup=False,
+    )
 
 
 def _run(console: Any, reporter: Any, session: Any) -> None:
     from ..train.report import results_table
+
     _header(console, session)
     try:
         done = session.train(reporter)
@@ -130,6 +234,9 @@ def _run(console: Any, reporter: Any, session: Any) -> None:
     if len(done) > 1:
         accs = [d["test_acc"] for d in done]
         secs = [d["seconds"] for d in done]
-        console.print(f"test accuracy {statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} over {len(done)} runs, "
-                      f"{statistics.mean(secs):.2f} s per run", markup=False)
+        console.print(
+            f"test accuracy {statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} over {len(done)} runs, "
+            f"{statistics.mean(secs):.2f} s per run",
+            markup=False,
+        )
     console.print(f"results in {session.rundir.path}", markup=False)

@@ -8,6 +8,7 @@
 the graph, `blocks` and `ops_view` turn it into DOT with the `graphviz` binding, `render`
 runs `dot` and writes the file atomically.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -18,13 +19,16 @@ if TYPE_CHECKING:
 LEVELS = ("blocks", "ops")
 
 
-def to_dot(graph: Graph, level: str = "blocks", depth: int | None = None, fold: bool = True,
-           dashed: bool = True) -> str:
+def to_dot(
+    graph: Graph, level: str = "blocks", depth: int | None = None, fold: bool = True, dashed: bool = True
+) -> str:
     """DOT source of `graph` in the given view; deterministic (stable order, no timestamps)."""
     if level == "blocks":
         from .blocks import blocks_dot
+
         return blocks_dot(graph, fold=fold, dashed=dashed).source
     if level == "ops":
         from .ops_view import ops_dot
+
         return ops_dot(graph, depth=depth, fold=fold, dashed=dashed).source
     raise ValueError(f"unknown level {level!r}; expected one of {LEVELS}")

@@ -1,5 +1,6 @@
 """The blocks view: one node per top-level block, coloured by kind as in the article
 (residual pink, downsampling light green), the residual shortcut as a skip edge."""
+
 from __future__ import annotations
 
 import graphviz
@@ -35,16 +36,23 @@ def blocks_dot(graph: Graph, fold: bool = True, dashed: bool = True) -> graphviz
         src = owner[part.inputs[0]]
         for k in fed.get(j, []):
             if k != src:
-                dot.edge(parts[src].path, parts[k].path,
-                         tooltip=bounded(f"identity shortcut around {part.title()}"), **style.SKIP_EDGE)
+                dot.edge(
+                    parts[src].path,
+                    parts[k].path,
+                    tooltip=bounded(f"identity shortcut around {part.title()}"),
+                    **style.SKIP_EDGE,
+                )
     return dot
 
 
 def _node_attrs(graph: Graph, part: Part, dashed: bool) -> dict[str, str]:
     fill = style.KIND_FILL[part.kind]
     title = "input" if part.kind == "input" else part.title()
-    attrs = {"label": bounded(f"{title}\\n{shape_text(part.out_shape)}"), "fillcolor": fill,
-             "tooltip": _tooltip(graph, part)}
+    attrs = {
+        "label": bounded(f"{title}\\n{shape_text(part.out_shape)}"),
+        "fillcolor": fill,
+        "tooltip": _tooltip(graph, part),
+    }
     if dashed and part.optional:
         attrs["style"] = style.with_dashes(style.BLOCK_NODE["style"])
     return attrs
@@ -56,7 +64,7 @@ def _tooltip(graph: Graph, part: Part) -> str:
     if b is not None:
         lines.append(b.definition + (f' "{b.label}"' if b.label else ""))
         if part.count > 1:
-            lines.append(copies_text(part.copies))   # first and last copy and the count, never all
+            lines.append(copies_text(part.copies))  # first and last copy and the count, never all
     else:
         lines.append(graph.nodes[part.output].op)
     if part.in_shape is not None:

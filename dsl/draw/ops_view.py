@@ -4,6 +4,7 @@ removed. `depth` collapses deeper blocks into single nodes; repeated copies fold
 
 Linear in the graph's size: one `Index` per drawing, each block described at most once,
 and what a node is drawn as (`rep`) is resolved iteratively and memoised."""
+
 from __future__ import annotations
 
 import graphviz
@@ -35,10 +36,10 @@ class FoldPlan:
 
     def __init__(self, index: Index, enabled: bool = True):
         graph = index.graph
-        self.dropped: dict[str, str] = {}       # a later copy -> the first copy of its run
-        self.runs: dict[str, list[str]] = {}    # the first copy -> all copies, in order
-        self.parts: dict[str, Part] = {}        # a block in a run -> its description
-        if not enabled:                         # --no-fold: no runs at all
+        self.dropped: dict[str, str] = {}  # a later copy -> the first copy of its run
+        self.runs: dict[str, list[str]] = {}  # the first copy -> all copies, in order
+        self.parts: dict[str, Part] = {}  # a block in a run -> its description
+        if not enabled:  # --no-fold: no runs at all
             return
         by_parent: dict[str, list[str]] = {}
         for p in graph.blocks:
@@ -56,8 +57,11 @@ class FoldPlan:
                 if run and b.repeat_of is not None:
                     root = graph.blocks[run[0]].repeat_of or run[0]
                     a, c = part(run[-1]), part(p)
-                    if (root == b.repeat_of and (a.in_shape, a.out_shape) == (c.in_shape, c.out_shape)
-                            and c.inputs == [a.output]):
+                    if (
+                        root == b.repeat_of
+                        and (a.in_shape, a.out_shape) == (c.in_shape, c.out_shape)
+                        and c.inputs == [a.output]
+                    ):
                         run.append(p)
                         continue
                 if len(run) > 1:
@@ -113,9 +117,9 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
                 break
             nxt = None
             cut = name.find("/")
-            while cut != -1:              # the node's enclosing blocks, outermost first
+            while cut != -1:  # the node's enclosing blocks, outermost first
                 p = name[:cut]
-                if p in dropped:          # a later copy of a folded run: the first copy's output
+                if p in dropped:  # a later copy of a folded run: the first copy's output
                     nxt = first_output(dropped[p])
                     break
                 if depth is not None and p.count("/") + 1 > depth and p in blocks:
@@ -149,13 +153,13 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
     for name in graph.nodes:
         item = rep(name)
         if item != name and item not in blocks:
-            continue          # removed identity or folded copy
+            continue  # removed identity or folded copy
         kind = "collapsed" if item in blocks else "node"
         child, parent = item, parent_cluster(item)
         while True:
             siblings = children.setdefault(parent, {})
             if child in siblings:
-                break         # its ancestors were registered with it
+                break  # its ancestors were registered with it
             siblings[child] = kind if child == item else "cluster"
             if not parent:
                 break
@@ -163,8 +167,9 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
 
     n_drawn = sum(1 for items in children.values() for k in items.values() if k != "cluster")
     dot = graphviz.Digraph(name=graph.name or "net")
-    dot.attr(rankdir="LR", nodesep="0.15", ranksep="0.25", fontname=style.FONT,
-             **(LARGE_GRAPH if n_drawn > LARGE else {}))
+    dot.attr(
+        rankdir="LR", nodesep="0.15", ranksep="0.25", fontname=style.FONT, **(LARGE_GRAPH if n_drawn > LARGE else {})
+    )
     dot.attr("node", **style.OP_DEFAULT)
     dot.attr("edge", **style.EDGE)
 
@@ -207,7 +212,7 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
 
 def _op_node(graph: Graph, name: str) -> dict[str, str]:
     node = graph.nodes[name]
-    attrs = style.op_style(node.op)     # only what differs from the defaults set on the graph
+    attrs = style.op_style(node.op)  # only what differs from the defaults set on the graph
     attrs["label"] = bounded(node.local_name)
     tip = [name] + ([op_call(node)] if node.role != "input" else []) + [f"-> {shape_text(node.shape)}"]
     if node.n_params:
@@ -221,9 +226,12 @@ def _collapsed_node(part: Part, dashed: bool) -> dict[str, str]:
     attrs["fillcolor"] = style.KIND_FILL[part.kind]
     attrs["label"] = bounded(f"{part.title()}\\n{shape_text(part.out_shape)}")
     b = part.block
-    tip = [copies_text(part.copies or [part.path]),
-           (b.definition + (f' "{b.label}"' if b.label else "")) if b is not None else part.path,
-           f"{shape_text(part.in_shape)} -> {shape_text(part.out_shape)}", style.KIND_TEXT[part.kind]]
+    tip = [
+        copies_text(part.copies or [part.path]),
+        (b.definition + (f' "{b.label}"' if b.label else "")) if b is not None else part.path,
+        f"{shape_text(part.in_shape)} -> {shape_text(part.out_shape)}",
+        style.KIND_TEXT[part.kind],
+    ]
     if part.optional:
         tip.append("optional (search-space choice)")
     attrs["tooltip"] = bounded("\\n".join(tip))

@@ -1,6 +1,7 @@
 """Where a drawing goes and how it gets there: the output path and format, running
 Graphviz `dot` through the `graphviz` binding (and what to do when `dot` is missing), and
 writing the result atomically (`dsl.fileio`: a failed write never leaves a truncated file)."""
+
 from __future__ import annotations
 
 import sys
@@ -18,9 +19,9 @@ INSTALL = "install Graphviz to render it: apt-get install graphviz (Debian/Ubunt
 class Target:
     """Where the drawing goes and in which format."""
 
-    path: Path | None      # None: standard output
+    path: Path | None  # None: standard output
     format: str
-    explicit: bool         # the user asked for this format (--format, or -o with its extension)
+    explicit: bool  # the user asked for this format (--format, or -o with its extension)
 
 
 def target(file: str, out: str | None, fmt: str | None) -> Target:
@@ -36,12 +37,18 @@ def target(file: str, out: str | None, fmt: str | None) -> Target:
     ext = p.suffix[1:].lower()
     if ext in FORMATS:
         if fmt is not None and fmt != ext:
-            raise NetError(f"-o {out} asks for {ext} but --format says {fmt}", file=file,
-                           hint=f"drop one of them, or name the file {p.with_suffix('.' + fmt)}")
+            raise NetError(
+                f"-o {out} asks for {ext} but --format says {fmt}",
+                file=file,
+                hint=f"drop one of them, or name the file {p.with_suffix('.' + fmt)}",
+            )
         return Target(p, ext, True)
     if fmt is None:
-        raise NetError(f"cannot tell the format from '{out}'", file=file,
-                       hint="end the name with .svg, .png, .pdf or .dot, or pass --format")
+        raise NetError(
+            f"cannot tell the format from '{out}'",
+            file=file,
+            hint="end the name with .svg, .png, .pdf or .dot, or pass --format",
+        )
     return Target(p, fmt, True)
 
 
@@ -54,8 +61,9 @@ def write(source: str, t: Target, file: str) -> tuple[str, str | None]:
             return "-", None
         _save(t.path, source.encode("utf-8"))
         return str(t.path), None
-    assert t.path is not None   # only `-o -` has no path, and it always means DOT
+    assert t.path is not None  # only `-o -` has no path, and it always means DOT
     import graphviz
+
     try:
         image = graphviz.pipe("dot", t.format, source.encode("utf-8"))
     except graphviz.ExecutableNotFound:
@@ -67,8 +75,11 @@ def write(source: str, t: Target, file: str) -> tuple[str, str | None]:
         return str(dot_path), line
     except graphviz.CalledProcessError as err:
         detail = (err.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        raise ToolError(f"Graphviz `dot` failed: {detail[-1] if detail else err}", file=file,
-                        hint="run with --format dot to inspect the source") from None
+        raise ToolError(
+            f"Graphviz `dot` failed: {detail[-1] if detail else err}",
+            file=file,
+            hint="run with --format dot to inspect the source",
+        ) from None
     _save(t.path, image)
     return str(t.path), None
 

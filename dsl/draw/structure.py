@@ -7,6 +7,7 @@ at each part's own nodes and edges only, and folded runs grow one copy at a time
 (An op's role, `Node.role`, is the registry's word for what the op does: conv, sum,
 identity...; a part's `kind` is what the drawn block is.)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,22 +16,23 @@ from ..graph import Block, Graph, Node
 from ..ops import fmt_shape
 
 KINDS = ("residual", "downsample", "plain", "input")
-MAX_TEXT = 1000   # longest label or tooltip written (dot refuses strings over 16,384 characters)
+MAX_TEXT = 1000  # longest label or tooltip written (dot refuses strings over 16,384 characters)
 
 
 @dataclass
 class Part:
     """A set of nodes seen from outside: a block, a run of folded copies, or one bare node."""
-    path: str                       # block path (or node name for a bare top-level node)
-    nodes: list[str]                # members, topological order
-    inputs: list[str]               # nodes outside the part feeding it, first use first
-    output: str                     # the member the rest of the graph reads
+
+    path: str  # block path (or node name for a bare top-level node)
+    nodes: list[str]  # members, topological order
+    inputs: list[str]  # nodes outside the part feeding it, first use first
+    output: str  # the member the rest of the graph reads
     in_shape: tuple[int, ...] | None
     out_shape: tuple[int, ...]
-    kind: str                       # one of KINDS
+    kind: str  # one of KINDS
     block: Block | None = None
-    scale: float | None = None      # the part ends in its own `mul` (what `fc*0.125` makes)
-    copies: list[str] = field(default_factory=list)   # paths of the folded copies (first included)
+    scale: float | None = None  # the part ends in its own `mul` (what `fc*0.125` makes)
+    copies: list[str] = field(default_factory=list)  # paths of the folded copies (first included)
 
     @property
     def local_name(self) -> str:
@@ -125,8 +127,9 @@ def describe(index: Index, path: str, names: list[str], block: Block | None = No
     return Part(path, list(names), ins, output, in_shape, out_shape, kind, block, scale)
 
 
-def _kind(index: Index, names: list[str], ins: list[str], in_shape: tuple[int, ...] | None,
-          out_shape: tuple[int, ...]) -> str:
+def _kind(
+    index: Index, names: list[str], ins: list[str], in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...]
+) -> str:
     nodes = index.nodes
     if not ins:
         return "input" if all(nodes[n].role == "input" for n in names) else "plain"
@@ -137,8 +140,12 @@ def _kind(index: Index, names: list[str], ins: list[str], in_shape: tuple[int, .
             node = nodes[n]
             if node.role == "sum" and any(index.through(i) == x for i in node.inputs):
                 return "residual"
-    if in_shape is not None and len(in_shape) == 3 and len(out_shape) == 3 and (
-            out_shape[1] < in_shape[1] or out_shape[2] < in_shape[2]):
+    if (
+        in_shape is not None
+        and len(in_shape) == 3
+        and len(out_shape) == 3
+        and (out_shape[1] < in_shape[1] or out_shape[2] < in_shape[2])
+    ):
         return "downsample"
     return "plain"
 
@@ -173,8 +180,11 @@ def units(graph: Graph, fold: bool = True, index: Index | None = None) -> tuple[
             cut = name.rfind("/", 0, cut)
         groups.setdefault(owner, []).append(name)
     # a bare top-level identity is not drawn: whoever reads it reads what it passes through
-    passthrough = [p for p, names in groups.items()
-                   if p not in graph.blocks and all(graph.nodes[n].role == "identity" for n in names)]
+    passthrough = [
+        p
+        for p, names in groups.items()
+        if p not in graph.blocks and all(graph.nodes[n].role == "identity" for n in names)
+    ]
     skip = set(passthrough)
     parts = [describe(index, p, names, graph.blocks.get(p)) for p, names in groups.items() if p not in skip]
     for part in parts:
@@ -193,10 +203,14 @@ def units(graph: Graph, fold: bool = True, index: Index | None = None) -> tuple[
 def joins_run(run: Part, p: Part) -> bool:
     """`p` continues the folded run `run`: it repeats the run's first block, has the same
     shapes in and out, and reads only the run's output."""
-    return (p.block is not None and p.block.repeat_of is not None and run.block is not None
-            and (run.block.repeat_of or run.path) == p.block.repeat_of
-            and (run.in_shape, run.out_shape) == (p.in_shape, p.out_shape)
-            and p.inputs == [run.output])
+    return (
+        p.block is not None
+        and p.block.repeat_of is not None
+        and run.block is not None
+        and (run.block.repeat_of or run.path) == p.block.repeat_of
+        and (run.in_shape, run.out_shape) == (p.in_shape, p.out_shape)
+        and p.inputs == [run.output]
+    )
 
 
 def extend_run(run: Part, p: Part) -> Part:
@@ -204,8 +218,18 @@ def extend_run(run: Part, p: Part) -> Part:
     first copy's inputs, input shape and kind; its output is the last copy's. The first
     call makes a new Part, later calls grow it in place (so a run of n copies costs O(n))."""
     if run.count == 1:
-        run = Part(run.path, list(run.nodes), list(run.inputs), run.output, run.in_shape, run.out_shape,
-                   run.kind, run.block, run.scale, [run.path])
+        run = Part(
+            run.path,
+            list(run.nodes),
+            list(run.inputs),
+            run.output,
+            run.in_shape,
+            run.out_shape,
+            run.kind,
+            run.block,
+            run.scale,
+            [run.path],
+        )
     run.nodes.extend(p.nodes)
     run.copies.append(p.path)
     run.output, run.out_shape, run.scale = p.output, p.out_shape, p.scale
@@ -236,7 +260,7 @@ def bounded(text: str, limit: int = MAX_TEXT) -> str:
     if len(text) <= limit:
         return text
     # never end on a lone backslash: it would escape the closing quote of the DOT string
-    return text[:limit - 1].rstrip("\\") + "…"
+    return text[: limit - 1].rstrip("\\") + "…"
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -246,9 +270,11 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
 
 def op_call(node: Node) -> str:
     """`conv(c=64, k=3, stride=1, ...)`: the op and its resolved parameters."""
+
     def v(x: object) -> str:
         if isinstance(x, bool):
             return "true" if x else "false"
         return f"{x:g}" if isinstance(x, float) else str(x)
+
     args = ", ".join(f"{k}={v(x)}" for k, x in node.params.items())
     return f"{node.op}({args})"

@@ -1,5 +1,6 @@
 """The drawing palette. Op colours come from each op's registry entry (`Op.style`);
 this module only holds what is not an op: block kinds, clusters and defaults."""
+
 from __future__ import annotations
 
 from ..ops import REGISTRY
@@ -9,9 +10,9 @@ FONT = "Helvetica"
 # The article's block pictures: residual blocks pink, downsampling blocks light green.
 # Keyed by a drawn block's kind (`Part.kind`), not by an op's role (`Node.role`).
 KIND_FILL = {
-    "residual": "#fccde5",     # identity shortcut, shape in = shape out
-    "downsample": "#ccebc5",   # spatial resolution reduced (the article: halved, channels doubled)
-    "plain": "#eeeeee",        # everything else
+    "residual": "#fccde5",  # identity shortcut, shape in = shape out
+    "downsample": "#ccebc5",  # spatial resolution reduced (the article: halved, channels doubled)
+    "plain": "#eeeeee",  # everything else
     "input": "white",
 }
 KIND_TEXT = {
@@ -21,16 +22,27 @@ KIND_TEXT = {
     "input": "the network input",
 }
 
-CLUSTER = {"style": "rounded,filled", "fillcolor": "#77777744", "color": "#77777744",
-           "fontname": FONT, "fontsize": "12", "labeljust": "l"}
-OPTIONAL_BORDER = {"color": "#333333"}           # with a dashed style: a search-space choice
-OP_DEFAULT = {"shape": "box", "style": "rounded,filled", "fillcolor": "white",
-              "fontname": FONT, "fontsize": "11", "penwidth": "0.8"}
+CLUSTER = {
+    "style": "rounded,filled",
+    "fillcolor": "#77777744",
+    "color": "#77777744",
+    "fontname": FONT,
+    "fontsize": "12",
+    "labeljust": "l",
+}
+OPTIONAL_BORDER = {"color": "#333333"}  # with a dashed style: a search-space choice
+OP_DEFAULT = {
+    "shape": "box",
+    "style": "rounded,filled",
+    "fillcolor": "white",
+    "fontname": FONT,
+    "fontsize": "11",
+    "penwidth": "0.8",
+}
 BLOCK_NODE = {"shape": "box", "style": "rounded,filled", "fontname": FONT, "fontsize": "12", "penwidth": "0.8"}
 COLLAPSED_NODE = {"shape": "box3d", "style": "filled", "fontname": FONT, "fontsize": "11", "penwidth": "0.8"}
 EDGE = {"arrowsize": "0.6", "penwidth": "0.8"}
-SKIP_EDGE = {"color": "#c51b7d", "arrowsize": "0.6", "penwidth": "0.8",
-             "constraint": "false"}
+SKIP_EDGE = {"color": "#c51b7d", "arrowsize": "0.6", "penwidth": "0.8", "constraint": "false"}
 
 
 def op_style(op_name: str) -> dict[str, str]:

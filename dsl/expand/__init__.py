@@ -3,6 +3,7 @@
 `bind` pairs arguments with parameters, `choices` holds decisions and variant naming,
 `builder` creates the graph's nodes (shapes, limits, names), `expander` walks the text.
 """
+
 from __future__ import annotations
 
 from functools import cached_property
@@ -53,8 +54,9 @@ class Expansion:
         return len(self.builder.ops)
 
 
-def expand(defs: dict[str, ast.Def], net: ast.Expr, input_shape: tuple[int, ...], limits: Limits,
-           decisions: Decisions) -> Expansion:
+def expand(
+    defs: dict[str, ast.Def], net: ast.Expr, input_shape: tuple[int, ...], limits: Limits, decisions: Decisions
+) -> Expansion:
     """Expand `net` once under `decisions`."""
     ex = Expander(defs, input_shape, limits, decisions)
     out = ex.run(net)

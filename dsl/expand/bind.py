@@ -5,6 +5,7 @@ with the span it came from) or to a `Thunk` (a block: an expression and the envi
 was written in, expanded where the parameter is used). A primitive's parameters are always
 values, checked against the registry's declaration.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ Note = tuple[str, Span]
 @dataclass(frozen=True)
 class Value:
     """A parameter holding a value."""
+
     value: Any
     span: Span
 
@@ -32,6 +34,7 @@ class Thunk:
     definitions being expanded where it was written (a block passed in is finite text, so
     expanding it is not recursion of the definition it is passed to), and whether it was
     written inside a chosen search-space option (for variant naming)."""
+
     expr: ast.Expr
     env: Env
     calls: tuple[str, ...] = ()
@@ -59,18 +62,31 @@ class Env:
         return set(self.local) | set(self.defs) | set(REGISTRY)
 
 
-def match_args(who: str, names: Sequence[str], args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg],
-               at_most: bool, notes: Sequence[Note] = ()) -> dict[str, ast.Expr]:
+def match_args(
+    who: str,
+    names: Sequence[str],
+    args: Sequence[ast.Expr],
+    kwargs: Sequence[ast.Kwarg],
+    at_most: bool,
+    notes: Sequence[Note] = (),
+) -> dict[str, ast.Expr]:
     """Pair a call's arguments with parameter names: positional first, then keywords."""
     if len(args) > len(names):
         sig = f" ({', '.join(names)})" if names else ""
-        raise NetError(f"{who} takes {'at most ' if at_most else ''}{len(names)} argument"
-                       f"{'s' * (len(names) != 1)}{sig}, got {len(args)}", args[len(names)].span, notes=list(notes))
+        raise NetError(
+            f"{who} takes {'at most ' if at_most else ''}{len(names)} argument"
+            f"{'s' * (len(names) != 1)}{sig}, got {len(args)}",
+            args[len(names)].span,
+            notes=list(notes),
+        )
     matched = dict(zip(names, args))
     for k in kwargs:
         if k.name not in names:
-            raise NetError(f"{who} has no parameter '{k.name}'", k.span,
-                           hint=did_you_mean(k.name, names) or f"its parameters: {', '.join(names) or 'none'}")
+            raise NetError(
+                f"{who} has no parameter '{k.name}'",
+                k.span,
+                hint=did_you_mean(k.name, names) or f"its parameters: {', '.join(names) or 'none'}",
+            )
         if k.name in matched:
             raise NetError(f"'{k.name}' given both by position and by keyword", k.span)
         matched[k.name] = k.value
@@ -91,8 +107,16 @@ def binding(a: ast.Expr, env: Env, calls: tuple[str, ...] = (), in_option: bool 
     return Thunk(a, env, calls, in_option)
 
 
-def bind_def(d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env,
-             top: Env, calls: tuple[str, ...] = (), in_option: bool = False) -> dict[str, Binding]:
+def bind_def(
+    d: ast.Def,
+    args: Sequence[ast.Expr],
+    kwargs: Sequence[ast.Kwarg],
+    span: Span,
+    env: Env,
+    top: Env,
+    calls: tuple[str, ...] = (),
+    in_option: bool = False,
+) -> dict[str, Binding]:
     """A definition's parameters bound for one call (defaults are read in the top-level env)."""
     defined = [(f"'{d.name}' is defined here", d.name_span)]
     matched = match_args(f"'{d.name}'", [p.name for p in d.params], args, kwargs, False, defined)
@@ -138,6 +162,9 @@ def _arg_value(op: Op, name: str, choices: tuple[str, ...], a: ast.Expr, env: En
         if b is None and (a.name in choices or a.name in SYMBOLS):
             return Value(a.name, a.span)
         if b is None and a.name not in env.defs and a.name not in REGISTRY:
-            raise NetError(f"{op.name}: unknown name '{a.name}' for parameter '{name}'", a.span,
-                           hint=did_you_mean(a.name, set(env.local) | set(choices) | SYMBOLS))
+            raise NetError(
+                f"{op.name}: unknown name '{a.name}' for parameter '{name}'",
+                a.span,
+                hint=did_you_mean(a.name, set(env.local) | set(choices) | SYMBOLS),
+            )
     raise NetError(f"{op.name}: parameter '{name}' expects a value, got a block", a.span)

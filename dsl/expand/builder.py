@@ -5,6 +5,7 @@ resolved from the input shapes, its shape rule runs, the absurd-size limits are 
 (before anything is allocated) and its parameters and MACs are counted. `finish` names
 everything (`layer1/res/conv_bn_1/conv`) and returns the graph's nodes and blocks.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,9 @@ class OpNode:
 
     __slots__ = ("base", "op", "params", "inputs", "shape", "span", "n_params", "macs", "name")
 
-    def __init__(self, op: str, params: Params, inputs: list[OpNode], shape: Shape, span: Span | None,
-                 n_params: int, macs: int):
+    def __init__(
+        self, op: str, params: Params, inputs: list[OpNode], shape: Shape, span: Span | None, n_params: int, macs: int
+    ):
         self.base = op
         self.op = op
         self.params = params
@@ -76,8 +78,15 @@ class GraphBuilder:
         parent.children.append(child)
         return child
 
-    def add_op(self, op: Op, params: Params, inputs: list[OpNode], span: Span, scope: Scope,
-               branch_spans: list[Span] | None = None) -> OpNode:
+    def add_op(
+        self,
+        op: Op,
+        params: Params,
+        inputs: list[OpNode],
+        span: Span,
+        scope: Scope,
+        branch_spans: list[Span] | None = None,
+    ) -> OpNode:
         """Resolve, shape-check and count one op; raises a located NetError on any problem."""
         shapes = [i.shape for i in inputs]
         try:
@@ -93,14 +102,20 @@ class GraphBuilder:
             raise NetError(f"shape mismatch at {op.name}: {message}", span, notes=notes) from None
         size = math.prod(shape)
         if size > self.limits.max_activation:
-            raise NetError(f"{op.name} would output {fmt_shape(shape)} = {size:,} values per sample, "
-                           f"over the limit of {self.limits.max_activation:,}", span)
+            raise NetError(
+                f"{op.name} would output {fmt_shape(shape)} = {size:,} values per sample, "
+                f"over the limit of {self.limits.max_activation:,}",
+                span,
+            )
         n_params, macs = op.count(shapes, shape, params)
         self.total_params += n_params
         if self.total_params > self.limits.max_params:
-            raise NetError(f"the network exceeds the parameter budget: {self.total_params:,} parameters at this "
-                           f"{op.name}, limit {self.limits.max_params:,}", span,
-                           hint="nothing was allocated; shrink the widths or raise the budget (--max-params)")
+            raise NetError(
+                f"the network exceeds the parameter budget: {self.total_params:,} parameters at this "
+                f"{op.name}, limit {self.limits.max_params:,}",
+                span,
+                hint="nothing was allocated; shrink the widths or raise the budget (--max-params)",
+            )
         return self._add(OpNode(op.name, params, inputs, shape, span, n_params, macs), scope)
 
     def _add(self, node: OpNode, scope: Scope) -> OpNode:
@@ -113,7 +128,7 @@ class GraphBuilder:
     def name_all(self) -> None:
         """Name every scope and op: the definition or op, numbered from 1 when repeated within a level."""
         stack: list[tuple[Scope, str]] = [(self.root, "")]
-        while stack:   # iterative: the hierarchy can be as deep as the nesting limit allows
+        while stack:  # iterative: the hierarchy can be as deep as the nesting limit allows
             scope, prefix = stack.pop()
             counts: dict[str, int] = {}
             for c in scope.children:
@@ -135,15 +150,25 @@ class GraphBuilder:
 
     def nodes(self) -> dict[str, Node]:
         """The graph's nodes, in topological order (after `name_all`)."""
-        return {n.name: Node(n.name, n.op, n.params, tuple(i.name for i in n.inputs), n.shape, n.span,
-                             n.n_params, n.macs)
-                for n in self.ops}
+        return {
+            n.name: Node(n.name, n.op, n.params, tuple(i.name for i in n.inputs), n.shape, n.span, n.n_params, n.macs)
+            for n in self.ops
+        }
 
     def blocks(self) -> dict[str, Block]:
         """The graph's blocks, parents before children (after `name_all`)."""
-        return {s.name: Block(s.name, s.definition, s.label, s.optional, s.repeat_of.name if s.repeat_of else None,
-                              s.extension, s.span)
-                for s in _scopes_in_order(self.root)}
+        return {
+            s.name: Block(
+                s.name,
+                s.definition,
+                s.label,
+                s.optional,
+                s.repeat_of.name if s.repeat_of else None,
+                s.extension,
+                s.span,
+            )
+            for s in _scopes_in_order(self.root)
+        }
 
 
 def _scopes_in_order(root: Scope) -> list[Scope]:
@@ -155,4 +180,3 @@ def _scopes_in_order(root: Scope) -> list[Scope]:
         out.append(s)
         stack.extend(reversed([c for c in s.children if isinstance(c, Scope)]))
     return out
-

@@ -11,6 +11,7 @@ variants are the distinct networks, told apart by fingerprint.
 `ChoiceWalker` only follows the text), refusing the space early when it is over the limits.
 `variant_names` gives every variant a readable, unique name in the article's style.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -83,10 +84,11 @@ def option_label(e: ast.Expr, env: Env, decisions: Decisions) -> str | None:
 @dataclass
 class Walk:
     """What one walk under some decisions reached."""
-    seen: list[ast.Choice]            # choices met, in order of first meeting
-    options: dict[ast.Choice, int]    # how many options each has
-    ops: int                          # ops the network expands to (repeats multiplied)
-    visits: int                       # expression nodes visited (the walk's own cost)
+
+    seen: list[ast.Choice]  # choices met, in order of first meeting
+    options: dict[ast.Choice, int]  # how many options each has
+    ops: int  # ops the network expands to (repeats multiplied)
+    visits: int  # expression nodes visited (the walk's own cost)
 
 
 class ChoiceWalker:
@@ -135,8 +137,9 @@ class ChoiceWalker:
         finally:
             self.nesting -= 1
 
-    def _call(self, name: str, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], e: ast.Ref | ast.Call,
-              env: Env) -> int:
+    def _call(
+        self, name: str, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], e: ast.Ref | ast.Call, env: Env
+    ) -> int:
         b = env.local.get(name)
         if b is not None:
             if not isinstance(b, Thunk):
@@ -181,14 +184,18 @@ def enumerate_decisions(net: ast.Expr, walker: ChoiceWalker, limits: Limits) -> 
         ops += w.ops
         visits += w.visits
         if len(out) > limits.max_variants:
-            raise NetError(f"the search space has more than {limits.max_variants:,} combinations of choices",
-                           hint="split it into several files, or fix some choices")
+            raise NetError(
+                f"the search space has more than {limits.max_variants:,} combinations of choices",
+                hint="split it into several files, or fix some choices",
+            )
         # visits bound the walk's own cost: a few per op (calls, sequences) and none for an absent option
         if ops > limits.max_space_ops or visits > 4 * limits.max_space_ops:
-            raise NetError(f"the search space expands to more than {limits.max_space_ops:,} ops over its "
-                           f"variants ({len(out):,} variants so far)",
-                           hint="split it into several files, or fix some choices")
-        for j in range(len(w.seen) - 1, -1, -1):   # the next leaf: advance the last choice that can
+            raise NetError(
+                f"the search space expands to more than {limits.max_space_ops:,} ops over its "
+                f"variants ({len(out):,} variants so far)",
+                hint="split it into several files, or fix some choices",
+            )
+        for j in range(len(w.seen) - 1, -1, -1):  # the next leaf: advance the last choice that can
             k = w.seen[j]
             if leaf[k] + 1 < w.options[k]:
                 assignment = {c: leaf[c] for c in w.seen[:j]}

@@ -4,6 +4,7 @@ repetitions, branches and search-space choices, every op handed to the `GraphBui
 Search-space choices are resolved by a `Decisions` object (one decision per choice node).
 Errors point at the source; an error inside a definition also notes where it was used.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -27,15 +28,14 @@ class DefinitionCycle(NetError):
 class Expander:
     """Expands one network expression under one set of search-space decisions."""
 
-    def __init__(self, defs: dict[str, ast.Def], input_shape: tuple[int, ...], limits: Limits,
-                 decisions: Decisions):
+    def __init__(self, defs: dict[str, ast.Def], input_shape: tuple[int, ...], limits: Limits, decisions: Decisions):
         self.top = Env(defs)
         self.limits = limits
         self.decisions = decisions
         self.builder = GraphBuilder(input_shape, limits)
-        self.calls: list[str] = []   # definitions being expanded (recursion check)
-        self.nesting = 0             # expression levels being expanded (limits.max_nesting)
-        self.in_option = False       # expanding the text of a chosen option (inner choices add no name part)
+        self.calls: list[str] = []  # definitions being expanded (recursion check)
+        self.nesting = 0  # expression levels being expanded (limits.max_nesting)
+        self.in_option = False  # expanding the text of a chosen option (inner choices add no name part)
 
     def run(self, expr: ast.Expr) -> OpNode:
         """Expand the network; returns the output op."""
@@ -46,8 +46,11 @@ class Expander:
         """Expand `e` on input `x` inside `scope`; returns its output op."""
         self.nesting += 1
         if self.nesting > self.limits.max_nesting:
-            raise NetError(f"the network nests more than {self.limits.max_nesting:,} levels deep as expanded "
-                           "(definitions, blocks passed as arguments, brackets)", getattr(e, "span", None))
+            raise NetError(
+                f"the network nests more than {self.limits.max_nesting:,} levels deep as expanded "
+                "(definitions, blocks passed as arguments, brackets)",
+                getattr(e, "span", None),
+            )
         try:
             if isinstance(e, ast.Seq):
                 for item in e.items:
@@ -64,8 +67,11 @@ class Expander:
             if isinstance(e, (ast.Opt, ast.Alt)):
                 return self.choose(e, env, x, scope)
             if isinstance(e, ast.Literal):
-                raise NetError(f"{fmt_value(e.value)} is a value, not a block", e.span,
-                               hint="values go inside a call's parentheses, e.g. conv(128)")
+                raise NetError(
+                    f"{fmt_value(e.value)} is a value, not a block",
+                    e.span,
+                    hint="values go inside a call's parentheses, e.g. conv(128)",
+                )
             raise TypeError(f"not an expression: {type(e).__name__}")
         finally:
             self.nesting -= 1
@@ -76,7 +82,7 @@ class Expander:
         if option is None:
             return x
         before = len(scope.children)
-        nested = isinstance(option, (ast.Opt, ast.Alt))   # the inner choice names itself
+        nested = isinstance(option, (ast.Opt, ast.Alt))  # the inner choice names itself
         names_itself = not nested and not self.in_option
         saved = self.in_option
         self.in_option = self.in_option or not nested
@@ -100,8 +106,9 @@ class Expander:
             args = body.args if isinstance(body, ast.Call) else ()
             kwargs = body.kwargs if isinstance(body, ast.Call) else ()
             name_span = body.name_span if isinstance(body, ast.Call) else body.span
-            return self.call_def(env.defs[body.name], args, kwargs, body.span, name_span, env, x, scope,
-                                 scale=(e.factor, e.span))
+            return self.call_def(
+                env.defs[body.name], args, kwargs, body.span, name_span, env, x, scope, scale=(e.factor, e.span)
+            )
         out = self.emit(body, env, x, scope)
         return self.builder.add_op(_MUL, {"k": e.factor}, [out], e.span, scope)
 
@@ -122,14 +129,26 @@ class Expander:
         return x
 
     # ------------------------------------------------------------ names
-    def call(self, name: str, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, name_span: Span,
-             env: Env, x: OpNode, scope: Scope) -> OpNode:
+    def call(
+        self,
+        name: str,
+        args: Sequence[ast.Expr],
+        kwargs: Sequence[ast.Kwarg],
+        span: Span,
+        name_span: Span,
+        env: Env,
+        x: OpNode,
+        scope: Scope,
+    ) -> OpNode:
         """A name, with or without arguments: a parameter, a definition or a primitive."""
         b = env.local.get(name)
         if b is not None:
             if isinstance(b, Value):
-                raise NetError(f"'{name}' is a parameter holding {fmt_value(b.value)}, not a block", name_span,
-                               hint="use it as an argument, e.g. conv(" + name + ")")
+                raise NetError(
+                    f"'{name}' is a parameter holding {fmt_value(b.value)}, not a block",
+                    name_span,
+                    hint="use it as an argument, e.g. conv(" + name + ")",
+                )
             if args or kwargs:
                 raise NetError(f"'{name}' is a block passed as a parameter; it takes no arguments here", span)
             return self.thunk(b, x, scope)
@@ -141,10 +160,13 @@ class Expander:
             return self.call_prim(op, args, kwargs, span, env, x, scope)
         if name in SYMBOLS:
             raise NetError(f"'{name}' is a parameter value, not a block", name_span)
-        raise NetError(f"unknown name '{name}'", name_span,
-                       hint=did_you_mean(name, env.names() - {"input"}) or
-                       "define it (name = ...), import a file that does (use \"file.net\"), or see "
-                       "`docs/language.md` for the primitives")
+        raise NetError(
+            f"unknown name '{name}'",
+            name_span,
+            hint=did_you_mean(name, env.names() - {"input"})
+            or 'define it (name = ...), import a file that does (use "file.net"), or see '
+            "`docs/language.md` for the primitives",
+        )
 
     def thunk(self, b: Thunk, x: OpNode, scope: Scope) -> OpNode:
         """Expand a block passed as an argument, in the context it was written in."""
@@ -155,15 +177,27 @@ class Expander:
         finally:
             self.in_option, self.calls = saved
 
-    def call_def(self, d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span,
-                 name_span: Span, env: Env, x: OpNode, scope: Scope,
-                 scale: tuple[float, Span] | None = None) -> OpNode:
+    def call_def(
+        self,
+        d: ast.Def,
+        args: Sequence[ast.Expr],
+        kwargs: Sequence[ast.Kwarg],
+        span: Span,
+        name_span: Span,
+        env: Env,
+        x: OpNode,
+        scope: Scope,
+        scale: tuple[float, Span] | None = None,
+    ) -> OpNode:
         """One call of a definition: a new block holding its body (and any extension blocks)."""
         if d.name in self.calls:
-            chain = " -> ".join(self.calls[self.calls.index(d.name):] + [d.name])
-            raise DefinitionCycle(f"recursive definition: {chain}", name_span,
-                                  notes=[(f"'{d.name}' is defined here", d.name_span)],
-                                  hint="a block cannot contain itself; use ^N to repeat a block N times")
+            chain = " -> ".join(self.calls[self.calls.index(d.name) :] + [d.name])
+            raise DefinitionCycle(
+                f"recursive definition: {chain}",
+                name_span,
+                notes=[(f"'{d.name}' is defined here", d.name_span)],
+                hint="a block cannot contain itself; use ^N to repeat a block N times",
+            )
         if len(self.calls) >= self.limits.max_depth:
             raise NetError(f"definitions nest more than {self.limits.max_depth} deep", name_span)
         extensions: Sequence[ast.Expr] = ()
@@ -176,7 +210,7 @@ class Expander:
         child = self.builder.open_scope(d.name, d.label, scope, span)
         self.calls.append(d.name)
         saved = self.in_option
-        self.in_option = False       # the body is another text: its choices name themselves
+        self.in_option = False  # the body is another text: its choices name themselves
         try:
             out = self.emit(d.body, env.child(local), x, child)
         except DefinitionCycle:
@@ -203,23 +237,36 @@ class Expander:
     def _check_extension(d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], env: Env) -> None:
         defined = [(f"'{d.name}' is defined here", d.name_span)]
         if kwargs:
-            raise NetError(f"'{d.name}' takes no parameters, got keyword '{kwargs[0].name}'", kwargs[0].span,
-                           notes=defined)
+            raise NetError(
+                f"'{d.name}' takes no parameters, got keyword '{kwargs[0].name}'", kwargs[0].span, notes=defined
+            )
         for a in args:
             if isinstance(a, ast.Literal) or (isinstance(a, ast.Ref) and isinstance(env.local.get(a.name), Value)):
-                raise NetError(f"'{d.name}' takes no parameters; blocks in its parentheses extend it, "
-                               f"but this is a value", a.span, notes=defined)
+                raise NetError(
+                    f"'{d.name}' takes no parameters; blocks in its parentheses extend it, but this is a value",
+                    a.span,
+                    notes=defined,
+                )
 
     # ------------------------------------------------------------ primitives
-    def call_prim(self, op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env,
-                  x: OpNode, scope: Scope) -> OpNode:
+    def call_prim(
+        self,
+        op: Op,
+        args: Sequence[ast.Expr],
+        kwargs: Sequence[ast.Kwarg],
+        span: Span,
+        env: Env,
+        x: OpNode,
+        scope: Scope,
+    ) -> OpNode:
         """A primitive: its parameters bound and checked, or its branches expanded (add, concat)."""
         if op.branches:
             if kwargs:
                 raise NetError(f"{op.name} takes branches, not keyword arguments", kwargs[0].span)
             if len(args) < 2:
-                raise NetError(f"{op.name} needs at least two branches, e.g. {op.name}(identity, conv_bn -> conv_bn)",
-                               span)
+                raise NetError(
+                    f"{op.name} needs at least two branches, e.g. {op.name}(identity, conv_bn -> conv_bn)", span
+                )
             outs = [self.emit(a, env, x, scope) for a in args]
             return self.builder.add_op(op, {}, outs, span, scope, branch_spans=[a.span for a in args])
         return self.builder.add_op(op, prim_params(op, args, kwargs, span, env), [x], span, scope)

@@ -10,6 +10,7 @@ Everything the command line shows comes through `SearchEvents` callbacks; nothin
 prints. A search folder is locked while a search writes to it; every file is written
 atomically; a rerun with the same folder skips the finished runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,11 +53,12 @@ class SearchEvents:
 @dataclass
 class SearchOutcome:
     """What a search did."""
+
     total: int
     done_before: int
     finished: int = 0
     failures: list[str] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)   # every valid row of results.csv afterwards
+    rows: list[dict[str, Any]] = field(default_factory=list)  # every valid row of results.csv afterwards
 
 
 def default_out(files: Sequence[str | os.PathLike[str]]) -> Path:
@@ -68,20 +70,39 @@ def default_out(files: Sequence[str | os.PathLike[str]]) -> Path:
 class Search:
     """A grid of runs over search-space files, bound to one search folder."""
 
-    def __init__(self, files: Sequence[str], *, epochs: list[int] | None = None, runs: int = 1, seed: int = 0,
-                 variants: Sequence[str] = (), out: str | os.PathLike[str] | None = None,
-                 engine: EngineConfig | None = None, batch_size: int | None = None, max_params: int = 1_000_000_000):
+    def __init__(
+        self,
+        files: Sequence[str],
+        *,
+        epochs: list[int] | None = None,
+        runs: int = 1,
+        seed: int = 0,
+        variants: Sequence[str] = (),
+        out: str | os.PathLike[str] | None = None,
+        engine: EngineConfig | None = None,
+        batch_size: int | None = None,
+        max_params: int = 1_000_000_000,
+    ):
         engine = engine or EngineConfig()
         if engine.data is not None and not Path(engine.data).exists():
             from ..data import USAGE
+
             raise DataError(f"data path '{engine.data}' does not exist", file=str(engine.data), hint=USAGE)
         self.files = [str(f) for f in files]
         self.epochs, self.runs, self.seed, self.variants = epochs, runs, seed, list(variants)
         self.nets = grid.networks(self.files, self.variants or None, max_params=max_params)
-        self.engine = EngineConfig(engine.data, engine.limit, engine.limit_test, engine.device, engine.precision,
-                                   engine.compile, self.nets[0].graph.input_shape[0])
-        self.specs = grid.plan(self.nets, epochs, runs, seed, self.engine.data_id(), engine.precision,
-                               {"batch_size": batch_size})
+        self.engine = EngineConfig(
+            engine.data,
+            engine.limit,
+            engine.limit_test,
+            engine.device,
+            engine.precision,
+            engine.compile,
+            self.nets[0].graph.input_shape[0],
+        )
+        self.specs = grid.plan(
+            self.nets, epochs, runs, seed, self.engine.data_id(), engine.precision, {"batch_size": batch_size}
+        )
         self.out = Path(out) if out else default_out(self.files)
         if self.out.exists() and not self.out.is_dir():
             raise NetError(f"--out '{self.out}' is a file, not a folder", file=str(self.out))
@@ -102,19 +123,23 @@ class Search:
         results = ResultsFile(self.out)
         return self.specs, results.done_keys(), list(results.warnings)
 
-    def run(self, events: SearchEvents | None = None, workers: int = 1, ray_address: str | None = None) -> SearchOutcome:
+    def run(
+        self, events: SearchEvents | None = None, workers: int = 1, ray_address: str | None = None
+    ) -> SearchOutcome:
         """Train every run not yet in results.csv; each finished run is appended at once."""
         events = events or SearchEvents()
         if ray_address is not None and workers > 1:
             raise NetError("--workers and --ray do not mix", hint="with --ray, Ray places one task per GPU (or CPU)")
         if ray_address is not None:
             from .ray_backend import import_ray
-            import_ray()                              # the clear message before any work
+
+            import_ray()  # the clear message before any work
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise NetError(f"cannot create the results folder '{self.out}': {err.strerror or err}",
-                           file=str(self.out)) from None
+            raise NetError(
+                f"cannot create the results folder '{self.out}': {err.strerror or err}", file=str(self.out)
+            ) from None
         with SearchLock(self.out):
             results = ResultsFile(self.out)
             for w in results.warnings:
@@ -151,23 +176,54 @@ class Search:
 
     def _write_manifest(self) -> None:
         e = self.engine
-        manifest = {"files": self.files, "epochs": self.epochs, "runs": self.runs, "seed": self.seed,
-                    "variants": self.variants, "data": e.data, "limit": e.limit, "limit_test": e.limit_test,
-                    "device": e.device, "precision": e.precision, "compile": e.compile, "netc": __version__}
+        manifest = {
+            "files": self.files,
+            "epochs": self.epochs,
+            "runs": self.runs,
+            "seed": self.seed,
+            "variants": self.variants,
+            "data": e.data,
+            "limit": e.limit,
+            "limit_test": e.limit_test,
+            "device": e.device,
+            "precision": e.precision,
+            "compile": e.compile,
+            "netc": __version__,
+        }
         write_text(self.out / "search.json", json.dumps(manifest, indent=1) + "\n")
 
     def _write_detail(self, spec: grid.RunSpec, row: dict[str, Any], epoch_rows: list[dict[str, Any]]) -> None:
         from ..train.rundir import safe_name
-        detail = self.out / "runs" / f"{safe_name(spec.name)}-{spec.epochs}ep-seed{spec.seed}-{spec.config_hash}.json"
-        write_text(detail, json.dumps({"result": row, "settings": spec.settings.to_json(),
-                                       "canonical": spec.network.canonical, "epochs": epoch_rows}, indent=1) + "\n")
 
-    def _execute(self, todo: list[grid.RunSpec], workers: int, ray_address: str | None, on_result: Any,
-                 on_fail: Any, events: SearchEvents) -> None:
+        detail = self.out / "runs" / f"{safe_name(spec.name)}-{spec.epochs}ep-seed{spec.seed}-{spec.config_hash}.json"
+        write_text(
+            detail,
+            json.dumps(
+                {
+                    "result": row,
+                    "settings": spec.settings.to_json(),
+                    "canonical": spec.network.canonical,
+                    "epochs": epoch_rows,
+                },
+                indent=1,
+            )
+            + "\n",
+        )
+
+    def _execute(
+        self,
+        todo: list[grid.RunSpec],
+        workers: int,
+        ray_address: str | None,
+        on_result: Any,
+        on_fail: Any,
+        events: SearchEvents,
+    ) -> None:
         from . import runner
 
         if ray_address is not None:
             from .ray_backend import run_ray
+
             run_ray(ray_address, todo, self.engine, on_result, on_fail, log=events.log)
         elif workers > 1:
             runner.run_workers(todo, self.engine, workers, on_result, on_fail, log=events.log)

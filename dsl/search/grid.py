@@ -10,6 +10,7 @@ wiring, shapes): two files whose network lines read the same but whose layer def
 (e.g. `backbone_6_bn_init.net` and `double_width_60.net`) get different hashes, and two texts
 that build the same network (`conv(8) -> conv` and `conv(8) -> conv(8)`) the same one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,7 @@ from ..settings import SettingsError, TrainSettings
 class Network:
     """One network of the search: a variant of a search space, or a plain .net file."""
 
-    name: str            # 'Residual:L1+L3', or the file's stem for a plain net
+    name: str  # 'Residual:L1+L3', or the file's stem for a plain net
     file: str
     variant: str | None  # the variant name to pass to dsl.load (None for a plain net)
     graph: Graph
@@ -82,15 +83,18 @@ def parse_epochs(text: str | None) -> list[int] | None:
         except ValueError:
             v = None
         if v is None or v < 1 or v > 100_000:
-            raise NetError(f"--epochs must be a comma-separated list of positive integers such as 20,22; "
-                           f"got '{text}'", hint="e.g. --epochs 20 or --epochs 20,22")
+            raise NetError(
+                f"--epochs must be a comma-separated list of positive integers such as 20,22; got '{text}'",
+                hint="e.g. --epochs 20 or --epochs 20,22",
+            )
         if v not in out:
             out.append(v)
     return out
 
 
-def settings_for(file_settings: TrainSettings, epochs: int | None, overrides: dict[str, Any] | None = None,
-                 file: str | None = None) -> TrainSettings:
+def settings_for(
+    file_settings: TrainSettings, epochs: int | None, overrides: dict[str, Any] | None = None, file: str | None = None
+) -> TrainSettings:
     """The settings of one run: the file's, with `epochs` (lr knots stretched to it) and overrides."""
     try:
         return file_settings.with_overrides(epochs, **(overrides or {}))
@@ -123,17 +127,19 @@ def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = No
         for want in variants:
             match = [n for n in found if n.name.lower() == want.lower()]
             if not match:
-                raise NetError(f"no network named '{want}' in {', '.join(map(str, files))}",
-                               hint=(did_you_mean(want, all_names) or "") + f" networks: {', '.join(all_names)}")
+                raise NetError(
+                    f"no network named '{want}' in {', '.join(map(str, files))}",
+                    hint=(did_you_mean(want, all_names) or "") + f" networks: {', '.join(all_names)}",
+                )
             keep.extend(m for m in match if m not in keep)
         found = [n for n in found if n in keep]
     unique: list[Network] = []
     by_hash: dict[str, Network] = {}
     by_name: dict[str, Network] = {}
     for n in found:
-        if n.net_hash in by_hash:   # e.g. 'Backbone' of both search_residual.net and search_extra.net
+        if n.net_hash in by_hash:  # e.g. 'Backbone' of both search_residual.net and search_extra.net
             continue
-        if n.name in by_name:       # one name, two different networks: qualify with the file's stem
+        if n.name in by_name:  # one name, two different networks: qualify with the file's stem
             n.name = f"{Path(n.file).stem}:{n.name}"
         by_hash[n.net_hash] = by_name[n.name] = n
         unique.append(n)
@@ -141,15 +147,22 @@ def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = No
     return found
 
 
-def plan(nets: list[Network], epochs: list[int] | None, runs: int, seed: int = 0, data_id: str = "",
-         precision: str = "auto", overrides: dict[str, Any] | None = None) -> list[RunSpec]:
+def plan(
+    nets: list[Network],
+    epochs: list[int] | None,
+    runs: int,
+    seed: int = 0,
+    data_id: str = "",
+    precision: str = "auto",
+    overrides: dict[str, Any] | None = None,
+) -> list[RunSpec]:
     """The grid, network-major (runs of one network are adjacent: warm compiled models),
     then epochs, then seeds `seed .. seed+runs-1`."""
     if runs < 1:
         raise NetError(f"--runs must be at least 1, got {runs}")
     specs = []
     for n in nets:
-        lengths: list[int | None] = list(epochs) if epochs else [None]   # None: the file's own length
+        lengths: list[int | None] = list(epochs) if epochs else [None]  # None: the file's own length
         for e in lengths:
             s = settings_for(n.graph.settings, e, overrides, n.file)
             ch = config_hash(n.net_hash, s, data_id, precision)

@@ -9,6 +9,7 @@ one `SearchWorker` (its Trainer, compiled models and the dataset on its device).
 loaded once by the driver and shipped through Ray's object store (`ray.put`), so workers on other
 machines need no copy of the data; they need the same netc (and torch) installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from .grid import RunSpec
 
 INSTALL_HINT = "install it with: pip install 'netc[ray]'  (or: pip install 'ray[default]')"
-_WORKER: dict[EngineConfig, SearchWorker] = {}   # per Ray worker process: its SearchWorker
+_WORKER: dict[EngineConfig, SearchWorker] = {}  # per Ray worker process: its SearchWorker
 
 
 def import_ray() -> Any:
@@ -63,25 +64,38 @@ def _init(ray: Any, address: str, log: Callable[[str], None]) -> bool:
         try:
             ray.init(**kwargs)
         except Exception as err:  # Ray's own start-up failures have many types
-            raise NetError(f"cannot start a local Ray instance: {type(err).__name__}: {err}",
-                           hint="check 'ray start --head' works on this machine, or drop --ray") from None
-        log(f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs, "
-            f"{int(ray.cluster_resources().get('GPU', 0))} GPUs)")
+            raise NetError(
+                f"cannot start a local Ray instance: {type(err).__name__}: {err}",
+                hint="check 'ray start --head' works on this machine, or drop --ray",
+            ) from None
+        log(
+            f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs, "
+            f"{int(ray.cluster_resources().get('GPU', 0))} GPUs)"
+        )
     else:
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise NetError(f"cannot connect to the Ray cluster at '{address}': {err}",
-                           hint="start one with 'ray start --head', pass its address (or 'auto' on a node "
-                                "of the cluster), or use --ray local") from None
+            raise NetError(
+                f"cannot connect to the Ray cluster at '{address}': {err}",
+                hint="start one with 'ray start --head', pass its address (or 'auto' on a node "
+                "of the cluster), or use --ray local",
+            ) from None
         res = ray.cluster_resources()
         log(f"connected to Ray at {address} ({int(res.get('CPU', 0))} CPUs, {int(res.get('GPU', 0))} GPUs)")
     return True
 
 
-def run_ray(address: str, specs: list[RunSpec], cfg: EngineConfig, on_result: Callable[..., None],
-            on_fail: Callable[..., None], dataset: Dataset | None = None, log: Callable[[str], None] = print,
-            shutdown: bool | None = None) -> None:
+def run_ray(
+    address: str,
+    specs: list[RunSpec],
+    cfg: EngineConfig,
+    on_result: Callable[..., None],
+    on_fail: Callable[..., None],
+    dataset: Dataset | None = None,
+    log: Callable[[str], None] = print,
+    shutdown: bool | None = None,
+) -> None:
     """Train every run as a Ray task on the cluster at `address` ('local' starts one here)."""
     ray = import_ray()
     from .runner import load_data
@@ -92,12 +106,14 @@ def run_ray(address: str, specs: list[RunSpec], cfg: EngineConfig, on_result: Ca
         if cfg.device == "cpu":
             gpus = 0
         elif cfg.device.startswith("cuda") and not gpus:
-            raise NetError("--device cuda was asked for but the Ray cluster has no GPUs",
-                           hint="use --device auto or cpu")
+            raise NetError(
+                "--device cuda was asked for but the Ray cluster has no GPUs", hint="use --device auto or cpu"
+            )
         opts = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
         remote = ray.remote(max_calls=0, max_retries=1, **opts)(_task)
-        task_cfg = EngineConfig(cfg.data, cfg.limit, cfg.limit_test, "cuda" if gpus else "cpu", cfg.precision,
-                                cfg.compile, cfg.channels)
+        task_cfg = EngineConfig(
+            cfg.data, cfg.limit, cfg.limit_test, "cuda" if gpus else "cpu", cfg.precision, cfg.compile, cfg.channels
+        )
         ds = dataset if dataset is not None else load_data(cfg)
         box = [ray.put(ds)]
         futures = {remote.remote(task_cfg, box, spec): spec for spec in specs}

@@ -13,6 +13,7 @@ of result.json, or a whole unreadable run folder among others is skipped with a 
 the file (and line or run); NetError only when nothing usable remains. Files are read with a size
 cap (dsl.fileio); the plot is rendered in memory and written atomically.
 """
+
 from __future__ import annotations
 
 import io
@@ -73,7 +74,7 @@ class Group:
 
 
 # ----------------------------------------------------------------------------- reading
-JSON_LIMIT = 64 << 20       # a result.json / config.json is a few kB; anything this big is not one
+JSON_LIMIT = 64 << 20  # a result.json / config.json is a few kB; anything this big is not one
 DEFAULT_TARGET = 0.94
 
 
@@ -83,7 +84,7 @@ def _number(v: object) -> float | None:
         return None
     try:
         f = float(v)
-    except OverflowError:        # an int too big for a float
+    except OverflowError:  # an int too big for a float
         return None
     return f if math.isfinite(f) else None
 
@@ -101,7 +102,7 @@ def _read_json(path: Path) -> object:
     text = read_text_limited(path, JSON_LIMIT, "JSON file")
     try:
         return json.loads(text)
-    except (ValueError, RecursionError) as err:   # RecursionError: '[[[[...' nested too deep
+    except (ValueError, RecursionError) as err:  # RecursionError: '[[[[...' nested too deep
         raise NetError(f"'{path}' is not valid JSON ({str(err) or 'nested too deeply'})", file=str(path)) from None
 
 
@@ -135,14 +136,21 @@ def _train_run(r: object) -> tuple[int, int, float, float]:
 
 
 def _json_type(v: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+        int: "a number",
+        float: "a number",
+    }.get(type(v), type(v).__name__)
 
 
 def _shown(v: object, limit: int = 40) -> str:
     if isinstance(v, (dict, list)):
         return _json_type(v)
-    s = repr(v) if isinstance(v, str) else json.dumps(v)   # json: NaN, true, null as the file spells them
+    s = repr(v) if isinstance(v, str) else json.dumps(v)  # json: NaN, true, null as the file spells them
     return s if len(s) <= limit else s[:limit] + "..."
 
 
@@ -153,19 +161,20 @@ def _train_dir_rows(folder: Path, warnings: list[str]) -> list[dict]:
     path = folder / "result.json"
     res = _read_json(path)
     if not isinstance(res, dict):
-        raise NetError(f"'{path}' is not a netc train result (a JSON object expected, not {_json_type(res)})",
-                       file=str(path))
+        raise NetError(
+            f"'{path}' is not a netc train result (a JSON object expected, not {_json_type(res)})", file=str(path)
+        )
     runs = res.get("runs")
     if not isinstance(runs, list):
-        raise NetError(f"'{path}' is not a netc train result ('runs' is {_json_type(runs)}, not a list)",
-                       file=str(path))
+        raise NetError(
+            f"'{path}' is not a netc train result ('runs' is {_json_type(runs)}, not a list)", file=str(path)
+        )
     net = res.get("net")
     name = net if isinstance(net, str) and net.strip() else None
     target = _fraction(res.get("target"))
     if res.get("target") is not None and target is None:
-        warnings.append(f"{path}: warning: target {_shown(res.get('target'))} is not a number between 0 and 1; "
-                        f"ignored")
-    if name is None or target is None:      # config.json has the rest (older result.json lacks them)
+        warnings.append(f"{path}: warning: target {_shown(res.get('target'))} is not a number between 0 and 1; ignored")
+    if name is None or target is None:  # config.json has the rest (older result.json lacks them)
         cfg_name, cfg_target = _train_config(folder, warnings)
         name = name or cfg_name or folder.name
         target = target if target is not None else cfg_target if cfg_target is not None else DEFAULT_TARGET
@@ -176,8 +185,17 @@ def _train_dir_rows(folder: Path, warnings: list[str]) -> list[dict]:
         except _BadRun as err:
             warnings.append(f"{path}: warning: runs[{i}] is not a valid run ({err}); ignored")
             continue
-        rows.append({"variant": name, "epochs": epochs, "seed": seed, "test_acc": acc, "seconds": sec,
-                     "target": target, "source": str(folder)})
+        rows.append(
+            {
+                "variant": name,
+                "epochs": epochs,
+                "seed": seed,
+                "test_acc": acc,
+                "seconds": sec,
+                "target": target,
+                "source": str(folder),
+            }
+        )
     return rows
 
 
@@ -204,8 +222,10 @@ def _train_config(folder: Path, warnings: list[str]) -> tuple[str | None, float 
     if isinstance(settings, dict) and settings.get("target") is not None:
         target = _fraction(settings["target"])
         if target is None:
-            warnings.append(f"{path}: warning: settings.target {_shown(settings['target'])} is not a number "
-                            f"between 0 and 1; ignored")
+            warnings.append(
+                f"{path}: warning: settings.target {_shown(settings['target'])} is not a number "
+                f"between 0 and 1; ignored"
+            )
     return name, target
 
 
@@ -231,8 +251,11 @@ def _folder_rows(folder: Path, warnings: list[str]) -> list[dict] | None:
 def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
     """The rows of one path given on the command line; NetError if it holds no netc results."""
     if not p.exists():
-        raise NetError(f"'{p}' does not exist", file=str(p),
-                       hint="pass a netc search --out folder (with results.csv) or netc train run folders")
+        raise NetError(
+            f"'{p}' does not exist",
+            file=str(p),
+            hint="pass a netc search --out folder (with results.csv) or netc train run folders",
+        )
     if p.is_file():
         if p.name == FILENAME or p.suffix == ".csv":
             return _search_rows(p, warnings)
@@ -240,8 +263,7 @@ def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
             return _train_dir_rows(p.parent, warnings)
         raise NetError(f"'{p}' is not a results.csv or a run folder", file=str(p))
     if not p.is_dir():
-        raise NetError(f"'{p}' is not a results.csv or a run folder (it is not a plain file or folder)",
-                       file=str(p))
+        raise NetError(f"'{p}' is not a results.csv or a run folder (it is not a plain file or folder)", file=str(p))
     found = _folder_rows(p, warnings)
     if found is not None:
         return found
@@ -253,7 +275,7 @@ def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
     for s in subs:
         try:
             sub = _folder_rows(s, warnings)
-        except (NetError, OSError) as err:     # one broken run folder among many: skip it, say so
+        except (NetError, OSError) as err:  # one broken run folder among many: skip it, say so
             problem = _as_net_error(err, s)
             warnings.append(f"{problem.file or s}: warning: {problem.message}; skipped")
             found_any = True
@@ -262,9 +284,11 @@ def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
             found_any = True
             rows += sub
     if not found_any:
-        raise NetError(f"'{p}' holds no netc results (no results.csv, no result.json, "
-                       f"nor any in its sub-folders)", file=str(p),
-                       hint="run netc search --out DIR or netc train first, then netc report DIR")
+        raise NetError(
+            f"'{p}' holds no netc results (no results.csv, no result.json, nor any in its sub-folders)",
+            file=str(p),
+            hint="run netc search --out DIR or netc train first, then netc report DIR",
+        )
     return rows
 
 
@@ -293,16 +317,18 @@ def collect_rows(paths: Sequence[str | os.PathLike[str]], warnings: list[str] | 
         except (NetError, OSError) as err:
             errors.append(_as_net_error(err, Path(p)))
     if len(paths) == 1 and errors:
-        raise errors[0]                       # the one thing asked for is unusable: that is the error
-    for problem in errors:                    # the others are still reported
+        raise errors[0]  # the one thing asked for is unusable: that is the error
+    for problem in errors:  # the others are still reported
         warnings.append(f"{problem.file or 'netc report'}: warning: {problem.message}; skipped")
     if not rows:
         if errors:
             raise NetError("nothing to report: " + "; ".join(e.message for e in errors))
         if len(warnings) > warned_before:
             raise NetError(f"no usable runs in {', '.join(map(str, paths))} (see the warnings above)")
-        raise NetError(f"no finished runs in {', '.join(map(str, paths))} yet",
-                       hint="results appear after the first run of a search (or netc train) finishes")
+        raise NetError(
+            f"no finished runs in {', '.join(map(str, paths))} yet",
+            hint="results appear after the first run of a search (or netc train) finishes",
+        )
     return rows
 
 
@@ -311,9 +337,8 @@ def group_rows(rows: list[dict], target: float | None = None) -> list[Group]:
     groups: dict[tuple[str, int], Group] = {}
     for r in rows:
         acc, sec = r.get("test_acc"), r.get("seconds")
-        if not isinstance(acc, float) or not isinstance(sec, float) or not math.isfinite(acc) \
-                or not math.isfinite(sec):
-            continue                          # the readers keep only finite values; rows from elsewhere may not
+        if not isinstance(acc, float) or not isinstance(sec, float) or not math.isfinite(acc) or not math.isfinite(sec):
+            continue  # the readers keep only finite values; rows from elsewhere may not
         key = (str(r["variant"]), int(r["epochs"]))
         g = groups.get(key)
         if g is None:
@@ -338,8 +363,14 @@ def _printable(name: str) -> str:
 
 def _cells(g: Group) -> list[str]:
     acc = f"{g.mean_acc:.2%}" + (f" ± {g.std_acc:.2%}" if g.runs > 1 else "")
-    return [_printable(g.network), str(g.epochs), str(g.runs), acc, f"{g.hits}/{g.runs} ≥ {g.target:.2%}",
-            f"{g.mean_seconds:.1f} s"]
+    return [
+        _printable(g.network),
+        str(g.epochs),
+        str(g.runs),
+        acc,
+        f"{g.hits}/{g.runs} ≥ {g.target:.2%}",
+        f"{g.mean_seconds:.1f} s",
+    ]
 
 
 def markdown(groups: list[Group]) -> str:
@@ -371,6 +402,7 @@ def plain_table(groups: list[Group]) -> str:
 
     def fmt(r: list[str]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
     return "\n".join([fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]])
 
 
@@ -384,7 +416,7 @@ def _family(name: str) -> str:
 
 def _label(text: str, limit: int = 60) -> str:
     """`text` for matplotlib: shortened, control characters escaped, '$' literal (not mathtext)."""
-    text = _printable(text if len(text) <= limit else text[:limit - 1] + "…")
+    text = _printable(text if len(text) <= limit else text[: limit - 1] + "…")
     return text.replace("$", r"\$")
 
 
@@ -396,6 +428,7 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
     if out.parent and not out.parent.exists():
         raise NetError(f"the folder of --plot '{out}' does not exist", file=str(out))
     import matplotlib
+
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -412,17 +445,28 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
         c = colours[_family(name)]
         if len(gs) > 1:
             ax.plot(xs, ys, "-", color=c, linewidth=1.5, alpha=0.8)
-        ax.plot(xs[:1], ys[:1], "o", color=c, markersize=7,
-                label=_label(_family(name)) if name == min(n for n in by_net if _family(n) == _family(name))
-                else None)
+        ax.plot(
+            xs[:1],
+            ys[:1],
+            "o",
+            color=c,
+            markersize=7,
+            label=_label(_family(name)) if name == min(n for n in by_net if _family(n) == _family(name)) else None,
+        )
         if gs[0].runs > 1:
-            ax.errorbar(xs[:1], ys[:1], yerr=[gs[0].std_acc * 100 / math.sqrt(gs[0].runs)], color=c, capsize=2,
-                        linewidth=0.8)
+            ax.errorbar(
+                xs[:1], ys[:1], yerr=[gs[0].std_acc * 100 / math.sqrt(gs[0].runs)], color=c, capsize=2, linewidth=0.8
+            )
         ax.annotate(_label(name), (xs[0], ys[0]), textcoords="offset points", xytext=(5, -10), fontsize=8, color="0.15")
     ax.set_xlabel("training time per run (s)")
     ax.set_ylabel("test accuracy (%)")
-    lengths = (f"points: {epochs_all[0]} epochs, lines to {', '.join(map(str, epochs_all[1:]))} epochs"
-               if len(epochs_all) > 1 else f"{epochs_all[0]} epochs" if epochs_all else "")
+    lengths = (
+        f"points: {epochs_all[0]} epochs, lines to {', '.join(map(str, epochs_all[1:]))} epochs"
+        if len(epochs_all) > 1
+        else f"{epochs_all[0]} epochs"
+        if epochs_all
+        else ""
+    )
     ax.set_title(_label(title, 200) if title else f"time vs accuracy ({lengths})")
     ax.grid(True, alpha=0.3)
     if len(families) > 1:

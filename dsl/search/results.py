@@ -11,6 +11,7 @@ place, when the file is rewritten; it is ignored for resuming and reporting (so 
 redone and appended as a new row) and reported as a warning with its file and line number.
 Valid rows are rewritten byte for byte as they were read.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,18 +27,36 @@ from ..fileio import FolderLock, read_bytes_limited, remove_stale_temps, write_b
 
 __all__ = ["FIELDS", "FILENAME", "Results", "ResultsFile", "SearchLock", "read_results", "read_rows"]
 
-FIELDS = ["variant", "file", "net_hash", "config_hash", "epochs", "seed", "test_acc", "test_loss", "train_acc",
-          "train_loss", "seconds", "warmup_s", "target", "params", "device", "precision", "worker", "finished_at"]
-REQUIRED = ("variant", "epochs", "seed", "test_acc", "seconds")   # a row without one of these is no result
-INTS = {"epochs": 1, "seed": None, "params": 0}                    # name -> smallest allowed value
-MAX_EPOCHS = 1_000_000      # beyond any real run; a bigger count is a corrupt value (and breaks the plot's title)
-MAX_SECONDS = 1e9           # 31 years: a bigger duration is a corrupt value (and overflows the plot's axis)
-FRACTIONS = {"test_acc", "train_acc", "target"}                    # finite, in [0, 1]
-DURATIONS = {"seconds", "warmup_s"}                                # finite, >= 0
-LOSSES = {"test_loss", "train_loss"}                               # any float (a diverged loss is still data)
+FIELDS = [
+    "variant",
+    "file",
+    "net_hash",
+    "config_hash",
+    "epochs",
+    "seed",
+    "test_acc",
+    "test_loss",
+    "train_acc",
+    "train_loss",
+    "seconds",
+    "warmup_s",
+    "target",
+    "params",
+    "device",
+    "precision",
+    "worker",
+    "finished_at",
+]
+REQUIRED = ("variant", "epochs", "seed", "test_acc", "seconds")  # a row without one of these is no result
+INTS = {"epochs": 1, "seed": None, "params": 0}  # name -> smallest allowed value
+MAX_EPOCHS = 1_000_000  # beyond any real run; a bigger count is a corrupt value (and breaks the plot's title)
+MAX_SECONDS = 1e9  # 31 years: a bigger duration is a corrupt value (and overflows the plot's axis)
+FRACTIONS = {"test_acc", "train_acc", "target"}  # finite, in [0, 1]
+DURATIONS = {"seconds", "warmup_s"}  # finite, >= 0
+LOSSES = {"test_loss", "train_loss"}  # any float (a diverged loss is still data)
 FILENAME = "results.csv"
-SIZE_LIMIT = 256 << 20      # ~1M runs; anything bigger is not a results.csv (or is /dev/zero)
-MAX_WARNINGS = 20           # per file; the rest are counted, so a garbage file cannot flood the terminal
+SIZE_LIMIT = 256 << 20  # ~1M runs; anything bigger is not a results.csv (or is /dev/zero)
+MAX_WARNINGS = 20  # per file; the rest are counted, so a garbage file cannot flood the terminal
 
 
 class _Invalid(Exception):
@@ -49,8 +68,8 @@ class _Entry:
     """One line (or one multi-line quoted record) of the file, with its bytes as read."""
 
     raw: bytes
-    values: dict[str, str] | None      # the fields of a valid row (None: kept verbatim and ignored)
-    row: dict | None                   # the typed row
+    values: dict[str, str] | None  # the fields of a valid row (None: kept verbatim and ignored)
+    row: dict | None  # the typed row
 
 
 @dataclass
@@ -71,13 +90,13 @@ def _int(name: str, s: str) -> int:
     try:
         v = int(t)
     except ValueError:
-        if t.lstrip("+-").isdigit():       # over Python's 4300-digit limit for int()
+        if t.lstrip("+-").isdigit():  # over Python's 4300-digit limit for int()
             raise _Invalid(f"{name} {_shown(s)} is too large") from None
         try:
             f = float(t)
         except ValueError:
             raise _Invalid(f"{name} {_shown(s)} is not a number") from None
-        if not math.isfinite(f) or not f.is_integer():   # int(inf) overflows, int(nan) fails, 2.5 is no epoch count
+        if not math.isfinite(f) or not f.is_integer():  # int(inf) overflows, int(nan) fails, 2.5 is no epoch count
             raise _Invalid(f"{name} {_shown(s)} is not a whole number") from None
         v = int(f)
     low = INTS[name]
@@ -122,7 +141,7 @@ def _typed(values: dict[str, str]) -> dict:
 
 def _format(v: object) -> str:
     if isinstance(v, float):
-        return repr(float(v))     # float(): a numpy float64 repr is 'np.float64(...)'
+        return repr(float(v))  # float(): a numpy float64 repr is 'np.float64(...)'
     return "" if v is None else str(v)
 
 
@@ -157,7 +176,7 @@ def _records(lines: list[bytes]) -> Iterable[tuple[int, int]]:
     i = 0
     while i < len(lines):
         j, quotes = i, lines[i].count(b'"')
-        while quotes % 2 and j + 1 < len(lines):      # inside a quoted field: the record goes on
+        while quotes % 2 and j + 1 < len(lines):  # inside a quoted field: the record goes on
             j += 1
             quotes += lines[j].count(b'"')
         yield i, j + 1
@@ -171,9 +190,9 @@ class _Parsed:
         self.path = path
         self.header_raw: bytes = b""
         self.header: list[str] = []
-        self.prefix: list[bytes] = []       # blank lines before the header, kept
+        self.prefix: list[bytes] = []  # blank lines before the header, kept
         self.entries: list[_Entry] = []
-        self.tail: _Entry | None = None     # a cut-off last line: stays last, with no newline added
+        self.tail: _Entry | None = None  # a cut-off last line: stays last, with no newline added
         self.warnings: list[str] = []
         self._ignored = 0
         lines = _lines(data)
@@ -181,32 +200,35 @@ class _Parsed:
         while start < len(lines) and not lines[start].strip():
             start += 1
         if start == len(lines):
-            return                                          # empty (or blank): a new file
+            return  # empty (or blank): a new file
         self.prefix = lines[:start]
         self.header_raw = lines[start]
         self.header = self._read_header(self.header_raw)
-        for first, end in _records(lines[start + 1:]):
-            self._add(lines[start + 1 + first:start + 1 + end], start + 2 + first)
+        for first, end in _records(lines[start + 1 :]):
+            self._add(lines[start + 1 + first : start + 1 + end], start + 2 + first)
         if self._ignored > MAX_WARNINGS:
-            self.warnings.append(f"{path}: warning: {self._ignored - MAX_WARNINGS:,} more lines not valid rows; "
-                                 f"kept as is and ignored")
+            self.warnings.append(
+                f"{path}: warning: {self._ignored - MAX_WARNINGS:,} more lines not valid rows; kept as is and ignored"
+            )
 
     def _read_header(self, raw: bytes) -> list[str]:
         try:
-            text = raw.decode("utf-8-sig")          # a spreadsheet may have added a byte-order mark
+            text = raw.decode("utf-8-sig")  # a spreadsheet may have added a byte-order mark
             fields = _csv_fields(text)
         except (UnicodeDecodeError, _Invalid):
             fields = None
         if not fields or any(k not in fields for k in REQUIRED) or len(set(fields)) != len(fields):
             shown = raw[:200].decode("utf-8", "replace").rstrip("\r\n")
-            raise NetError(f"'{self.path}' is not a netc search results file (its header is {shown!r})",
-                           file=str(self.path),
-                           hint="netc writes its own results.csv; give another --out folder, or move that file away")
+            raise NetError(
+                f"'{self.path}' is not a netc search results file (its header is {shown!r})",
+                file=str(self.path),
+                hint="netc writes its own results.csv; give another --out folder, or move that file away",
+            )
         return fields
 
     def _add(self, lines: list[bytes], line_no: int) -> None:
         raw = b"".join(lines)
-        cut = not raw.endswith(b"\n")     # only the file's last line can be
+        cut = not raw.endswith(b"\n")  # only the file's last line can be
         if cut and len(lines) == 1:
             # kept last, with no newline added: a row cut mid-number must never pass for a whole one
             self.tail = _Entry(raw, None, None)
@@ -214,14 +236,14 @@ class _Parsed:
                 self._warn(line_no, "cut off (no newline at the end of the file); kept as is and ignored")
             return
         if not raw.strip():
-            self.entries.append(_Entry(raw, None, None))       # a blank line: kept, not a row
+            self.entries.append(_Entry(raw, None, None))  # a blank line: kept, not a row
             return
         try:
             if cut:
                 raise _Invalid("cut off")
             values, row = _parse_record(raw, self.header)
         except _Invalid as err:
-            if len(lines) > 1:          # a stray quote joined lines: judge each line on its own
+            if len(lines) > 1:  # a stray quote joined lines: judge each line on its own
                 for k, line in enumerate(lines):
                     self._add([line], line_no + k)
                 return
@@ -304,7 +326,7 @@ class ResultsFile:
         try:
             values, typed = _parse_record(raw, self.fields)
             entry = _Entry(raw, values, typed)
-        except _Invalid as err:     # written anyway (data is never dropped), but not taken as done
+        except _Invalid as err:  # written anyway (data is never dropped), but not taken as done
             entry, problem = _Entry(raw, None, None), str(err)
         p.entries.append(entry)
         try:
@@ -313,9 +335,11 @@ class ResultsFile:
             p.entries.pop()
             raise
         if problem:
-            self.warnings.append(f"{self.path}:{line_no}: warning: the run just finished is not a valid row "
-                                 f"({problem}); written as is, and a rerun will redo it")
-        if not self._header_kept:          # the file now has the extended header
+            self.warnings.append(
+                f"{self.path}:{line_no}: warning: the run just finished is not a valid row "
+                f"({problem}); written as is, and a rerun will redo it"
+            )
+        if not self._header_kept:  # the file now has the extended header
             p.header, p.header_raw, self._header_kept = list(self.fields), self._header_line(), True
             for e in p.entries:
                 if e.values is not None:
@@ -343,7 +367,7 @@ class ResultsFile:
             # a valid row is written as it was read unless new columns were added to the header
             out.append(e.raw if self._header_kept or e.values is None else self._row_line(e.values))
         if p.tail is not None:
-            out.append(p.tail.raw)          # stays last and without a newline: never taken for a full row
+            out.append(p.tail.raw)  # stays last and without a newline: never taken for a full row
         return b"".join(out)
 
 
@@ -355,8 +379,9 @@ class SearchLock(FolderLock):
     process's temporary file is its write in progress)."""
 
     def __init__(self, folder: str | os.PathLike[str]):
-        super().__init__(folder, what="netc search",
-                         hint="wait for the other search to finish, or pass another --out folder")
+        super().__init__(
+            folder, what="netc search", hint="wait for the other search to finish, or pass another --out folder"
+        )
 
     def __enter__(self) -> SearchLock:
         super().__enter__()

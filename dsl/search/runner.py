@@ -12,6 +12,7 @@ runs of the same network) and loads the dataset onto its device once. Backends:
 Every backend calls `on_result(spec, row, epoch_rows)` / `on_fail(spec, message)` in the parent for
 each finished run; only the parent writes files.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -62,8 +63,9 @@ def load_data(cfg: EngineConfig) -> Dataset:
 class SearchWorker:
     """Trains RunSpecs on one device; the dataset is put on the device once (per pad/mean/std)."""
 
-    def __init__(self, cfg: EngineConfig, device: str | None = None, dataset: Dataset | None = None,
-                 name: str | None = None):
+    def __init__(
+        self, cfg: EngineConfig, device: str | None = None, dataset: Dataset | None = None, name: str | None = None
+    ):
         from ..train.engine import Trainer, device_name
 
         self.cfg = cfg
@@ -87,9 +89,8 @@ class SearchWorker:
 
         key = (settings.mean, settings.std, settings.pad)
         if self._on_device is None or self._on_device[0] != key:
-            self._on_device = None          # free the old copy first
-            self._on_device = (key, prepare_data(self.dataset(), settings, self.trainer.device,
-                                                 self.trainer.precision))
+            self._on_device = None  # free the old copy first
+            self._on_device = (key, prepare_data(self.dataset(), settings, self.trainer.device, self.trainer.precision))
         return self._on_device[1]
 
     def run(self, spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -99,18 +100,38 @@ class SearchWorker:
         ds.check_fits(net.graph)
         data = self.device_data(spec.settings)
         result = self.trainer.run(net.graph, data, spec.settings, seed=spec.seed, keep_model=False)
-        row = dict(variant=net.name, file=net.file, net_hash=net.net_hash, config_hash=spec.config_hash,
-                   epochs=spec.epochs, seed=spec.seed, test_acc=result.test_acc, test_loss=result.test_loss,
-                   train_acc=result.train_acc, train_loss=result.train_loss, seconds=result.seconds,
-                   warmup_s=result.warmup_s, target=spec.settings.target,
-                   params=int(net.graph.params), device=self.device_name, precision=self.trainer.precision,
-                   worker=self.name, finished_at=_dt.datetime.now().isoformat(timespec="seconds"))
+        row = dict(
+            variant=net.name,
+            file=net.file,
+            net_hash=net.net_hash,
+            config_hash=spec.config_hash,
+            epochs=spec.epochs,
+            seed=spec.seed,
+            test_acc=result.test_acc,
+            test_loss=result.test_loss,
+            train_acc=result.train_acc,
+            train_loss=result.train_loss,
+            seconds=result.seconds,
+            warmup_s=result.warmup_s,
+            target=spec.settings.target,
+            params=int(net.graph.params),
+            device=self.device_name,
+            precision=self.trainer.precision,
+            worker=self.name,
+            finished_at=_dt.datetime.now().isoformat(timespec="seconds"),
+        )
         return row, [dict(r) for r in result.rows]
 
 
 # ----------------------------------------------------------------------------- in this process
-def run_local(specs: list[RunSpec], cfg: EngineConfig, on_result: OnResult, on_fail: OnResult,
-              dataset: Dataset | None = None, stop_on_error: bool = False) -> None:
+def run_local(
+    specs: list[RunSpec],
+    cfg: EngineConfig,
+    on_result: OnResult,
+    on_fail: OnResult,
+    dataset: Dataset | None = None,
+    stop_on_error: bool = False,
+) -> None:
     """Train the runs one after another in this process."""
     worker = SearchWorker(cfg, dataset=dataset, name=f"{socket.gethostname()}:{os.getpid()}")
     for spec in specs:
@@ -132,6 +153,7 @@ def worker_devices(n: int, device: str) -> list[str]:
     dev = resolve_device(device)
     if dev.type == "cuda" and dev.index is None:
         import torch
+
         count = torch.cuda.device_count()
         return [f"cuda:{i % count}" for i in range(n)]
     return [str(dev)] * n
@@ -165,8 +187,14 @@ def _worker_main(index: int, cfg: EngineConfig, device: str, threads: int, tasks
             return
 
 
-def run_workers(specs: list[RunSpec], cfg: EngineConfig, n: int, on_result: OnResult, on_fail: OnResult,
-                log: Callable[[str], None] = print) -> None:
+def run_workers(
+    specs: list[RunSpec],
+    cfg: EngineConfig,
+    n: int,
+    on_result: OnResult,
+    on_fail: OnResult,
+    log: Callable[[str], None] = print,
+) -> None:
     """Train the runs in `n` spawned processes sharing one task queue; results come back here."""
     import multiprocessing as mp
 
@@ -178,12 +206,16 @@ def run_workers(specs: list[RunSpec], cfg: EngineConfig, n: int, on_result: OnRe
         tasks.put((i, spec))
     for _ in range(n):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker_main, args=(k, cfg, devices[k], threads, tasks, results), daemon=True)
-             for k in range(n)]
+    procs = [
+        ctx.Process(target=_worker_main, args=(k, cfg, devices[k], threads, tasks, results), daemon=True)
+        for k in range(n)
+    ]
     for p in procs:
         p.start()
-    log(f"{n} worker processes on {', '.join(sorted(set(devices)))}"
-        + (f" ({threads} CPU threads each)" if threads else ""))
+    log(
+        f"{n} worker processes on {', '.join(sorted(set(devices)))}"
+        + (f" ({threads} CPU threads each)" if threads else "")
+    )
     running, pending = set(range(n)), set(range(len(specs)))
     try:
         while running and pending:
@@ -208,8 +240,10 @@ def run_workers(specs: list[RunSpec], cfg: EngineConfig, n: int, on_result: OnRe
             else:  # a bug in netc inside the worker: stop everything
                 raise RuntimeError(f"worker {k} ({devices[k]}) crashed:\n{payload}")
         if pending and not running:
-            raise NetError(f"all workers stopped with {len(pending)} runs left",
-                           hint="rerun the same command to resume; see the messages above")
+            raise NetError(
+                f"all workers stopped with {len(pending)} runs left",
+                hint="rerun the same command to resume; see the messages above",
+            )
     finally:
         for p in procs:
             if p.is_alive():

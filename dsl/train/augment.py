@@ -9,6 +9,7 @@ Random draws come from torch's global generator on the data's device, in this or
 crop rows, crop columns, flips, cutout rows, cutout columns, then the shuffle. That is
 the order of shared/bench/ref_resnet9.py, so equal seeds give equal draws.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 
-def prepare_images(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float], pad: int,
-                   dtype: torch.dtype) -> torch.Tensor:
+def prepare_images(
+    x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float], pad: int, dtype: torch.dtype
+) -> torch.Tensor:
     """(N,C,H,W) uint8 on the device -> normalised `dtype`, reflect-padded by `pad` on each side."""
     c = x_uint8.shape[1]
     m = torch.tensor([float(v) for v in mean], device=x_uint8.device).expand(c).reshape(1, c, 1, 1) * 255
@@ -29,8 +31,15 @@ def prepare_images(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[f
     return x.to(dtype)
 
 
-def augment_epoch(padded: torch.Tensor, labels: torch.Tensor, size: tuple[int, int], *, flip: bool = True,
-                  cutout: int = 0, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_epoch(
+    padded: torch.Tensor,
+    labels: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    flip: bool = True,
+    cutout: int = 0,
+    channels_last: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One epoch of training data: (images (N,C,h,w) shuffled and augmented, labels in that order).
 
     `padded` is (N,C,h+2p,w+2p); `size` = (h, w), the crop size (the original image size)."""
@@ -47,19 +56,18 @@ def augment_epoch(padded: torch.Tensor, labels: torch.Tensor, size: tuple[int, i
 
     # the shuffle is folded into the gather: image k of the epoch is source image perm[k]
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
-    rows = oy[perm, None] + ar_h                     # (N, h)
-    cols = ox[perm, None] + ar_w                     # (N, w)
+    rows = oy[perm, None] + ar_h  # (N, h)
+    cols = ox[perm, None] + ar_w  # (N, w)
     if flips is not None:
         cols = torch.where(flips[perm, None], cols.flip(1), cols)
     chans = torch.arange(c, device=dev)
     # gather in (N, h, w, C) order: the result is channels-last in memory
     out = padded[perm[:, None, None, None], chans[None, None, None, :], rows[:, :, None, None], cols[:, None, :, None]]
-    out = out.permute(0, 3, 1, 2)                    # logical NCHW view
+    out = out.permute(0, 3, 1, 2)  # logical NCHW view
     if not channels_last:
         out = out.contiguous()
     if cutout:
         cy, cx = cy[perm, None], cx[perm, None]
-        mask = (((ar_h >= cy) & (ar_h < cy + cutout))[:, :, None]
-                & ((ar_w >= cx) & (ar_w < cx + cutout))[:, None, :])
+        mask = ((ar_h >= cy) & (ar_h < cy + cutout))[:, :, None] & ((ar_w >= cx) & (ar_w < cx + cutout))[:, None, :]
         out.masked_fill_(mask[:, None], 0)
     return out, labels[perm]

@@ -7,6 +7,7 @@ previous checkpoint when the latest is missing or damaged, saying so; it never s
 starts over. `AsyncWriter` saves in a background thread so the next epoch need not wait for
 the disk; `close()` waits for the last write (call it before exiting, also on Ctrl-C).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,13 +45,14 @@ def decode(data: bytes, path: Path) -> dict[str, Any]:
     if not data.startswith(MAGIC) or len(data) < head:
         raise CheckpointError(f"'{path}' is not a netc checkpoint (or is truncated)", file=str(path))
     payload = data[head:]
-    if hashlib.sha256(payload).digest() != data[len(MAGIC):head]:
+    if hashlib.sha256(payload).digest() != data[len(MAGIC) : head]:
         raise CheckpointError(f"'{path}' is damaged (its checksum does not match its contents)", file=str(path))
     try:
         obj = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as err:  # a valid checksum over something torch cannot read: not ours
-        raise CheckpointError(f"'{path}' is not a readable netc checkpoint ({type(err).__name__})",
-                              file=str(path)) from None
+        raise CheckpointError(
+            f"'{path}' is not a readable netc checkpoint ({type(err).__name__})", file=str(path)
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"'{path}' does not hold a netc checkpoint", file=str(path))
     return obj
@@ -78,6 +80,7 @@ def load(path: Path) -> dict[str, Any]:
 @dataclass
 class Loaded:
     """A verified checkpoint and where it came from; `note` says why it is not the latest."""
+
     data: dict[str, Any]
     path: Path
     note: str | None = None
@@ -102,8 +105,11 @@ def load_latest(path: Path, validate: Callable[[dict[str, Any], Path], None] | N
         return Loaded(data, candidate, note)
     if all(p.endswith("is missing") for p in problems):
         return None
-    raise CheckpointError("no usable checkpoint: " + "; ".join(problems), file=str(path),
-                          hint="the run cannot continue from where it stopped; start a new run with --out")
+    raise CheckpointError(
+        "no usable checkpoint: " + "; ".join(problems),
+        file=str(path),
+        hint="the run cannot continue from where it stopped; start a new run with --out",
+    )
 
 
 class AsyncWriter:

@@ -1,4 +1,5 @@
 """A dataset put on the training device once: normalised, the training set reflect-padded."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,10 +17,10 @@ from .device import AMP_DTYPES, oom_error, resolve_device, resolve_precision
 class DeviceData:
     """A dataset on the device, normalised (and the training set padded) once."""
 
-    train: torch.Tensor       # (N, C, H+2p, W+2p), input dtype
-    train_y: torch.Tensor     # (N,) int64
-    test: torch.Tensor        # (M, C, H, W), input dtype (channels_last on CUDA)
-    test_y: torch.Tensor      # (M,) int64
+    train: torch.Tensor  # (N, C, H+2p, W+2p), input dtype
+    train_y: torch.Tensor  # (N,) int64
+    test: torch.Tensor  # (M, C, H, W), input dtype (channels_last on CUDA)
+    test_y: torch.Tensor  # (M,) int64
     image_shape: tuple[int, int, int]
     pad: int
     mean: tuple[float, ...]
@@ -41,7 +42,9 @@ class DeviceData:
         return (settings.pad, settings.mean, settings.std) == (self.pad, self.mean, self.std)
 
 
-def prepare_data(ds: Dataset, settings: TrainSettings, device: torch.device | str, precision: str = "auto") -> DeviceData:
+def prepare_data(
+    ds: Dataset, settings: TrainSettings, device: torch.device | str, precision: str = "auto"
+) -> DeviceData:
     """Move a `dsl.data.Dataset` to the device once: normalise, reflect-pad the training set."""
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
@@ -59,5 +62,6 @@ def prepare_data(ds: Dataset, settings: TrainSettings, device: torch.device | st
         test_y = torch.from_numpy(np.ascontiguousarray(ds.test_y, dtype=np.int64)).to(device)
     except torch.OutOfMemoryError:
         raise oom_error("loading the dataset onto it") from None
-    return DeviceData(train, train_y, test, test_y, ds.image_shape, settings.pad, settings.mean, settings.std,
-                      ds.num_classes)
+    return DeviceData(
+        train, train_y, test, test_y, ds.image_shape, settings.pad, settings.mean, settings.std, ds.num_classes
+    )

@@ -34,6 +34,7 @@ t = epoch + step/steps, set every step; test loss/accuracy after every epoch (BN
 inside the timed loop. Speed: bf16 autocast and channels_last on CUDA, images stored in the
 autocast dtype, no DataLoader, one host-device sync per epoch.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,10 +57,18 @@ from .report import Reporter
 from .schedule import epoch_lrs, lr_at
 from .state import RunResult, Snapshot
 
-__all__ = ["Trainer", "prepare_data", "DeviceData", "RunResult", "Snapshot", "device_name", "resolve_device",
-           "resolve_precision"]
+__all__ = [
+    "Trainer",
+    "prepare_data",
+    "DeviceData",
+    "RunResult",
+    "Snapshot",
+    "device_name",
+    "resolve_device",
+    "resolve_precision",
+]
 
-ModelSource = Any   # a dsl Graph, or a zero-argument callable returning a fresh torch.nn.Module
+ModelSource = Any  # a dsl Graph, or a zero-argument callable returning a fresh torch.nn.Module
 
 
 class _Slot:
@@ -76,8 +85,13 @@ class Trainer:
 
     CACHE = 4  # models kept per Trainer
 
-    def __init__(self, device: str | torch.device = "auto", precision: str = "auto", compile: bool = False,
-                 channels_last: bool | None = None):
+    def __init__(
+        self,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        compile: bool = False,
+        channels_last: bool | None = None,
+    ):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.amp_dtype = AMP_DTYPES[self.precision]
@@ -97,6 +111,7 @@ class Trainer:
     def _factory(self, model: ModelSource) -> tuple[Any, Callable[[], torch.nn.Module]]:
         if hasattr(model, "fingerprint"):  # a dsl graph: same fingerprint, same module
             from ..compile_torch import build
+
             return ("graph", model.fingerprint), (lambda: build(model))
         if callable(model):
             return ("factory", model), model
@@ -116,8 +131,9 @@ class Trainer:
         return slot
 
     def _autocast(self) -> torch.autocast:
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            device_type=self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        )
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -128,8 +144,9 @@ class Trainer:
         if self.device.type != "cuda" and not self.compile:
             return 0.0
         n, nt = data.n_train, data.n_test
-        shapes = ({("train", s) for s in {min(bs, n), n % bs} if s}
-                  | {("eval", s) for s in {min(ebs, nt), nt % ebs} if s})
+        shapes = {("train", s) for s in {min(bs, n), n % bs} if s} | {
+            ("eval", s) for s in {min(ebs, nt), nt % ebs} if s
+        }
         todo = sorted(shapes - slot.warm)
         if not todo:
             return 0.0
@@ -142,7 +159,7 @@ class Trainer:
             model.train(mode == "train")
             for _ in range(2):
                 if mode == "train":
-                    x = data.train[:s, :, p:p + h, p:p + w]
+                    x = data.train[:s, :, p : p + h, p : p + w]
                     x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
                     with self._autocast():
                         out = fwd(x)
@@ -157,25 +174,42 @@ class Trainer:
         return time.perf_counter() - t
 
     # -- one run
-    def run(self, model: ModelSource, data: DeviceData, settings: TrainSettings, seed: int = 0, *,
-            reporter: Reporter | None = None, on_epoch: Callable[[Snapshot], None] | None = None,
-            resume: Snapshot | None = None, keep_model: bool = True) -> RunResult:
+    def run(
+        self,
+        model: ModelSource,
+        data: DeviceData,
+        settings: TrainSettings,
+        seed: int = 0,
+        *,
+        reporter: Reporter | None = None,
+        on_epoch: Callable[[Snapshot], None] | None = None,
+        resume: Snapshot | None = None,
+        keep_model: bool = True,
+    ) -> RunResult:
         """Train one run of `settings` on `data` from `seed` (or from `resume`)."""
         if not data.matches(settings):
             raise ValueError("prepare_data was called with other pad/mean/std settings than this run's")
         key, factory = self._factory(model)
         try:
-            return self._run(key, factory, data, settings, seed, reporter or Reporter(), on_epoch, resume,
-                             keep_model)
+            return self._run(key, factory, data, settings, seed, reporter or Reporter(), on_epoch, resume, keep_model)
         except torch.OutOfMemoryError:
             raise oom_error(f"training with batch size {settings.batch_size}", settings.batch_size) from None
 
-    def _run(self, key: Any, factory: Callable[[], torch.nn.Module], data: DeviceData, s: TrainSettings,
-             seed: int, reporter: Reporter, on_epoch: Callable[[Snapshot], None] | None, resume: Snapshot | None,
-             keep_model: bool) -> RunResult:
+    def _run(
+        self,
+        key: Any,
+        factory: Callable[[], torch.nn.Module],
+        data: DeviceData,
+        s: TrainSettings,
+        seed: int,
+        reporter: Reporter,
+        on_epoch: Callable[[Snapshot], None] | None,
+        resume: Snapshot | None,
+        keep_model: bool,
+    ) -> RunResult:
         torch.manual_seed(seed)
         np.random.seed(seed % (1 << 32))
-        fresh = factory()                       # the seed fixes the initial weights
+        fresh = factory()  # the seed fixes the initial weights
         slot = self._slot(key, fresh)
         warm_s = self._warmup(slot, data, s.batch_size, s.eval_batch_size)
         if warm_s:
@@ -183,8 +217,13 @@ class Trainer:
         model = slot.module
         model.load_state_dict(fresh.state_dict())
         del fresh
-        opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=s.momentum,
-                              nesterov=s.nesterov and s.momentum > 0, weight_decay=s.weight_decay * s.batch_size)
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=0.0,
+            momentum=s.momentum,
+            nesterov=s.nesterov and s.momentum > 0,
+            weight_decay=s.weight_decay * s.batch_size,
+        )
         rows: list[dict[str, Any]] = []
         seconds, start = 0.0, 0
         if resume is not None:
@@ -204,34 +243,65 @@ class Trainer:
             train_loss, train_correct = self._train_epoch(slot, opt, data, s, lrs, reporter)
             test_loss, test_correct = self._evaluate(slot, data, s.eval_batch_size)
             stats = torch.stack([train_loss.sum(), train_correct.float(), test_loss, test_correct.float()]).tolist()
-            now = time.perf_counter()          # .tolist() above is the epoch's one host-device sync
+            now = time.perf_counter()  # .tolist() above is the epoch's one host-device sync
             seconds += now - t0
             if not all(math.isfinite(v) for v in stats):
                 self._non_finite(train_loss, epoch, steps, lrs)
-            row = dict(seed=seed, epoch=epoch + 1, lr=lr_at(s.lr, epoch + 1), train_loss=stats[0] / data.n_train,
-                       train_acc=stats[1] / data.n_train, test_loss=stats[2] / data.n_test,
-                       test_acc=stats[3] / data.n_test, epoch_s=now - t0, total_s=seconds)
+            row = dict(
+                seed=seed,
+                epoch=epoch + 1,
+                lr=lr_at(s.lr, epoch + 1),
+                train_loss=stats[0] / data.n_train,
+                train_acc=stats[1] / data.n_train,
+                test_loss=stats[2] / data.n_test,
+                test_acc=stats[3] / data.n_test,
+                epoch_s=now - t0,
+                total_s=seconds,
+            )
             rows.append(row)
             reporter.epoch_end(row)
             if on_epoch is not None:
                 on_epoch(self._snapshot(model, opt, seed, epoch + 1, seconds, rows))
         last = rows[-1]
-        result = RunResult(seed, s.epochs, last["test_acc"], last["test_loss"], last["train_acc"], last["train_loss"],
-                           last["total_s"], warm_s, rows, model if keep_model else None)
+        result = RunResult(
+            seed,
+            s.epochs,
+            last["test_acc"],
+            last["test_loss"],
+            last["train_acc"],
+            last["train_loss"],
+            last["total_s"],
+            warm_s,
+            rows,
+            model if keep_model else None,
+        )
         reporter.run_end(result)
         return result
 
-    def _train_epoch(self, slot: _Slot, opt: torch.optim.Optimizer, data: DeviceData, s: TrainSettings,
-                     lrs: list[float], reporter: Reporter) -> tuple[torch.Tensor, torch.Tensor]:
+    def _train_epoch(
+        self,
+        slot: _Slot,
+        opt: torch.optim.Optimizer,
+        data: DeviceData,
+        s: TrainSettings,
+        lrs: list[float],
+        reporter: Reporter,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One epoch of SGD on a fresh augmentation; (per-step summed losses, correct count) on the device."""
         model, fwd, bs = slot.module, slot.fwd, s.batch_size
         model.train()
-        xs, ys = augment_epoch(data.train, data.train_y, data.image_shape[1:], flip=s.flip, cutout=s.cutout,
-                               channels_last=self.channels_last)
+        xs, ys = augment_epoch(
+            data.train,
+            data.train_y,
+            data.image_shape[1:],
+            flip=s.flip,
+            cutout=s.cutout,
+            channels_last=self.channels_last,
+        )
         losses = torch.empty(len(lrs), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         for i, lr in enumerate(lrs):
-            xb, yb = xs[i * bs:(i + 1) * bs], ys[i * bs:(i + 1) * bs]
+            xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
             with self._autocast():
                 out = fwd(xb)
             loss = F.cross_entropy(out.float(), yb, reduction="sum", label_smoothing=s.label_smoothing)
@@ -252,32 +322,52 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         with torch.no_grad():
             for j in range(0, data.n_test, ebs):
-                xb, yb = data.test[j:j + ebs], data.test_y[j:j + ebs]
+                xb, yb = data.test[j : j + ebs], data.test_y[j : j + ebs]
                 with self._autocast():
                     out = slot.fwd(xb)
                 loss += F.cross_entropy(out.float(), yb, reduction="sum")
                 correct += (out.argmax(1) == yb).sum()
         return loss, correct
 
-    def _snapshot(self, model: torch.nn.Module, opt: torch.optim.Optimizer, seed: int, epoch: int, seconds: float,
-                  rows: list[dict[str, Any]]) -> Snapshot:
+    def _snapshot(
+        self,
+        model: torch.nn.Module,
+        opt: torch.optim.Optimizer,
+        seed: int,
+        epoch: int,
+        seconds: float,
+        rows: list[dict[str, Any]],
+    ) -> Snapshot:
         def cpu(v: Any) -> Any:
             return v.detach().to("cpu", copy=True) if torch.is_tensor(v) else copy.deepcopy(v)
+
         ostate = opt.state_dict()
-        ostate = {"state": {k: {n: cpu(t) for n, t in st.items()} for k, st in ostate["state"].items()},
-                  "param_groups": copy.deepcopy(ostate["param_groups"])}
-        return Snapshot(seed, epoch, {k: cpu(v) for k, v in model.state_dict().items()}, ostate,
-                        torch.get_rng_state(),
-                        torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-                        seconds, [dict(r) for r in rows])
+        ostate = {
+            "state": {k: {n: cpu(t) for n, t in st.items()} for k, st in ostate["state"].items()},
+            "param_groups": copy.deepcopy(ostate["param_groups"]),
+        }
+        return Snapshot(
+            seed,
+            epoch,
+            {k: cpu(v) for k, v in model.state_dict().items()},
+            ostate,
+            torch.get_rng_state(),
+            torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            seconds,
+            [dict(r) for r in rows],
+        )
 
     @staticmethod
     def _non_finite(losses: torch.Tensor, epoch: int, steps: int, lrs: list[float]) -> None:
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             i = int(bad[0])
-            raise TrainError(f"the training loss became {float(losses[i])} at epoch {epoch + 1}, step {i + 1} of "
-                             f"{steps} (lr {lrs[i]:.4g})",
-                             hint="lower the peak learning rate in the lr knots, or check the data and the net")
-        raise TrainError(f"the test loss became non-finite after epoch {epoch + 1} (lr {lrs[-1]:.4g})",
-                         hint="lower the peak learning rate in the lr knots, or check the data and the net")
+            raise TrainError(
+                f"the training loss became {float(losses[i])} at epoch {epoch + 1}, step {i + 1} of "
+                f"{steps} (lr {lrs[i]:.4g})",
+                hint="lower the peak learning rate in the lr knots, or check the data and the net",
+            )
+        raise TrainError(
+            f"the test loss became non-finite after epoch {epoch + 1} (lr {lrs[-1]:.4g})",
+            hint="lower the peak learning rate in the lr knots, or check the data and the net",
+        )

@@ -4,6 +4,7 @@ A resumed run must train the same network on the same data with the same setting
 run it continues. The network is compared by fingerprint (the fully resolved graph, imports
 included); the data by a digest of its arrays; the settings field by field.
 """
+
 from __future__ import annotations
 
 import difflib

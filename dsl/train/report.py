@@ -4,6 +4,7 @@
 shows a rich progress bar during each epoch (only on a terminal) and prints one line per
 finished epoch: epoch, lr, train loss/acc, test loss/acc, epoch seconds, total seconds.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,10 @@ HEADER = f"{'epoch':>5} {'lr':>7} {'train_loss':>10} {'train_acc':>9} {'test_los
 
 def epoch_line(row: dict[str, Any]) -> str:
     """One finished epoch as a line under HEADER."""
-    return (f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} "
-            f"{row['test_loss']:>9.4f} {row['test_acc']:>8.4f} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}")
+    return (
+        f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} "
+        f"{row['test_loss']:>9.4f} {row['test_acc']:>8.4f} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}"
+    )
 
 
 class Reporter:
@@ -69,8 +72,14 @@ class ConsoleReporter(Reporter):
     def epoch_start(self, epoch: int, steps: int) -> None:
         if not self.bar:
             return
-        self.progress = Progress(TextColumn(f"epoch {epoch + 1}/{self.epochs}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=self.console, transient=True)
+        self.progress = Progress(
+            TextColumn(f"epoch {epoch + 1}/{self.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
         self.task = self.progress.add_task("train", total=steps)
         self.progress.start()
 
@@ -106,14 +115,26 @@ def results_table(results: list[dict[str, Any]], target: float) -> Table:
     for col in ("run", "seed", "epochs", "test acc", "test loss", "seconds"):
         t.add_column(col, justify="right")
     for i, r in enumerate(results):
-        t.add_row(str(i), str(r["seed"]), str(r["epochs"]), f"{r['test_acc']:.4f}", f"{r['test_loss']:.4f}",
-                  f"{r['seconds']:.2f}")
+        t.add_row(
+            str(i),
+            str(r["seed"]),
+            str(r["epochs"]),
+            f"{r['test_acc']:.4f}",
+            f"{r['test_loss']:.4f}",
+            f"{r['seconds']:.2f}",
+        )
     if len(results) > 1:
         accs = [r["test_acc"] for r in results]
         secs = [r["seconds"] for r in results]
         hit = sum(a >= target for a in accs)
         t.add_section()
-        t.add_row("mean", "", "", f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f}", "",
-                  f"{statistics.mean(secs):.2f} ± {statistics.stdev(secs):.2f}")
+        t.add_row(
+            "mean",
+            "",
+            "",
+            f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f}",
+            "",
+            f"{statistics.mean(secs):.2f} ± {statistics.stdev(secs):.2f}",
+        )
         t.caption = f"{hit} of {len(accs)} runs reached the target {target:.2%}"
     return t

@@ -6,6 +6,7 @@ and checks them against the run's, reloads the data and checks its digest, and p
 latest good checkpoint. Any difference is refused with exit 2 and a message saying what
 changed; nothing is silently restarted or replaced.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,15 @@ from .rundir import RunConfig, RunDir
 from .session import Session, relative_sources
 
 
-def resume_session(run_dir: str | os.PathLike[str], file: str | None = None, data: str | None = None,
-                   device: str = "auto", compile: bool | None = None, max_params: int = 1_000_000_000,
-                   say: Callable[[str], None] = print) -> Session:
+def resume_session(
+    run_dir: str | os.PathLike[str],
+    file: str | None = None,
+    data: str | None = None,
+    device: str = "auto",
+    compile: bool | None = None,
+    max_params: int = 1_000_000_000,
+    say: Callable[[str], None] = print,
+) -> Session:
     """A session continuing `run_dir` exactly where it stopped (see the module docstring)."""
     from ..data import load_dataset
 
@@ -33,29 +40,42 @@ def resume_session(run_dir: str | os.PathLike[str], file: str | None = None, dat
     try:
         cfg = rd.read_config()
         if not cfg.checkpoint:
-            raise NetError(f"'{rd.path}' was trained with --no-checkpoint, so it has nothing to resume from",
-                           file=str(rd.path), hint="train it again (without --no-checkpoint to be able to resume)")
+            raise NetError(
+                f"'{rd.path}' was trained with --no-checkpoint, so it has nothing to resume from",
+                file=str(rd.path),
+                hint="train it again (without --no-checkpoint to be able to resume)",
+            )
         graph = _same_network(cfg, file, max_params, say)
         _same_settings(cfg, graph, rd)
         d = cfg.data
         ds = load_dataset(data or d.arg, limit=d.limit, limit_test=d.limit_test, channels=graph.input_shape[0])
         ds.check_fits(graph)
         if dataset_digest(ds) != d.digest:
-            raise DataError(f"the data differs from the data this run trained on ({len(ds.train_y)} train / "
-                            f"{len(ds.test_y)} test images now, {d.n_train} / {d.n_test} then, and their contents "
-                            "differ)" if (len(ds.train_y), len(ds.test_y)) != (d.n_train, d.n_test) else
-                            "the data differs from the data this run trained on (same sizes, other contents)",
-                            file=ds.source, hint=f"resume with the same --data ({d.arg or 'CIFAR-10 download'})")
-        trainer = Trainer(device, cfg.device.get("precision", "auto"),
-                          bool(cfg.device.get("compile", False)) if compile is None else compile)
+            raise DataError(
+                f"the data differs from the data this run trained on ({len(ds.train_y)} train / "
+                f"{len(ds.test_y)} test images now, {d.n_train} / {d.n_test} then, and their contents "
+                "differ)"
+                if (len(ds.train_y), len(ds.test_y)) != (d.n_train, d.n_test)
+                else "the data differs from the data this run trained on (same sizes, other contents)",
+                file=ds.source,
+                hint=f"resume with the same --data ({d.arg or 'CIFAR-10 download'})",
+            )
+        trainer = Trainer(
+            device,
+            cfg.device.get("precision", "auto"),
+            bool(cfg.device.get("compile", False)) if compile is None else compile,
+        )
         session = Session(rd, lock, cfg, graph, ds, trainer)
         loaded = checkpoint.load_latest(rd.checkpoint, session.validate_checkpoint)
         if loaded is None:
             epochs = rd.metrics_rows()
             if epochs:
-                raise NetError(f"'{rd.path}' has no checkpoint, but metrics.csv records {epochs} finished epoch(s); "
-                               "resuming would silently start over", file=str(rd.path),
-                               hint="restore checkpoint.pt, or train again into a new folder")
+                raise NetError(
+                    f"'{rd.path}' has no checkpoint, but metrics.csv records {epochs} finished epoch(s); "
+                    "resuming would silently start over",
+                    file=str(rd.path),
+                    hint="restore checkpoint.pt, or train again into a new folder",
+                )
         else:
             if loaded.note:
                 say(f"note: {loaded.note}")
@@ -78,14 +98,20 @@ def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callab
             return graph
         changes = changed_sources(cfg.sources, relative_sources(graph)[1])
         detail = "\n  ".join(changes) if changes else "its files are unchanged, but this netc expands them differently"
-        raise NetError(f"the network changed since this run started; resuming would train a different network on "
-                       f"the old weights:\n  {detail}", file=str(path),
-                       hint="undo the change to resume, or train the changed network as a new run")
+        raise NetError(
+            f"the network changed since this run started; resuming would train a different network on "
+            f"the old weights:\n  {detail}",
+            file=str(path),
+            hint="undo the change to resume, or train the changed network as a new run",
+        )
     graph = load_saved(cfg.sources, cfg.main_source, max_params=max_params).graph(cfg.variant)
     if graph.fingerprint != cfg.fingerprint:
-        raise NetError("the copy of the network saved in config.json expands differently with this netc "
-                       f"(fingerprint {graph.fingerprint}, the run's {cfg.fingerprint})", file=cfg.net_file,
-                       hint="resume with the netc version that started the run")
+        raise NetError(
+            "the copy of the network saved in config.json expands differently with this netc "
+            f"(fingerprint {graph.fingerprint}, the run's {cfg.fingerprint})",
+            file=cfg.net_file,
+            hint="resume with the netc version that started the run",
+        )
     say(f"note: {path or 'the net file'} is gone; using the copy of its sources saved in config.json")
     return graph
 
@@ -98,6 +124,8 @@ def _same_settings(cfg: RunConfig, graph: Graph, rd: RunDir) -> None:
         raise NetError(f"the run's flags no longer apply to the file's settings ({err})", file=str(rd.config)) from None
     if now != cfg.settings:
         diff = "\n  ".join(cfg.settings.differences(now))
-        raise NetError(f"the training settings changed since this run started:\n  {diff}", file=graph.file,
-                       hint="undo the change to resume, or train with the new settings as a new run")
-
+        raise NetError(
+            f"the training settings changed since this run started:\n  {diff}",
+            file=graph.file,
+            hint="undo the change to resume, or train with the new settings as a new run",
+        )

@@ -12,6 +12,7 @@
 Every file is written atomically (`dsl.fileio`); `RunConfig.from_json` refuses a damaged or
 foreign config.json with a clean message instead of guessing.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,6 +43,7 @@ def safe_name(name: str) -> str:
 @dataclass
 class DataRecord:
     """Which data a run trained on: where it came from and a digest of its contents."""
+
     arg: str | None
     source: str
     layout: str
@@ -56,14 +58,15 @@ class DataRecord:
 @dataclass
 class RunConfig:
     """What a run is; enough to check that a resumed run is the same run."""
+
     net_name: str
-    net_file: str | None            # absolute path of the .net file when it came from one
-    main_source: str                # the main file's key in `sources`
-    sources: dict[str, str]         # every .net file read, as the user names it -> its text
+    net_file: str | None  # absolute path of the .net file when it came from one
+    main_source: str  # the main file's key in `sources`
+    sources: dict[str, str]  # every .net file read, as the user names it -> its text
     variant: str | None
     fingerprint: str
     canonical: str
-    overrides: dict[str, Any]       # flags that changed the file's settings (epochs, batch_size)
+    overrides: dict[str, Any]  # flags that changed the file's settings (epochs, batch_size)
     settings: TrainSettings
     seed: int
     runs: int
@@ -74,13 +77,26 @@ class RunConfig:
 
     def to_json(self) -> dict[str, Any]:
         """The config.json object."""
-        return {"format": FORMAT,
-                "net": {"name": self.net_name, "file": self.net_file, "main_source": self.main_source,
-                        "variant": self.variant, "fingerprint": self.fingerprint, "canonical": self.canonical,
-                        "sources": self.sources},
-                "overrides": self.overrides, "settings": self.settings.to_json(), "seed": self.seed,
-                "runs": self.runs, "data": dict(self.data.__dict__), "device": self.device,
-                "checkpoint": self.checkpoint, "versions": self.versions}
+        return {
+            "format": FORMAT,
+            "net": {
+                "name": self.net_name,
+                "file": self.net_file,
+                "main_source": self.main_source,
+                "variant": self.variant,
+                "fingerprint": self.fingerprint,
+                "canonical": self.canonical,
+                "sources": self.sources,
+            },
+            "overrides": self.overrides,
+            "settings": self.settings.to_json(),
+            "seed": self.seed,
+            "runs": self.runs,
+            "data": dict(self.data.__dict__),
+            "device": self.device,
+            "checkpoint": self.checkpoint,
+            "versions": self.versions,
+        }
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> RunConfig:
@@ -88,9 +104,12 @@ class RunConfig:
         r = _Reader(obj, where)
         fmt = r.get("format", int)
         if fmt != FORMAT:
-            raise NetError(f"'{where}' was written by {'an older' if fmt < FORMAT else 'a newer'} netc "
-                           f"(format {fmt}, this netc reads {FORMAT})", file=where,
-                           hint="train it again with this netc; its results stay readable by netc report")
+            raise NetError(
+                f"'{where}' was written by {'an older' if fmt < FORMAT else 'a newer'} netc "
+                f"(format {fmt}, this netc reads {FORMAT})",
+                file=where,
+                hint="train it again with this netc; its results stay readable by netc report",
+            )
         net = r.sub("net")
         data = r.sub("data")
         sources = net.get("sources", dict)
@@ -99,17 +118,37 @@ class RunConfig:
         main = net.get("main_source", str)
         if main not in sources:
             raise NetError(f"'{where}': net.main_source '{main}' is not among net.sources", file=where)
-        record = DataRecord(data.get("arg", str, None), data.get("source", str), data.get("layout", str),
-                            data.get("limit", int, None), data.get("limit_test", int, None),
-                            data.get("n_train", int), data.get("n_test", int), data.get("image_shape", list),
-                            data.get("digest", str))
+        record = DataRecord(
+            data.get("arg", str, None),
+            data.get("source", str),
+            data.get("layout", str),
+            data.get("limit", int, None),
+            data.get("limit_test", int, None),
+            data.get("n_train", int),
+            data.get("n_test", int),
+            data.get("image_shape", list),
+            data.get("digest", str),
+        )
         runs, seed = r.get("runs", int), r.get("seed", int)
         if runs < 1:
             raise NetError(f"'{where}': runs must be at least 1, got {runs}", file=where)
-        return cls(net.get("name", str), net.get("file", str, None), main, sources, net.get("variant", str, None),
-                   net.get("fingerprint", str), net.get("canonical", str), r.get("overrides", dict),
-                   TrainSettings.from_json(r.get("settings", dict), where + ": settings"), seed, runs, record,
-                   r.get("device", dict), r.get("checkpoint", bool), r.get("versions", dict, {}))
+        return cls(
+            net.get("name", str),
+            net.get("file", str, None),
+            main,
+            sources,
+            net.get("variant", str, None),
+            net.get("fingerprint", str),
+            net.get("canonical", str),
+            r.get("overrides", dict),
+            TrainSettings.from_json(r.get("settings", dict), where + ": settings"),
+            seed,
+            runs,
+            record,
+            r.get("device", dict),
+            r.get("checkpoint", bool),
+            r.get("versions", dict, {}),
+        )
 
 
 class _Reader:
@@ -125,13 +164,18 @@ class _Reader:
     def get(self, key: str, kind: type, default: Any = _MISSING) -> Any:
         if key not in self.obj or (self.obj[key] is None and default is not _Reader._MISSING):
             if default is _Reader._MISSING:
-                raise NetError(f"'{self.where}' lacks '{self.prefix}{key}'", file=self.where,
-                               hint="the run folder is damaged or was not written by netc train")
+                raise NetError(
+                    f"'{self.where}' lacks '{self.prefix}{key}'",
+                    file=self.where,
+                    hint="the run folder is damaged or was not written by netc train",
+                )
             return default
         value = self.obj[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise NetError(f"'{self.where}': '{self.prefix}{key}' should be {kind.__name__}, got "
-                           f"{json.dumps(value)[:60]}", file=self.where)
+            raise NetError(
+                f"'{self.where}': '{self.prefix}{key}' should be {kind.__name__}, got {json.dumps(value)[:60]}",
+                file=self.where,
+            )
         return value
 
     def sub(self, key: str) -> _Reader:
@@ -160,8 +204,11 @@ class RunDir:
         else:
             path = Path(out)
             if path.exists() and (not path.is_dir() or any(path.iterdir())):
-                raise NetError(f"output folder '{path}' already exists and is not empty", file=str(path),
-                               hint=f"choose another --out, or continue that run with --resume {path}")
+                raise NetError(
+                    f"output folder '{path}' already exists and is not empty",
+                    file=str(path),
+                    hint=f"choose another --out, or continue that run with --resume {path}",
+                )
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -180,8 +227,9 @@ class RunDir:
 
     def lock(self) -> FolderLock:
         """The folder's lock: one process trains into a run folder at a time."""
-        return FolderLock(self.path, "another netc train", hint="wait for it to finish; only one process may "
-                          "train into a run folder")
+        return FolderLock(
+            self.path, "another netc train", hint="wait for it to finish; only one process may train into a run folder"
+        )
 
     def write_json(self, path: Path, obj: Any) -> None:
         """Atomically write a JSON file."""
@@ -216,10 +264,17 @@ class RunDir:
 
     def write_result(self, name: str, runs: list[dict[str, Any]], total_runs: int, target: float) -> dict[str, Any]:
         """Rewrite result.json from the finished runs."""
-        out = {"net": name, "complete": len(runs) == total_runs, "runs_done": len(runs), "runs_total": total_runs,
-               **summarise(runs, target),
-               "runs": [{k: r[k] for k in ("run", "seed", "epochs", "test_acc", "test_loss", "seconds", "warmup_s")}
-                        for r in runs]}
+        out = {
+            "net": name,
+            "complete": len(runs) == total_runs,
+            "runs_done": len(runs),
+            "runs_total": total_runs,
+            **summarise(runs, target),
+            "runs": [
+                {k: r[k] for k in ("run", "seed", "epochs", "test_acc", "test_loss", "seconds", "warmup_s")}
+                for r in runs
+            ],
+        }
         self.write_json(self.result, out)
         return out
 
@@ -231,6 +286,12 @@ def summarise(runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
 
     def std(v: list[float]) -> float:
         return statistics.stdev(v) if len(v) > 1 else 0.0
-    return {"mean_acc": statistics.mean(accs) if accs else None, "std_acc": std(accs) if accs else None,
-            "mean_seconds": statistics.mean(secs) if secs else None, "std_seconds": std(secs) if secs else None,
-            "target": target, "fraction_ge_target": (sum(a >= target for a in accs) / len(accs)) if accs else None}
+
+    return {
+        "mean_acc": statistics.mean(accs) if accs else None,
+        "std_acc": std(accs) if accs else None,
+        "mean_seconds": statistics.mean(secs) if secs else None,
+        "std_seconds": std(secs) if secs else None,
+        "target": target,
+        "fraction_ge_target": (sum(a >= target for a in accs) / len(accs)) if accs else None,
+    }

@@ -2,6 +2,7 @@
 
 `lr_at(knots, t)` with t = epoch + step/steps (fractional epochs); flat outside the knots.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

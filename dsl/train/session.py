@@ -9,6 +9,7 @@ RNG, plus the finished runs) replaced, both atomically; result.json is rewritten
 finished run. A killed session resumes at its last completed epoch. The session holds the run
 folder's lock from start to end, so two processes never train into one folder.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,14 +48,15 @@ def relative_sources(graph: Graph) -> tuple[str, dict[str, str]]:
 @dataclass
 class Session:
     """N runs of one network into one run folder."""
+
     rundir: RunDir
     lock: FolderLock
     config: RunConfig
     graph: Graph
     dataset: Any
     trainer: Trainer
-    done: list[dict[str, Any]] = field(default_factory=list)      # finished runs (with their rows)
-    snapshot: Snapshot | None = None                               # the unfinished run's last epoch
+    done: list[dict[str, Any]] = field(default_factory=list)  # finished runs (with their rows)
+    snapshot: Snapshot | None = None  # the unfinished run's last epoch
 
     @property
     def name(self) -> str:
@@ -77,29 +79,68 @@ class Session:
         return self.config.seed
 
     @classmethod
-    def start(cls, graph: Graph, dataset: Any, settings: TrainSettings, *, runs: int, seed: int, trainer: Trainer,
-              out: str | os.PathLike[str] | None = None, net_file: str | os.PathLike[str] | None = None,
-              variant: str | None = None, data_arg: str | None = None,
-              limits: tuple[int | None, int | None] = (None, None), overrides: dict[str, Any] | None = None,
-              checkpoint: bool = True) -> Session:
+    def start(
+        cls,
+        graph: Graph,
+        dataset: Any,
+        settings: TrainSettings,
+        *,
+        runs: int,
+        seed: int,
+        trainer: Trainer,
+        out: str | os.PathLike[str] | None = None,
+        net_file: str | os.PathLike[str] | None = None,
+        variant: str | None = None,
+        data_arg: str | None = None,
+        limits: tuple[int | None, int | None] = (None, None),
+        overrides: dict[str, Any] | None = None,
+        checkpoint: bool = True,
+    ) -> Session:
         """A new run folder for `graph`; writes config.json and takes the folder's lock."""
         rd = RunDir.create(out, graph.name)
         lock = rd.lock().__enter__()
         dev = trainer.device
         main, sources = relative_sources(graph)
         config = RunConfig(
-            net_name=graph.name, net_file=str(Path(net_file).resolve()) if net_file else None, main_source=main,
-            sources=sources, variant=variant, fingerprint=graph.fingerprint, canonical=graph.canonical,
-            overrides={k: v for k, v in (overrides or {}).items() if v is not None}, settings=settings, seed=seed,
+            net_name=graph.name,
+            net_file=str(Path(net_file).resolve()) if net_file else None,
+            main_source=main,
+            sources=sources,
+            variant=variant,
+            fingerprint=graph.fingerprint,
+            canonical=graph.canonical,
+            overrides={k: v for k, v in (overrides or {}).items() if v is not None},
+            settings=settings,
+            seed=seed,
             runs=runs,
-            data=DataRecord(data_arg, dataset.source, dataset.layout, limits[0], limits[1], len(dataset.train_y),
-                            len(dataset.test_y), list(dataset.image_shape), dataset_digest(dataset)),
-            device={"type": dev.type, "name": device_name(dev), "precision": trainer.precision,
-                    "compile": trainer.compile, "channels_last": trainer.channels_last},
+            data=DataRecord(
+                data_arg,
+                dataset.source,
+                dataset.layout,
+                limits[0],
+                limits[1],
+                len(dataset.train_y),
+                len(dataset.test_y),
+                list(dataset.image_shape),
+                dataset_digest(dataset),
+            ),
+            device={
+                "type": dev.type,
+                "name": device_name(dev),
+                "precision": trainer.precision,
+                "compile": trainer.compile,
+                "channels_last": trainer.channels_last,
+            },
             checkpoint=checkpoint,
-            versions={"netc": __version__, "torch": torch.__version__, "cuda": torch.version.cuda,
-                      "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None,
-                      "python": sys.version.split()[0], "platform": platform.platform()})
+            versions={
+                "netc": __version__,
+                "torch": torch.__version__,
+                "cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None,
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+            },
+        )
         try:
             rd.write_json(rd.config, config.to_json())
         except BaseException:
@@ -140,9 +181,16 @@ class Session:
 
     def _finished(self, run: int, rows: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
         last = rows[-1]
-        return {"run": run, "seed": last["seed"], "epochs": last["epoch"], "test_acc": last["test_acc"],
-                "test_loss": last["test_loss"], "seconds": last["total_s"], "warmup_s": warmup_s,
-                "rows": [dict(r, run=run) for r in rows]}
+        return {
+            "run": run,
+            "seed": last["seed"],
+            "epochs": last["epoch"],
+            "test_acc": last["test_acc"],
+            "test_loss": last["test_loss"],
+            "seconds": last["total_s"],
+            "warmup_s": warmup_s,
+            "rows": [dict(r, run=run) for r in rows],
+        }
 
     def train(self, reporter: Reporter | None = None) -> list[dict[str, Any]]:
         """Train the remaining runs; returns every finished run. Releases the folder's lock."""
@@ -172,21 +220,36 @@ class Session:
                         row["run"] = run
                     self.rundir.write_metrics(earlier + snap.rows)
                     if self.config.checkpoint:
-                        writer.submit({"format": CHECKPOINT_FORMAT, "fingerprint": self.config.fingerprint,
-                                       "run": run, "snapshot": snap.to_dict(), "done": list(self.done)},
-                                      self.rundir.checkpoint)
+                        writer.submit(
+                            {
+                                "format": CHECKPOINT_FORMAT,
+                                "fingerprint": self.config.fingerprint,
+                                "run": run,
+                                "snapshot": snap.to_dict(),
+                                "done": list(self.done),
+                            },
+                            self.rundir.checkpoint,
+                        )
 
                 resume, self.snapshot = self.snapshot, None
-                result = self.trainer.run(self.graph, data, self.settings, seed, reporter=reporter,
-                                          on_epoch=on_epoch, resume=resume, keep_model=False)
-                writer.wait()   # the finished run's last checkpoint is on disk before result.json says so
+                result = self.trainer.run(
+                    self.graph,
+                    data,
+                    self.settings,
+                    seed,
+                    reporter=reporter,
+                    on_epoch=on_epoch,
+                    resume=resume,
+                    keep_model=False,
+                )
+                writer.wait()  # the finished run's last checkpoint is on disk before result.json says so
                 self.done.append(self._finished(run, result.rows, result.warmup_s))
                 self.rundir.write_result(self.name, self.done, self.runs, target)
             finished = True
         finally:
             if finished:
                 writer.close()
-            else:   # already failing: finish the pending save, but report the first failure
+            else:  # already failing: finish the pending save, but report the first failure
                 with contextlib.suppress(NetError):
                     writer.close()
         return self.done

@@ -1,4 +1,5 @@
 """What a run leaves behind: `Snapshot` (everything needed to resume) and `RunResult`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,12 +41,14 @@ class RunResult:
     test_loss: float
     train_acc: float
     train_loss: float
-    seconds: float                      # training + per-epoch evaluation, as the article counts
-    warmup_s: float = 0.0               # untimed warm-up done for this run (0 when cached)
+    seconds: float  # training + per-epoch evaluation, as the article counts
+    warmup_s: float = 0.0  # untimed warm-up done for this run (0 when cached)
     rows: list[dict[str, Any]] = field(default_factory=list)
-    model: Any = field(default=None, repr=False)   # the trained module (on the device)
+    model: Any = field(default=None, repr=False)  # the trained module (on the device)
 
     def summary(self) -> dict[str, Any]:
         """The scalar fields."""
-        return {k: getattr(self, k) for k in ("seed", "epochs", "test_acc", "test_loss", "train_acc",
-                                               "train_loss", "seconds", "warmup_s")}
+        return {
+            k: getattr(self, k)
+            for k in ("seed", "epochs", "test_acc", "test_loss", "train_acc", "train_loss", "seconds", "warmup_s")
+        }
