@@ -313,20 +313,26 @@ def _images(x: np.ndarray, where: str, file: str, channels: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- layouts
-def _load_path(path: Path, channels: int) -> Dataset:
-    st = _stat(path)
+def check_data_path(path: str | os.PathLike[str]) -> None:
+    """Refuse a --data path that cannot be data (missing, a device, a FIFO, not an .npz), without reading it."""
+    p = Path(path)
+    st = _stat(p)
     if st is None:
-        raise DataError(f"data path '{path}' does not exist", file=str(path), hint=USAGE)
-    if stat.S_ISREG(st.st_mode):
-        if path.suffix.lower() == ".npz":
-            return _load_npz(path, channels)
-        raise DataError(f"'{path}' is not a data folder or an .npz file", file=str(path), hint=USAGE)
-    if not stat.S_ISDIR(st.st_mode):
+        raise DataError(f"data path '{p}' does not exist", file=str(p), hint=USAGE)
+    if stat.S_ISREG(st.st_mode) and p.suffix.lower() != ".npz":
+        raise DataError(f"'{p}' is not a data folder or an .npz file", file=str(p), hint=USAGE)
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
         raise DataError(
-            f"'{path}' is {_special(st)}, not a data file or folder; netc reads only regular files and folders",
-            file=str(path),
+            f"'{p}' is {_special(st)}, not a data file or folder; netc reads only regular files and folders",
+            file=str(p),
             hint=USAGE,
         )
+
+
+def _load_path(path: Path, channels: int) -> Dataset:
+    check_data_path(path)
+    if stat.S_ISREG(os.stat(path).st_mode):
+        return _load_npz(path, channels)
     if _stat(path / "data_batch_1") is not None or _stat(path / "test_batch") is not None:
         return _load_cifar_pickles(path)
     if _is_dir(path / CIFAR_DIR):

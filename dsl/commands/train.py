@@ -172,10 +172,10 @@ def _start(
         raise NetError(
             err.message, file=str(file), hint="check the flags and the file's train { ... } section"
         ) from None
+    trainer = Trainer(device, precision, compile_)  # a missing device is said before the data is loaded
     ds = load_dataset(data, limit=limit, limit_test=limit_test, channels=graph.input_shape[0])
     ds.check_fits(graph)
     settings.check_data(ds.image_shape, ds.source)
-    trainer = Trainer(device, precision, compile_)
     data_arg = str(Path(data).resolve()) if data else None
     session = Session.start(
         graph,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import DataError, NetError
+from ..errors import NetError
 from ..fileio import write_text
 from . import grid
 from .results import FILENAME, ResultsFile, SearchLock
@@ -84,10 +84,10 @@ class Search:
         max_params: int = 1_000_000_000,
     ):
         engine = engine or EngineConfig()
-        if engine.data is not None and not Path(engine.data).exists():
-            from ..data import USAGE
+        if engine.data is not None:
+            from ..data import check_data_path
 
-            raise DataError(f"data path '{engine.data}' does not exist", file=str(engine.data), hint=USAGE)
+            check_data_path(engine.data)  # the clear message before any work
         self.files = [str(f) for f in files]
         self.epochs, self.runs, self.seed, self.variants = epochs, runs, seed, list(variants)
         self.nets = grid.networks(self.files, self.variants or None, max_params=max_params)
