@@ -244,7 +244,7 @@ BAD_VALUES = [  # (field, value, why) of one row of results.csv
     ("epochs", "1" + "0" * 100, "epochs '1" + "0" * 39 + "...' is over 1,000,000"),
     ("target", "nan", "target 'nan' is not a finite number"),
     ("params", "1" * 5000, "params '" + "1" * 40 + "...' is too large"),
-    ("file", "x" * 200_000, "a field is longer than 131,072 characters"),
+    ("file", "x" * 200_000, "the line is longer than 131,072 characters"),
 ]
 
 

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import click
+from typing_extensions import override
 
 from ..errors import NetError
 from ..search.driver import SearchEvents
@@ -35,12 +36,15 @@ class ConsoleEvents(SearchEvents):
         self.total = self.done = self.todo = self.finished_now = 0
         self.start = time.perf_counter()
 
+    @override
     def log(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
 
+    @override
     def warning(self, text: str) -> None:
         click.echo(text, err=True)
 
+    @override
     def started(self, total: int, done_before: int) -> None:
         if self.header:
             self.log(f"{self.header}; {done_before} already done, {total - done_before} to go -> {self.where}")
@@ -74,15 +78,18 @@ class ConsoleEvents(SearchEvents):
         if self.progress is not None:
             self.progress.update(self.task, completed=self.done, eta=eta)
 
+    @override
     def finished(self, spec: Any, row: dict[str, Any]) -> None:
         self._advance(
             f"{spec.name} {spec.epochs} epochs seed {spec.seed}: test acc {row['test_acc']:.4f} "
             f"in {row['seconds']:.1f}s ({row['device']})"
         )
 
+    @override
     def failed(self, spec: Any, message: str) -> None:
         self._advance(f"{spec.label()}: FAILED: {message.splitlines()[0]}")
 
+    @override
     def stopped(self) -> None:
         if self.progress is not None:
             self.progress.stop()

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import NetError
 from ..fileio import describe_os_error, read_text_limited, write_bytes
+from ..settings import DEFAULT_TARGET
 from .results import FILENAME, MAX_EPOCHS, MAX_SECONDS, read_results
 
 
@@ -75,7 +76,6 @@ class Group:
 
 # ----------------------------------------------------------------------------- reading
 JSON_LIMIT = 64 << 20  # a result.json / config.json is a few kB; anything this big is not one
-DEFAULT_TARGET = 0.94
 
 
 def _number(v: object) -> float | None:
