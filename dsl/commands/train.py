@@ -7,7 +7,6 @@ See docs/training.md. The work is in `dsl.data` (datasets), `dsl.train.engine` (
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from typing import Any
 
 import click
@@ -110,89 +109,26 @@ def command(
         return
     if file is None:
         raise click.UsageError("give a .net FILE to train (or --resume RUN_DIR)")
-    _start(
-        console,
-        reporter,
+    from ..train.launch import TrainRequest, start_session
+
+    request = TrainRequest(
         file,
-        data,
-        epochs,
-        runs,
-        seed,
-        device,
-        precision,
-        compile_,
-        out,
-        variant,
-        batch_size,
-        limit,
-        limit_test,
-        checkpoint,
-        max_params,
-    )
-
-
-def _start(
-    console: Any,
-    reporter: Any,
-    file: str,
-    data: str | None,
-    epochs: int | None,
-    runs: int,
-    seed: int,
-    device: str,
-    precision: str,
-    compile_: bool,
-    out: str | None,
-    variant: str | None,
-    batch_size: int | None,
-    limit: int | None,
-    limit_test: int | None,
-    checkpoint: bool,
-    max_params: int,
-) -> None:
-    from ..data import load_dataset
-    from ..loader import load
-    from ..settings import SettingsError
-    from ..train.checks import check_trainable
-    from ..train.engine import Trainer
-    from ..train.session import Session
-
-    graph = load(file, variant=variant, max_params=max_params)
-    if graph.variant_names and variant is None:
-        raise NetError(
-            f"'{file}' is a search space of {len(graph.variant_names)} networks; pick one with --variant",
-            file=str(file),
-            hint="its variants: " + ", ".join(graph.variant_names),
-        )
-    check_trainable(graph)
-    overrides = {"epochs": epochs, "batch_size": batch_size}
-    try:
-        settings = graph.settings.with_overrides(**overrides)
-    except SettingsError as err:
-        raise NetError(
-            err.message, file=str(file), hint="check the flags and the file's train { ... } section"
-        ) from None
-    trainer = Trainer(device, precision, compile_)  # a missing device is said before the data is loaded
-    ds = load_dataset(data, limit=limit, limit_test=limit_test, channels=graph.input_shape[0])
-    ds.check_fits(graph)
-    settings.check_data(ds.image_shape, ds.source)
-    data_arg = str(Path(data).resolve()) if data else None
-    session = Session.start(
-        graph,
-        ds,
-        settings,
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size,
         runs=runs,
         seed=seed,
-        trainer=trainer,
-        out=out,
-        net_file=file,
         variant=variant,
-        data_arg=data_arg,
-        limits=(limit, limit_test),
-        overrides=overrides,
+        out=out,
+        device=device,
+        precision=precision,
+        compile=compile_,
+        limit=limit,
+        limit_test=limit_test,
         checkpoint=checkpoint,
+        max_params=max_params,
     )
-    _run(console, reporter, session)
+    _run(console, reporter, start_session(request))
 
 
 def _console(quiet: bool) -> tuple[Any, Any]:

@@ -1,0 +1,84 @@
+"""Starting a training session from what a user asks for: `TrainRequest` -> `Session`.
+
+The Python API behind `netc train FILE` (resuming is `dsl.train.resume.resume_session`):
+
+    from dsl.train.launch import TrainRequest, start_session
+    session = start_session(TrainRequest("nets/residual_l1_l3.net", data="cifar.npz", runs=3))
+    results = session.train()
+
+Everything is checked before the run folder is created: the network (and that it is a
+classifier), the settings with the flags applied, the device, and the data against both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NetError
+from ..settings import SettingsError
+from .checks import check_trainable
+from .engine import Trainer
+from .session import Session
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One `netc train` invocation: the file and every flag (None keeps the file's value)."""
+
+    file: str
+    data: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    runs: int = 1
+    seed: int = 0
+    variant: str | None = None
+    out: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    limit: int | None = None
+    limit_test: int | None = None
+    checkpoint: bool = True
+    max_params: int = 1_000_000_000
+
+
+def start_session(req: TrainRequest) -> Session:
+    """A new run folder for `req`, after every check; the session holds the folder's lock."""
+    from ..data import load_dataset
+    from ..loader import load
+
+    graph = load(req.file, variant=req.variant, max_params=req.max_params)
+    if graph.variant_names and req.variant is None:
+        raise NetError(
+            f"'{req.file}' is a search space of {len(graph.variant_names)} networks; pick one with --variant",
+            file=req.file,
+            hint="its variants: " + ", ".join(graph.variant_names),
+        )
+    check_trainable(graph)
+    overrides = {"epochs": req.epochs, "batch_size": req.batch_size}
+    try:
+        settings = graph.settings.with_overrides(**overrides)
+    except SettingsError as err:
+        raise NetError(
+            err.message, file=req.file, hint="check the flags and the file's train { ... } section"
+        ) from None
+    trainer = Trainer(req.device, req.precision, req.compile)  # a missing device is said before the data is loaded
+    ds = load_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
+    ds.check_fits(graph)
+    settings.check_data(ds.image_shape, ds.source)
+    return Session.start(
+        graph,
+        ds,
+        settings,
+        runs=req.runs,
+        seed=req.seed,
+        trainer=trainer,
+        out=req.out,
+        net_file=req.file,
+        variant=req.variant,
+        data_arg=str(Path(req.data).resolve()) if req.data else None,
+        limits=(req.limit, req.limit_test),
+        overrides=overrides,
+        checkpoint=req.checkpoint,
+    )
