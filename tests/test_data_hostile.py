@@ -32,9 +32,9 @@ from train_fixtures import (
     write_npz,
 )
 
-from dsl import data as data_mod
 from dsl.cli import main
 from dsl.data import LABEL_LIMIT, Dataset, load_dataset
+from dsl.data import npz as npz_mod
 from dsl.errors import DataError
 
 POSIX_SPECIAL = hasattr(os, "mkfifo")
@@ -924,7 +924,7 @@ def test_unreadable_file_and_folder(tmp_path):
 
 def test_an_array_larger_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
     p = write_npz(tmp_path / "d.npz", 20, 10)
-    monkeypatch.setattr(data_mod, "_memory_bytes", lambda: 4096)
+    monkeypatch.setattr(npz_mod, "_memory_bytes", lambda: 4096)
     with pytest.raises(
         DataError,
         match=r"has a member 'train_x\.npy' of 15\.0 KB unpacked, more than this "
@@ -1021,7 +1021,7 @@ def test_npz_reader_matches_np_load(tmp_path):
     for save in (np.savez, np.savez_compressed):
         p = tmp_path / f"{save.__name__}.npz"
         save(p, **arrays)
-        with data_mod._Npz(p) as z, np.load(p) as ref:
+        with npz_mod._Npz(p) as z, np.load(p) as ref:
             assert sorted(z.files) == sorted(ref.files)
             for k in arrays:
                 got = z.array(k)
