@@ -11,7 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = sorted((ROOT / "nets").glob("*.net"))
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ honest: do not edit, reformat or "fix" them here. If the original changes, copy 
 definitions again. Copied from the file with sha256
 31f03b4b99b00bb2328e9d7fe471750be8378b847854bc7cd6a40999d0f5f05a.
 
-To re-check the copy against the original (needs ../shared; skips without it):
+To re-check the copy against the original (needs ../shared, so it is a script, not a test):
 
-    .venv/bin/pytest tests/test_train_recipe.py -k verbatim
+    .venv/bin/python bench/check_reference_copy.py
 
-which asserts that each name in COPIED has exactly the original's source text and that every
+which checks that each name in COPIED has exactly the original's source text and that every
 import below is one of the original's. (`# ruff: noqa` and `# fmt: off` keep linters and formatters
 off the copy.)
 """

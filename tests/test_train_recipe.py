@@ -7,9 +7,7 @@ statistics."""
 
 from __future__ import annotations
 
-import ast
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,37 +159,3 @@ def test_compiled_residual_l1_l3_follows_the_reference_trajectory(monkeypatch):
     # (which would prove little if training had not moved them)
     moved = [k for k, v in our_sd.items() if v.is_floating_point() and not torch.equal(v, initial[k])]
     assert len(moved) == sum(v.is_floating_point() for v in our_sd.values())
-
-
-# ----------------------------------------------------------------------------- the copy is verbatim
-ORIGINAL = REPO.parent / "shared" / "bench" / "ref_resnet9.py"
-
-
-def _top_level(path: Path) -> tuple[dict[str, str], set[str]]:
-    """Source text of each top-level class, function and assigned name; the import statements."""
-    src = path.read_text(encoding="utf-8")
-    lines = src.splitlines()
-    defs, imports = {}, set()
-    for node in ast.parse(src).body:
-        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        text = "\n".join(lines[first - 1 : node.end_lineno])  # whole lines, decorators and all
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defs[node.name] = text
-        elif isinstance(node, ast.Assign):
-            for t in node.targets:
-                if isinstance(t, ast.Name):
-                    defs[t.id] = text
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.add(text)
-    return defs, imports
-
-
-@pytest.mark.skipif(not ORIGINAL.exists(), reason="the original (../shared/bench/ref_resnet9.py) is not present")
-def test_reference_copy_is_verbatim():
-    original, original_imports = _top_level(ORIGINAL)
-    copy, copy_imports = _top_level(Path(ref.__file__))
-    for name in ref.COPIED:
-        assert name in original, f"{name} is gone from {ORIGINAL}"
-        assert copy.get(name) == original[name], f"{name} differs from {ORIGINAL}: copy it again"
-    assert copy_imports <= original_imports
-    assert set(copy) - {"COPIED"} == set(ref.COPIED), "tests/reference_resnet9.py holds more than the copy"

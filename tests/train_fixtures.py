@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REF_SCRIPT = SHARED / "bench" / "ref_resnet9.py"
 
 # 4 classes told apart by colour: easy for a tiny conv net, impossible for chance (25%)
 TINY_NET = """\
