@@ -271,3 +271,31 @@ def test_a_choice_in_a_definition_is_one_decision_wherever_it_is_used():
     assert len(vs) == 2
     g = dsl.loads("input 8x8x8\nblk = conv(8) -> relu?\nblk -> blk^2 -> gap -> linear(2)", variant=vs[1].name)
     assert sum(n.op == "relu" for n in g.nodes.values()) in (0, 3)
+
+
+# ----------------------------------------------------------------------------- hostile literals and imports
+SPECIAL_IMPORTS = ["/dev/zero", "/dev/null", "/dev/urandom", ".", "..", "/", "/proc/self/mem", "nope.net", ""]
+big_numbers = st.one_of(
+    st.integers(19, 5000).map(lambda n: "9" * n),
+    st.integers(1, 400).map(lambda n: "1e" + "9" * n),
+    st.integers(1, 400).map(lambda n: "0." + "0" * n + "1"),
+    st.sampled_from(["1e308", "1e309", "-1e999", "0", "-0", "18446744073709551617"]),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(SPECIAL_IMPORTS),
+    big_numbers,
+    st.sampled_from(
+        ["conv({n})", "relu^{n}", "relu*{n}", "maxpool({n})", "linear({n})", "dropout({n})", "bn(weight={n})"]
+    ),
+    st.sampled_from(["", "input {n}x4x4\n", "train {{ epochs = {n} }}\n", "train {{ lr = [(0, 0), ({n}, 1)] }}\n"]),
+)
+def test_special_imports_and_huge_literals_fail_cleanly(path, number, call, extra):
+    """Imports of devices, folders and missing files, and numbers of any size anywhere: a
+    located NetError or a network, never another exception, a hang or a huge allocation."""
+    text = f'use "{path}"\n' if path else ""
+    text += extra.format(n=number) + f"relu -> {call.format(n=number)} -> gap -> linear(2)\n"
+    _load(text)
+    _load(extra.format(n=number) + f"relu -> {call.format(n=number)} -> gap -> linear(2)\n")
