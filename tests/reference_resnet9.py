@@ -1,11 +1,11 @@
 # ruff: noqa
 """A verbatim copy of parts of shared/bench/ref_resnet9.py, the project's hand-written yardstick.
 
-shared/bench/ref_resnet9.py (at ../shared from the repository root; not part of the repository) is a
+shared/bench/ref_resnet9.py (in the project's shared folder beside the repository, not part of it) is a
 plain PyTorch re-implementation of the article's Residual:L1+L3 network ("ResNet-9") and its 24-epoch
 recipe, written independently of netc. tests/test_train_recipe.py trains it with its own loop and
 checks that the compiled nets/residual_l1_l3.net trained by netc's engine follows it step for step.
-That test must run in a clean clone (CI has no ../shared), so the parts it uses live here:
+That test must run in a clean clone (CI has no shared folder), so the parts it uses live here:
 
     MEAN, STD, ConvBN, Residual, ResNet9 (with reinit), fake_data, to_device_nchw,
     augment_epoch, piecewise_linear, run_once
@@ -16,7 +16,7 @@ honest: do not edit, reformat or "fix" them here. If the original changes, copy 
 definitions again. Copied from the file with sha256
 31f03b4b99b00bb2328e9d7fe471750be8378b847854bc7cd6a40999d0f5f05a.
 
-To re-check the copy against the original (needs ../shared, so it is a script, not a test):
+To re-check the copy against the original (it needs the shared folder, so it is a script, not a test):
 
     .venv/bin/python bench/check_reference_copy.py
 
