@@ -8,7 +8,6 @@ network runs like hand-written PyTorch (and torch.compile traces it cleanly).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import torch
 import torch.fx as fx
@@ -16,97 +15,20 @@ import torch.nn as nn
 
 from .graph import Block, Graph, Node
 from .ops import REGISTRY
-
-
-class GlobalMaxPool(nn.Module):
-    """Max over the spatial dimensions: (N, C, H, W) -> (N, C)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reduce."""
-        return torch.amax(x, dim=(2, 3))
-
-
-class GlobalAvgPool(nn.Module):
-    """Mean over the spatial dimensions: (N, C, H, W) -> (N, C)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reduce."""
-        return torch.mean(x, dim=(2, 3))
-
-
-class Flatten(nn.Flatten):
-    """(N, ...) -> (N, features)."""
-
-
-class Mul(nn.Module):
-    """Multiply by a constant (what `x*k` makes)."""
-
-    def __init__(self, weight: float):
-        super().__init__()
-        self.weight = weight
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale."""
-        return x * self.weight
-
-    def extra_repr(self) -> str:
-        """Shown by print(model)."""
-        return f"weight={self.weight}"
-
-
-class Add(nn.Module):
-    """The sum of parallel branches."""
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        """Sum."""
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
-
-
-class Concat(nn.Module):
-    """Parallel branches concatenated along the channels."""
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        """Concatenate."""
-        return torch.cat(xs, dim=1)
-
-
-def BatchNorm(
-    num_features: int,
-    eps: float,
-    momentum: float,
-    weight_init: float | str,
-    bias_init: float,
-    frozen_weight: bool,
-    dims: int = 2,
-) -> nn.Module:
-    """BatchNorm with the article's init choices: constant or U[0,1] scale, optionally frozen."""
-    bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(num_features, eps=eps, momentum=momentum)
-    with torch.no_grad():
-        if weight_init == "uniform":
-            bn.weight.uniform_(0.0, 1.0)
-        else:
-            bn.weight.fill_(float(weight_init))
-        bn.bias.fill_(float(bias_init))
-    bn.weight.requires_grad_(not frozen_weight)
-    return bn
-
-
-# Modules netc defines itself, by the name an op's registry entry gives (`Op.module`);
-# any other name is looked up in torch.nn.
-MODULES: dict[str, Callable[..., nn.Module]] = {
-    c.__name__: c for c in (GlobalMaxPool, GlobalAvgPool, Flatten, Mul, Add, Concat)
-}
-MODULES["BatchNorm"] = BatchNorm
+from .torch_modules import freeze, initialise
 
 
 def _module_for(node: Node, in_shapes: list[tuple[int, ...]]) -> nn.Module:
+    """The op's module from its registry builder, with the generic weight parameters applied."""
     op = REGISTRY[node.op]
-    kwargs = op.module_args(in_shapes, node.params)
-    factory = MODULES.get(op.module) or getattr(nn, op.module)
-    return factory(**kwargs)
+    module = op.build(in_shapes, node.params)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"the builder of op {op.name} returned {type(module).__name__}, not a torch.nn.Module")
+    if "init" in op.generic:
+        initialise(module, node.params["init"], node.params["init_std"])
+    if "frozen" in op.generic and node.params["frozen"]:
+        freeze(module)
+    return module
 
 
 def build(graph: Graph) -> nn.Module:

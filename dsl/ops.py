@@ -1,16 +1,27 @@
 """The op registry: each primitive declares, in one place, its parameters (types, defaults,
-ranges), how `auto` values resolve, its shape rule, its parameter/MAC count, the torch module
-it compiles to and its drawing style.
+ranges), how `auto` values resolve, its shape rule, its parameter/MAC count, the builder of
+its torch module and its drawing style.
 
-Nothing here imports torch: `Op.module` names a class that `dsl.compile_torch` looks up (in
-torch.nn or its own small modules) and `Op.module_args` maps the op's parameters onto it.
-Shapes are tuples: (C, H, W) for feature maps, (F,) for flat features.
+Nothing here imports torch: `Op.build` is a callable that imports torch itself when a graph
+is compiled, so `netc check`, `summary` and `draw` never load it. Shapes are tuples:
+(C, H, W) for feature maps, (F,) for flat features.
 
 netc's own primitives (`dsl.primitives`) are registered through `register`, the same public
-call a plugin uses:
+call a plugin uses (`dsl.register_op` is the same function):
 
-    from dsl.ops import Op, P, register
-    register(Op("swish", (), same_shape, "SiLU", style={"fillcolor": "#fb8072"}, role="act"))
+    from dsl.ops import Op, P, register, same_shape
+
+    def build_swish(ins, p):
+        import torch.nn
+        return torch.nn.SiLU()
+
+    register(Op("swish", (), same_shape, build_swish, style={"fillcolor": "#fb8072"}, role="act",
+                doc="x * sigmoid(x)"))
+
+An op with learnable weights (`weights=True`) also gets the parameters `frozen` (none of its
+parameters are trained), `init` (how its weight starts: a name from `INITS` or a constant) and
+`init_std` (for `normal` and `trunc_normal`), unless it declares them itself; the compiler
+applies them to whatever module the builder returns.
 """
 
 from __future__ import annotations
@@ -58,6 +69,7 @@ class P:
     max: float | None = None
     choices: tuple[str, ...] = ()  # symbols accepted besides (or instead of) the type
     doc: str = ""
+    keyword: bool = False  # only by name (`frozen=true`), never by position
 
     def __post_init__(self) -> None:
         if self.type not in _TYPE_CHECKS:
@@ -67,6 +79,8 @@ class P:
         """A complaint about `value`, or None when it is acceptable."""
         if isinstance(value, str) and value in self.choices:
             return None
+        if self.type == "str" and self.choices:
+            return f"expects one of {', '.join(repr(c) for c in self.choices)}, got {show_value(value)}"
         ok, want = _TYPE_CHECKS[self.type]
         if not ok(value):
             if self.choices:
@@ -88,10 +102,6 @@ def show_value(v: Any) -> str:
     return repr(v)
 
 
-def _no_module_args(ins: list[Shape], p: Params) -> dict[str, Any]:
-    return {}
-
-
 def _no_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
     return (0, 0)
 
@@ -100,39 +110,88 @@ def _as_given(ins: list[Shape], p: Params) -> Params:
     return p
 
 
+ShapeRule = Callable[[list[Shape], Params], Shape]
+Builder = Callable[[list[Shape], Params], Any]  # returns a torch.nn.Module (imports torch itself)
+CountRule = Callable[[list[Shape], Shape, Params], tuple[int, int]]  # (parameters, MACs)
+
+INITS = (
+    "default",
+    "zeros",
+    "ones",
+    "dirac",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "normal",
+    "trunc_normal",
+)
+WEIGHT_PARAMS = (
+    P("frozen", "bool", False, doc="true: none of the op's parameters are trained", keyword=True),
+    P(
+        "init",
+        "float",
+        "default",
+        min=-1e6,
+        max=1e6,
+        choices=INITS,
+        doc="how the weight starts: " + ", ".join(INITS) + ", or a constant",
+        keyword=True,
+    ),
+    P("init_std", "float", 0.02, min=0, max=10, doc="standard deviation for init=normal / trunc_normal", keyword=True),
+)
+
+
 @dataclass(frozen=True)
 class Op:
-    """One primitive. `shape`, `count` and `module_args` see concrete parameters: `resolve`
+    """One primitive. `shape`, `count` and `build` see concrete parameters: `resolve`
     has already replaced every `auto` (so the graph holds only concrete values)."""
 
     name: str
     params: tuple[P, ...]
-    shape: Callable[[list[Shape], Params], Shape]
-    module: str  # class name: torch.nn.<X> or dsl.compile_torch.<X>
-    module_args: Callable[[list[Shape], Params], dict[str, Any]] = _no_module_args
-    count: Callable[[list[Shape], Shape, Params], tuple[int, int]] = _no_count  # (params, MACs)
+    shape: ShapeRule
+    build: Builder
+    count: CountRule = _no_count
     branches: bool = False  # takes parallel branch blocks as arguments (add, concat)
     style: Mapping[str, str] = field(default_factory=dict)  # graphviz node attributes for the ops view
     role: str = ""  # what consumers key on instead of op names: conv, norm, act, pool, sum, concat, scale,
     # identity (a pass-through), input, linear, reshape, reg
     doc: str = ""
     resolve: Callable[[list[Shape], Params], Params] = _as_given  # auto -> concrete, from input shapes
+    weights: bool = False  # has learnable weights: gets WEIGHT_PARAMS (frozen, init, init_std)
+    generic: frozenset[str] = frozenset()  # the WEIGHT_PARAMS `register` added (the compiler applies them)
 
     @property
     def param_names(self) -> list[str]:
-        """The parameter names in declaration order (positional order in calls)."""
+        """The parameter names in declaration order."""
         return [p.name for p in self.params]
+
+    @property
+    def positional(self) -> list[str]:
+        """The parameters a call may give by position, in order (the others only by name)."""
+        return [p.name for p in self.params if not p.keyword]
 
 
 REGISTRY: dict[str, Op] = {}
 
 
 def register(op: Op) -> Op:
-    """Add a primitive to the language; refuses a name that is already taken."""
+    """Add a primitive to the language (the public API netc's own ops use too); returns the
+    registered op. Refuses a name already taken, an invalid name or malformed parameters."""
+    from dataclasses import replace
+
     if op.name in REGISTRY:
         raise ValueError(f"op {op.name} registered twice")
-    if not op.name.isidentifier():
+    if not op.name.isidentifier() or op.name in ("use", "train", "true", "false", "classes"):
         raise ValueError(f"op name {op.name!r} is not a valid .net name")
+    names = [p.name for p in op.params]
+    if len(set(names)) != len(names):
+        raise ValueError(f"op {op.name}: a parameter name appears twice")
+    if not callable(op.shape) or not callable(op.build):
+        raise ValueError(f"op {op.name}: shape and build must be callables")
+    if op.weights:
+        extra = tuple(p for p in WEIGHT_PARAMS if p.name not in names)
+        op = replace(op, params=op.params + extra, generic=frozenset(p.name for p in extra))
     REGISTRY[op.name] = op
     return op
 
@@ -148,7 +207,7 @@ def same_shape(ins: list[Shape], p: Params) -> Shape:
 
 
 def need_map(ins: list[Shape], op: str) -> Shape:
-    """The single input, which must be a C×H×W map."""
+    """The single input, which must be a C×H×W map (for shape rules)."""
     (s,) = ins
     if len(s) != 3:
         raise ShapeError(
@@ -157,9 +216,28 @@ def need_map(ins: list[Shape], op: str) -> Shape:
     return s
 
 
-def spatial(size: int, k: int, stride: int, pad: int, dilation: int = 1) -> int:
-    """Output length of a convolution or pooling window along one axis."""
-    return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+def need_flat(ins: list[Shape], op: str, hint: str = "put gmp, gap or flatten before it") -> Shape:
+    """The single input, which must be flat features (for shape rules)."""
+    (s,) = ins
+    if len(s) != 1:
+        raise ShapeError(f"{op} needs flat features, got a {fmt_shape(s)} map; {hint}")
+    return s
+
+
+def spatial(size: int, k: int, stride: int, pad: int, dilation: int = 1, ceil: bool = False) -> int:
+    """Output length of a convolution or pooling window along one axis (PyTorch's formula)."""
+    span = size + 2 * pad - dilation * (k - 1) - 1
+    if not ceil:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + pad:  # PyTorch: the last window must start inside the input or its left padding
+        out -= 1
+    return out
+
+
+class ParamError(Exception):
+    """Raised by a `resolve` rule when parameters cannot work together (e.g. padding=auto with an
+    even kernel); the expander reports it at the call site."""
 
 
 from . import primitives as _primitives  # noqa: E402,F401  (registers netc's own ops on import)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..graph import Block, Graph, Node
-from ..ops import fmt_shape
+from ..ops import REGISTRY, fmt_shape
 
 KINDS = ("residual", "downsample", "plain", "input")
 MAX_TEXT = 1000  # longest label or tooltip written (dot refuses strings over 16,384 characters)
@@ -269,12 +269,15 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
 
 
 def op_call(node: Node) -> str:
-    """`conv(c=64, k=3, stride=1, ...)`: the op and its resolved parameters."""
+    """`conv(c=64, k=3, stride=1, ...)`: the op and its resolved parameters (the generic weight
+    parameters `frozen`, `init`, `init_std` only when they are not at their defaults)."""
 
     def v(x: object) -> str:
         if isinstance(x, bool):
             return "true" if x else "false"
         return f"{x:g}" if isinstance(x, float) else str(x)
 
-    args = ", ".join(f"{k}={v(x)}" for k, x in node.params.items())
+    op = REGISTRY.get(node.op)
+    defaults = {p.name: p.default for p in op.params if p.name in op.generic} if op else {}
+    args = ", ".join(f"{k}={v(x)}" for k, x in node.params.items() if k not in defaults or defaults[k] != x)
     return f"{node.op}({args})"

@@ -69,8 +69,11 @@ def match_args(
     kwargs: Sequence[ast.Kwarg],
     at_most: bool,
     notes: Sequence[Note] = (),
+    keywords: Sequence[str] | None = None,
 ) -> dict[str, ast.Expr]:
-    """Pair a call's arguments with parameter names: positional first, then keywords."""
+    """Pair a call's arguments with parameter names: positional first (`names`), then keywords
+    (any of `keywords`, by default `names`)."""
+    keywords = names if keywords is None else keywords
     if len(args) > len(names):
         sig = f" ({', '.join(names)})" if names else ""
         raise NetError(
@@ -81,11 +84,11 @@ def match_args(
         )
     matched = dict(zip(names, args))
     for k in kwargs:
-        if k.name not in names:
+        if k.name not in keywords:
             raise NetError(
                 f"{who} has no parameter '{k.name}'",
                 k.span,
-                hint=did_you_mean(k.name, names) or f"its parameters: {', '.join(names) or 'none'}",
+                hint=did_you_mean(k.name, keywords) or f"its parameters: {', '.join(keywords) or 'none'}",
             )
         if k.name in matched:
             raise NetError(f"'{k.name}' given both by position and by keyword", k.span)
@@ -134,7 +137,7 @@ def prim_params(op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], s
     if not args and not kwargs and not any(p.required for p in op.params):
         return {p.name: p.default for p in op.params}
     params: Params = {}
-    matched = match_args(op.name, op.param_names, args, kwargs, True) if (args or kwargs) else {}
+    matched = match_args(op.name, op.positional, args, kwargs, True, keywords=op.param_names) if args or kwargs else {}
     for p in op.params:
         a = matched.get(p.name)
         if a is not None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from ..errors import NetError, Span
 from ..graph import Block, Node, Record
 from ..limits import Limits
-from ..ops import Op, Params, Shape, ShapeError, fmt_shape
+from ..ops import Op, ParamError, Params, Shape, ShapeError, fmt_shape
 
 Note = tuple[str, Span]
 
@@ -91,6 +91,11 @@ class GraphBuilder:
         shapes = [i.shape for i in inputs]
         try:
             params = op.resolve(shapes, params)
+        except ParamError as err:
+            raise NetError(f"{op.name}: {err}", span) from None
+        except ShapeError as err:
+            raise NetError(f"shape mismatch at {op.name}: {err} (input {fmt_shape(shapes[0])})", span) from None
+        try:
             shape = tuple(op.shape(shapes, params))
         except ShapeError as err:
             notes: list[Note] = []

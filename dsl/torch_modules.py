@@ -1,0 +1,117 @@
+"""The torch side of netc's primitives: small modules torch.nn lacks, and weight initialisers.
+
+Imported only when a graph is compiled (`dsl.compile_torch`), never by the front end: each
+op's builder in `dsl.primitives` imports what it needs from here or from torch.nn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+
+class GlobalMaxPool(nn.Module):
+    """Max over the spatial dimensions: (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reduce."""
+        return torch.amax(x, dim=(2, 3))
+
+
+class GlobalAvgPool(nn.Module):
+    """Mean over the spatial dimensions: (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reduce."""
+        return torch.mean(x, dim=(2, 3))
+
+
+class Mul(nn.Module):
+    """Multiply by a constant (what `x*k` makes)."""
+
+    def __init__(self, weight: float):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale."""
+        return x * self.weight
+
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
+        return f"weight={self.weight}"
+
+
+class Add(nn.Module):
+    """The sum of parallel branches."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        """Sum."""
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    """Parallel branches concatenated along the channels."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        """Concatenate."""
+        return torch.cat(xs, dim=1)
+
+
+def batch_norm(
+    num_features: int, dims: int, eps: float, momentum: float, weight: float | str, bias: float, frozen: bool
+) -> nn.Module:
+    """BatchNorm with the article's init choices: constant or U[0,1] scale, optionally frozen."""
+    bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(num_features, eps=eps, momentum=momentum)
+    with torch.no_grad():
+        if weight == "uniform":
+            bn.weight.uniform_(0.0, 1.0)
+        else:
+            bn.weight.fill_(float(weight))
+        bn.bias.fill_(float(bias))
+    bn.weight.requires_grad_(not frozen)
+    return bn
+
+
+@torch.no_grad()
+def initialise(module: nn.Module, how: float | str, std: float) -> None:
+    """Set `module.weight` as the op's `init` parameter says (a number means that constant);
+    `default` keeps PyTorch's own initialisation. Biases are left as PyTorch made them."""
+    if how == "default":
+        return
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor):
+        return
+    if isinstance(how, (int, float)) and not isinstance(how, bool):
+        w.fill_(float(how))
+    elif how == "zeros":
+        w.zero_()
+    elif how == "ones":
+        w.fill_(1.0)
+    elif how == "dirac":
+        nn.init.dirac_(w) if w.dim() >= 3 else nn.init.eye_(w)
+    elif how == "kaiming_normal":
+        nn.init.kaiming_normal_(w, nonlinearity="relu")
+    elif how == "kaiming_uniform":
+        nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+    elif how == "xavier_normal":
+        nn.init.xavier_normal_(w)
+    elif how == "xavier_uniform":
+        nn.init.xavier_uniform_(w)
+    elif how == "normal":
+        nn.init.normal_(w, std=std)
+    elif how == "trunc_normal":
+        nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
+    else:  # the registry refused anything else before
+        raise ValueError(f"unknown init {how!r}")
+
+
+def freeze(module: nn.Module) -> None:
+    """No parameter of `module` is trained."""
+    for p in module.parameters():
+        p.requires_grad_(False)
