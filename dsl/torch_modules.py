@@ -28,7 +28,7 @@ class GlobalAvgPool(nn.Module):
         return torch.mean(x, dim=(2, 3))
 
 
-class Mul(nn.Module):
+class Scale(nn.Module):
     """Multiply by a constant (what `x*k` makes)."""
 
     def __init__(self, weight: float):

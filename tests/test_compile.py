@@ -45,7 +45,7 @@ def test_module_names_follow_the_net_structure():
     assert model.layer1.res.conv_bn_1.conv.bias is None
     assert model.fc.linear.bias is None
     text = str(model)
-    assert "(res): res(" in text and "(conv_bn_2): conv_bn(" in text and "Mul(weight=0.125)" in text
+    assert "(res): res(" in text and "(conv_bn_2): conv_bn(" in text and "Scale(weight=0.125)" in text
     names = [n for n, _ in model.named_parameters()]
     assert names[0] == "prep.conv_bn.conv.weight" and "layer3.res.conv_bn_2.bn.bias" in names
 

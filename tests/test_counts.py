@@ -3,7 +3,7 @@ and for hand-written nets that use every primitive with non-default parameters.
 
 netc counts (dsl/ops.py) the multiply-accumulates of conv and linear only (a conv: out*in/groups*k*k
 per output pixel, bias adds not counted; a linear: in*out, bias adds not counted) and nothing for bn,
-relu, pools, add, concat, mul, dropout, flatten. torch.utils.flop_counter.FlopCounterMode counts the same
+relu, pools, add, concat, scale, dropout, flatten. torch.utils.flop_counter.FlopCounterMode counts the same
 thing as FLOPs = 2 * MACs: aten.convolution (bias ignored) and aten.mm / aten.addmm (the bias add of
 addmm ignored), and no formula for the other ops. So `2 * graph.macs == flops` must hold exactly.
 Per node too: each node's module accounts for 2 * node.macs of the FLOPs (FlopCounterMode's per-module
@@ -125,7 +125,7 @@ def test_the_articles_network_has_its_known_counts():
 HAND = {
     # non-square input; even kernel, stride, explicit padding; groups; bias on and off; every bn option;
     # add and concat of maps; both pools with stride and padding; flatten -> dropout -> linear; bn on
-    # flat features; a linear without bias; mul
+    # flat features; a linear without bias; scale
     "every_primitive": """
 input 3x20x24
 conv(8, k=4, stride=2, padding=1, bias=true, init=normal, init_std=0.1) -> conv(12, k=3, groups=4, bias=false, frozen=true) -> bn -> relu

@@ -73,7 +73,7 @@ def test_definitions_nested_to_the_limit_expand_without_recursion_errors():
     # 63 definitions deep, each body 190 postfix levels deep: far beyond Python's default stack
     lines = [f"d{i} = d{i + 1}" + "*1" * 190 for i in range(63)] + ["d63 = relu"]
     g = dsl.loads("input 3x4x4\n" + "\n".join(lines) + "\nd0 -> gmp -> linear(2)", max_nodes=10**6)
-    assert g.output_shape == (2,) and sum(1 for n in g.nodes.values() if n.op == "mul") == 63 * 190
+    assert g.output_shape == (2,) and sum(1 for n in g.nodes.values() if n.op == "scale") == 63 * 190
 
 
 def test_deep_expansion_also_works_from_a_thread_with_a_small_stack():

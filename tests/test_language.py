@@ -26,7 +26,7 @@ def test_extension_is_named_and_nested_inside_its_block():
     assert add.inputs == ("layer1/res/identity", "layer1/res/conv_bn_2/relu")
     assert g.nodes["layer1/res/identity"].inputs == ("layer1/maxpool",)
     assert g.blocks["layer1/res"].extension and g.blocks["layer1/res"].label == "Residual"
-    assert g.nodes["fc/mul"].params == {"k": 0.125}
+    assert g.nodes["fc/scale"].params == {"k": 0.125}
 
 
 def test_shapes_are_inferred_and_channels_come_from_the_input():
@@ -67,7 +67,7 @@ def test_repetition_numbers_the_copies_and_does_not_clash_with_scaling():
     g = dsl.loads("conv_bn(8)^3 -> gap -> linear(2)*0.5")
     assert {"conv_bn_1/conv", "conv_bn_2/conv", "conv_bn_3/conv"} <= set(g.nodes)
     assert g.blocks["conv_bn_2"].repeat_of == "conv_bn_1"
-    assert g.nodes["mul"].params["k"] == 0.5
+    assert g.nodes["scale"].params["k"] == 0.5
 
 
 def test_comments_newlines_and_chains_over_lines():
@@ -109,7 +109,7 @@ def test_primitives_all_parse_with_their_parameters():
     g = dsl.loads("""
     conv(8, k=3, stride=1, padding=1, bias=true, groups=1) -> bn(weight=uniform, eps=1e-3, momentum=0.2, frozen=true)
     -> relu -> dropout(0.1) -> avgpool(2) -> maxpool(k=3, stride=1, padding=1) -> conv(8, groups=4)
-    -> add(identity, conv) -> concat(gmp, gap) -> mul(2) -> linear(10, bias=false) -> identity
+    -> add(identity, conv) -> concat(gmp, gap) -> scale(2) -> linear(10, bias=false) -> identity
     """)
     assert g.output_shape == (10,)
     assert g.nodes["bn"].params["weight"] == "uniform"

@@ -31,7 +31,7 @@ class Part:
     out_shape: tuple[int, ...]
     kind: str  # one of KINDS
     block: Block | None = None
-    scale: float | None = None  # the part ends in its own `mul` (what `fc*0.125` makes)
+    scale: float | None = None  # the part ends in its own `scale` op (what `fc*0.125` makes)
     copies: list[str] = field(default_factory=list)  # paths of the folded copies (first included)
 
     @property

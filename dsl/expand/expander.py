@@ -18,7 +18,7 @@ from .bind import SYMBOLS, Env, Thunk, Value, bind_def, prim_params
 from .builder import GraphBuilder, OpNode, Scope
 from .choices import Decisions, option_label
 
-_MUL = REGISTRY["mul"]
+_SCALE = REGISTRY["scale"]
 
 
 class DefinitionCycle(NetError):
@@ -100,7 +100,7 @@ class Expander:
         return out
 
     def scale(self, e: ast.Scale, env: Env, x: OpNode, scope: Scope) -> OpNode:
-        """`x*k`; on a definition the `mul` goes inside its block (`fc*0.125` -> `fc/mul`)."""
+        """`x*k`; on a definition the `scale` op goes inside its block (`fc*0.125` -> `fc/scale`)."""
         body = e.body
         if isinstance(body, (ast.Ref, ast.Call)) and body.name in env.defs and body.name not in env.local:
             args = body.args if isinstance(body, ast.Call) else ()
@@ -110,7 +110,7 @@ class Expander:
                 env.defs[body.name], args, kwargs, body.span, name_span, env, x, scope, scale=(e.factor, e.span)
             )
         out = self.emit(body, env, x, scope)
-        return self.builder.add_op(_MUL, {"k": e.factor}, [out], e.span, scope)
+        return self.builder.add_op(_SCALE, {"k": e.factor}, [out], e.span, scope)
 
     def repeat(self, e: ast.Repeat, env: Env, x: OpNode, scope: Scope) -> OpNode:
         """`x^n`: n copies in sequence; later copies are marked as repeats of the first."""
@@ -230,7 +230,7 @@ class Expander:
                 if isinstance(c, Scope):
                     c.extension = True
         if scale is not None:
-            out = self.builder.add_op(_MUL, {"k": scale[0]}, [out], scale[1], child)
+            out = self.builder.add_op(_SCALE, {"k": scale[0]}, [out], scale[1], child)
         return out
 
     @staticmethod

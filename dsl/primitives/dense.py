@@ -25,10 +25,10 @@ def _linear(ins: list[Shape], p: Params) -> Any:
     return nn.Linear(ins[0][0], p["out"], bias=p["bias"])
 
 
-def _mul(ins: list[Shape], p: Params) -> Any:
-    from ..torch_modules import Mul
+def _scale(ins: list[Shape], p: Params) -> Any:
+    from ..torch_modules import Scale
 
-    return Mul(p["k"])
+    return Scale(p["k"])
 
 
 register(
@@ -57,12 +57,12 @@ register(
 )
 register(
     Op(
-        "mul",
+        "scale",
         (P("k", "float", required=True, min=-1e30, max=1e30),),
         same_shape,
-        _mul,
+        _scale,
         style={"fillcolor": "#ccebc5"},
         role="scale",
-        doc="multiply by a constant (what `*k` makes)",
+        doc="multiply by a constant (what `x*k` makes)",
     )
 )
