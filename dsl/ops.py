@@ -49,12 +49,22 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _is_pair(v: Any) -> bool:
+    return _is_int(v) or (isinstance(v, tuple) and len(v) == 2 and all(_is_int(x) for x in v))
+
+
 _TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "int": (_is_int, "a whole number"),
     "float": (_is_number, "a number"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "str": (lambda v: isinstance(v, str), "a name"),
+    "pair": (_is_pair, "a whole number or a pair of them, e.g. (1, 7)"),
 }
+
+
+def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    """A `pair` parameter's value as (height, width)."""
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
 
 
 @dataclass(frozen=True)
@@ -86,19 +96,22 @@ class P:
             if self.choices:
                 want += " or " + " or ".join(repr(c) for c in self.choices)
             return f"expects {want}, got {show_value(value)}"
-        if self.min is not None and value < self.min:
-            return f"must be >= {self.min:g}, got {value}"
-        if self.max is not None and value > self.max:
-            return f"must be <= {self.max:g}, got {value}"
+        for v in value if isinstance(value, tuple) else (value,):  # a pair: each of its numbers
+            if self.min is not None and v < self.min:
+                return f"must be >= {self.min:g}, got {show_value(value)}"
+            if self.max is not None and v > self.max:
+                return f"must be <= {self.max:g}, got {show_value(value)}"
         return None
 
 
 def show_value(v: Any) -> str:
-    """A value as the user wrote it (true, 'name', 3.5)."""
+    """A value as the user wrote it (true, 'name', 3.5, (1, 7))."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
         return f"'{v}'"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(show_value(x) for x in v) + ")"
     return repr(v)
 
 
