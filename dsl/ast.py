@@ -76,35 +76,76 @@ class Opt:
 
 
 @dataclass(eq=False)
-class Scale:
-    """`a*k`: the block's output times a constant."""
+class BinOp:
+    """`a + b`, `a - b`, `a * b`, `a / b`, `a // b`: arithmetic on values; `block * k` scales a block."""
 
-    body: Expr
-    factor: float
+    op: str
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(eq=False)
+class Neg:
+    """`-a`."""
+
+    operand: Expr
+    span: Span
+
+
+@dataclass(eq=False)
+class Tuple:
+    """`(1, 7)`: a tuple value."""
+
+    items: list[Expr]
     span: Span
 
 
 @dataclass(eq=False)
 class Repeat:
-    """`a^n`: the block n times in sequence."""
+    """`a^n`: the block n times in sequence (n a value expression)."""
 
     body: Expr
-    times: int
+    times: Expr
     span: Span
 
 
-Expr = Ref | Call | Literal | Seq | Alt | Opt | Scale | Repeat
+@dataclass(eq=False)
+class Named:
+    """`name: block`: the block's name in the graph and the compiled module."""
+
+    name: str
+    body: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(eq=False)
+class BlockList:
+    """`[a, b, c]`: a sequence whose items are named 0, 1, 2, ... (like torch's nn.Sequential)."""
+
+    items: list[Expr]
+    span: Span
+
+
+Expr = Ref | Call | Literal | Seq | Alt | Opt | BinOp | Neg | Tuple | Repeat | Named | BlockList
 Choice = Alt | Opt
 
 
 def children(e: Expr) -> list[Expr]:
     """The sub-expressions of `e`, in source order."""
-    if isinstance(e, Seq):
+    if isinstance(e, (Seq, Tuple, BlockList)):
         return e.items
     if isinstance(e, Alt):
         return e.options
-    if isinstance(e, (Opt, Scale, Repeat)):
+    if isinstance(e, (Opt, Named)):
         return [e.body]
+    if isinstance(e, Repeat):
+        return [e.body, e.times]
+    if isinstance(e, BinOp):
+        return [e.left, e.right]
+    if isinstance(e, Neg):
+        return [e.operand]
     if isinstance(e, Call):
         return [*e.args, *(k.value for k in e.kwargs)]
     return []
@@ -156,7 +197,7 @@ class Use:
 
 @dataclass(eq=False)
 class Input:
-    """`input 3x32x32`."""
+    """`input 3x32x32` (a map) or `input 784` (flat features)."""
 
     shape: tuple[int, ...]
     span: Span

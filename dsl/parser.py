@@ -36,6 +36,12 @@ _TERMINALS = {
     "QMARK": "'?'",
     "VBAR": "'|'",
     "__ANON_0": "'->'",
+    "__ANON_1": "'//'",
+    "NUMBER": "a number",
+    "COLON": "':'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "SLASH": "'/'",
     "$END": "end of file",
     "USE": "'use'",
     "INPUT": "'input'",
@@ -43,6 +49,9 @@ _TERMINALS = {
     "TRUE": "'true'",
     "FALSE": "'false'",
 }
+
+
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "__ANON_1", "CIRCUMFLEX", "QMARK", "COLON"}
 
 
 def grammar_path() -> Path:
@@ -102,9 +111,10 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:
         return NetError(f"unexpected character {ch!r}", Span(file, line, col, line, col + 1, text), hint=hint)
     assert isinstance(e, UnexpectedToken)
     tok = e.token
-    expected = sorted(
-        {_describe(t) for t in e.expected if not t.startswith("__")} | ({"'->'"} if "__ANON_0" in e.expected else set())
-    )
+    # operators that could continue an expression are left out of the list: it would name all of
+    # them after every name or number, and the delimiters are what a mistake usually lacks
+    wanted = {t for t in e.expected if t not in _OPERATORS} or set(e.expected)
+    expected = sorted({_describe(t) for t in wanted if t != "__ANON_1" or len(wanted) == 1})
     width = max(1, len(str(tok)))
     hint = None
     if tok.type == "NAME" and "'->'" in expected:
@@ -196,10 +206,6 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Kwarg(str(children[0]), children[1], self._span(meta))
 
     @v_args(meta=True)
-    def literal(self, meta: Meta, children: list[Any]) -> ast.Literal:
-        return ast.Literal(children[0], self._span(meta))
-
-    @v_args(meta=True)
     def literal_string(self, meta: Meta, children: list[Token]) -> ast.Literal:
         return ast.Literal(str(children[0])[1:-1], self._span(meta))
 
@@ -211,10 +217,10 @@ class _ToAst(Transformer_NonRecursive):
     def literal_false(self, meta: Meta, children: list[Any]) -> ast.Literal:
         return ast.Literal(False, self._span(meta))
 
-    def number(self, children: list[Token]) -> int | float:
-        tok = children[0]
-        s = str(tok)
-        if all(ch.isdigit() or ch in "+-" for ch in s):
+    def _number(self, tok: Token) -> int | float:
+        s = str(tok).lstrip("+")
+        digits = s.lstrip("-")
+        if digits.isdigit():
             return self._whole(tok)
         if len(s) > 64:
             raise NetError(f"number written with {len(s)} characters is out of range", self._span(tok))
@@ -222,6 +228,54 @@ class _ToAst(Transformer_NonRecursive):
         if v != v or v in (float("inf"), float("-inf")):
             raise NetError(f"number {s} is out of range", self._span(tok))
         return v
+
+    @v_args(meta=True)
+    def literal(self, meta: Meta, children: list[Token]) -> ast.Literal:
+        return ast.Literal(self._number(children[0]), self._span(meta))
+
+    def number(self, children: list[Token]) -> int | float:
+        return self._number(children[0])
+
+    def _binop(self, op: str, meta: Meta, children: list[Any]) -> ast.BinOp:
+        left, right = children
+        return self._nest(ast.BinOp(op, left, right, self._span(meta)), [left, right])
+
+    @v_args(meta=True)
+    def plus(self, meta: Meta, children: list[Any]) -> ast.BinOp:
+        return self._binop("+", meta, children)
+
+    @v_args(meta=True)
+    def minus(self, meta: Meta, children: list[Any]) -> ast.BinOp:
+        return self._binop("-", meta, children)
+
+    @v_args(meta=True)
+    def times(self, meta: Meta, children: list[Any]) -> ast.BinOp:
+        return self._binop("*", meta, children)
+
+    @v_args(meta=True)
+    def divide(self, meta: Meta, children: list[Any]) -> ast.BinOp:
+        return self._binop("/", meta, children)
+
+    @v_args(meta=True)
+    def floordiv(self, meta: Meta, children: list[Any]) -> ast.BinOp:
+        return self._binop("//", meta, children)
+
+    @v_args(meta=True)
+    def negate(self, meta: Meta, children: list[Any]) -> ast.Neg:
+        return self._nest(ast.Neg(children[0], self._span(meta)), children)
+
+    @v_args(meta=True)
+    def tuple_lit(self, meta: Meta, children: list[Any]) -> ast.Tuple:
+        return self._nest(ast.Tuple(list(children), self._span(meta)), children)
+
+    @v_args(meta=True)
+    def block_list(self, meta: Meta, children: list[Any]) -> ast.BlockList:
+        return self._nest(ast.BlockList(list(children), self._span(meta)), children)
+
+    @v_args(meta=True)
+    def named(self, meta: Meta, children: list[Any]) -> ast.Named:
+        name, body = children
+        return self._nest(ast.Named(str(name), body, self._span(meta), self._span(name)), [body])
 
     @v_args(meta=True)
     def sequence(self, meta: Meta, children: list[ast.Expr]) -> ast.Seq:
@@ -239,13 +293,9 @@ class _ToAst(Transformer_NonRecursive):
         return self._nest(ast.Opt(children[0], self._span(meta)), children)
 
     @v_args(meta=True)
-    def scale(self, meta: Meta, children: list[Any]) -> ast.Scale:
-        return self._nest(ast.Scale(children[0], float(children[1]), self._span(meta)), children[:1])
-
-    @v_args(meta=True)
     def repeat(self, meta: Meta, children: list[Any]) -> ast.Repeat:
         body, times = children
-        return self._nest(ast.Repeat(body, self._whole(times), self._span(meta)), [body])
+        return self._nest(ast.Repeat(body, times, self._span(meta)), [body, times])
 
     # ---- settings values (nesting is limited by the same depth rule)
     def string(self, c: list[Token]) -> str:
@@ -284,7 +334,7 @@ class _ToAst(Transformer_NonRecursive):
     @v_args(meta=True)
     def input_stmt(self, meta: Meta, c: list[Token]) -> ast.Input:
         span = self._span(meta)
-        dims = str(c[0]).split("x")
+        dims = [d for d in c if d is not None][0].split("x")
         if any(len(d) > MAX_DIGITS for d in dims):
             raise NetError("input size out of range", span)
         return ast.Input(tuple(int(x) for x in dims), span)

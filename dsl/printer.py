@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from . import ast
 
-# Binding strength: alternatives < sequence < postfix < atom.
-_ALT, _SEQ, _POST, _ATOM = 0, 1, 2, 3
+# Binding strength, loosest first (the grammar's precedence levels).
+_ALT, _SEQ, _NAMED, _SUM, _PRODUCT, _UNARY, _POST, _ATOM = range(8)
+_BINARY = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "//": _PRODUCT}
 
 
 def fmt_value(v: object) -> str:
@@ -41,7 +42,8 @@ def _fmt(e: ast.Expr, choose: Chooser | None) -> tuple[str, int]:
     if isinstance(e, ast.Ref):
         return e.name, _ATOM
     if isinstance(e, ast.Literal):
-        return fmt_value(e.value), _ATOM
+        text = fmt_value(e.value)
+        return text, (_UNARY if text.startswith("-") else _ATOM)
     if isinstance(e, ast.Call):
         parts = [format_expr(a, choose) for a in e.args]
         parts += [f"{k.name}={format_expr(k.value, choose)}" for k in e.kwargs]
@@ -54,11 +56,27 @@ def _fmt(e: ast.Expr, choose: Chooser | None) -> tuple[str, int]:
             return "identity", _ATOM
         if len(items) == 1:
             return items[0]
-        return " -> ".join(_wrap(t, _POST) for t in items), _SEQ
-    if isinstance(e, ast.Scale):
-        return f"{_wrap(_fmt(e.body, choose), _POST)}*{fmt_value(e.factor)}", _POST
+        return " -> ".join(_wrap(t, _NAMED) for t in items), _SEQ
+    if isinstance(e, ast.BinOp):
+        prec = _BINARY[e.op]
+        # left-associative: the right operand of the same level needs brackets (a - (b - c))
+        op = f" {e.op} " if prec == _SUM else e.op  # fc*0.125 and c//4 read best tight, a + b spaced
+        return f"{_wrap(_fmt(e.left, choose), prec)}{op}{_wrap(_fmt(e.right, choose), prec + 1)}", prec
+    if isinstance(e, ast.Neg):
+        return f"-{_wrap(_fmt(e.operand, choose), _UNARY)}", _UNARY
+    if isinstance(e, ast.Tuple):
+        texts = [format_expr(i, choose) for i in e.items]
+        return "(" + ", ".join(texts) + ("," if len(texts) == 1 else "") + ")", _ATOM
+    if isinstance(e, ast.BlockList):
+        texts = [format_expr(i, choose) for i in e.items]
+        return "[" + ", ".join(t for t in texts if t) + "]", _ATOM
+    if isinstance(e, ast.Named):
+        body = _fmt(e.body, choose)
+        if not body[0]:
+            return body
+        return f"{e.name}: {_wrap(body, _SUM)}", _NAMED
     if isinstance(e, ast.Repeat):
-        return f"{_wrap(_fmt(e.body, choose), _POST)}^{e.times}", _POST
+        return f"{_wrap(_fmt(e.body, choose), _POST)}^{_wrap(_fmt(e.times, choose), _ATOM)}", _POST
     if isinstance(e, ast.Opt):
         if choose is None:
             return f"{_wrap(_fmt(e.body, choose), _POST)}?", _POST

@@ -1,65 +1,22 @@
 """Binding a call's arguments: which parameter gets which argument, values versus blocks.
 
-A definition's parameter is bound either to a `Value` (a number, string, boolean or symbol,
-with the span it came from) or to a `Thunk` (a block: an expression and the environment it
-was written in, expanded where the parameter is used). A primitive's parameters are always
-values, checked against the registry's declaration.
+A definition's parameter is bound either to a `Value` (anything `values.is_value` accepts,
+evaluated at the call, where `in_channels` is the call's input width) or to a `Thunk` (a
+block: an expression and the environment it was written in, expanded where the parameter is
+used). A primitive's parameters are always values, checked against the registry's declaration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from .. import ast
 from ..errors import NetError, Span, did_you_mean
-from ..ops import AUTO, REGISTRY, Op, Params
+from ..ops import REGISTRY, Op, Params
+from .env import Binding, Env, Thunk, Value
+from .values import evaluate, is_value
 
-SYMBOLS = frozenset({AUTO, "uniform"})  # bare words accepted as parameter values
 Note = tuple[str, Span]
-
-
-@dataclass(frozen=True)
-class Value:
-    """A parameter holding a value."""
-
-    value: Any
-    span: Span
-
-
-@dataclass(frozen=True)
-class Thunk:
-    """A parameter holding a block: its expression, the environment it came from, the
-    definitions being expanded where it was written (a block passed in is finite text, so
-    expanding it is not recursion of the definition it is passed to), and whether it was
-    written inside a chosen search-space option (for variant naming)."""
-
-    expr: ast.Expr
-    env: Env
-    calls: tuple[str, ...] = ()
-    in_option: bool = False
-
-
-Binding = Value | Thunk
-
-
-class Env:
-    """The names visible at one point: the program's definitions and a call's parameters."""
-
-    __slots__ = ("defs", "local")
-
-    def __init__(self, defs: dict[str, ast.Def], local: dict[str, Binding] | None = None):
-        self.defs = defs
-        self.local: dict[str, Binding] = local or {}
-
-    def child(self, local: dict[str, Binding]) -> Env:
-        """The environment inside a definition's body."""
-        return Env(self.defs, local)
-
-    def names(self) -> set[str]:
-        """Every name a reference could mean here (for did-you-mean hints)."""
-        return set(self.local) | set(self.defs) | set(REGISTRY)
 
 
 def match_args(
@@ -96,17 +53,17 @@ def match_args(
     return matched
 
 
-def binding(a: ast.Expr, env: Env, calls: tuple[str, ...] = (), in_option: bool = False) -> Binding:
+def binding(
+    a: ast.Expr, env: Env, in_channels: int | None, calls: tuple[str, ...] = (), in_option: bool = False
+) -> Binding:
     """What a definition's parameter holds when `a` is passed to it from `env` (while the
-    definitions `calls` are being expanded)."""
-    if isinstance(a, ast.Literal):
-        return Value(a.value, a.span)
+    definitions `calls` are being expanded, on an input of `in_channels` channels)."""
     if isinstance(a, ast.Ref):
         b = env.local.get(a.name)
         if b is not None:
             return b
-        if a.name in SYMBOLS:
-            return Value(a.name, a.span)
+    if is_value(a, env):
+        return evaluate(a, env, in_channels)
     return Thunk(a, env, calls, in_option)
 
 
@@ -116,24 +73,26 @@ def bind_def(
     kwargs: Sequence[ast.Kwarg],
     span: Span,
     env: Env,
-    top: Env,
+    in_channels: int | None,
     calls: tuple[str, ...] = (),
     in_option: bool = False,
 ) -> dict[str, Binding]:
     """A definition's parameters bound for one call (defaults are read in the top-level env)."""
     defined = [(f"'{d.name}' is defined here", d.name_span)]
     matched = match_args(f"'{d.name}'", [p.name for p in d.params], args, kwargs, False, defined)
-    local = {name: binding(a, env, calls, in_option) for name, a in matched.items()}
+    local = {name: binding(a, env, in_channels, calls, in_option) for name, a in matched.items()}
     for p in d.params:
         if p.name not in local:
             if p.default is None:
                 raise NetError(f"'{d.name}' needs argument '{p.name}'", span, notes=defined)
-            local[p.name] = binding(p.default, top)
+            local[p.name] = binding(p.default, env.top(), in_channels)
     return local
 
 
-def prim_params(op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env) -> Params:
-    """A primitive's parameters for one call: every value checked, defaults filled in."""
+def prim_params(
+    op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], span: Span, env: Env, in_channels: int | None
+) -> Params:
+    """A primitive's parameters for one call: every value evaluated and checked, defaults filled in."""
     if not args and not kwargs and not any(p.required for p in op.params):
         return {p.name: p.default for p in op.params}
     params: Params = {}
@@ -141,13 +100,18 @@ def prim_params(op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], s
     for p in op.params:
         a = matched.get(p.name)
         if a is not None:
-            v = _arg_value(op, p.name, p.choices, a, env)
-            if p.type == "float" and isinstance(v.value, int) and not isinstance(v.value, bool):
-                v = Value(float(v.value), v.span)
-            problem = p.check(v.value)
+            v = _arg_value(op, p.name, p.choices, a, env, in_channels)
+            value = v.value
+            if p.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif p.type in ("int", "pair") and isinstance(value, float) and value.is_integer():
+                value = int(value)  # c/4 of 64 is 16.0: a whole number, written as a division
+            elif p.type == "pair" and isinstance(value, tuple):
+                value = tuple(int(x) if isinstance(x, float) and x.is_integer() else x for x in value)
+            problem = p.check(value)
             if problem:
                 raise NetError(f"{op.name}: '{p.name}' {problem}", v.span)
-            params[p.name] = v.value
+            params[p.name] = value
         elif p.required:
             raise NetError(f"{op.name} needs argument '{p.name}'" + (f" ({p.doc})" if p.doc else ""), span)
         else:
@@ -155,19 +119,17 @@ def prim_params(op: Op, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], s
     return params
 
 
-def _arg_value(op: Op, name: str, choices: tuple[str, ...], a: ast.Expr, env: Env) -> Value:
-    if isinstance(a, ast.Literal):
-        return Value(a.value, a.span)
+def _arg_value(op: Op, name: str, choices: tuple[str, ...], a: ast.Expr, env: Env, in_channels: int | None) -> Value:
     if isinstance(a, ast.Ref):
         b = env.local.get(a.name)
-        if isinstance(b, Value):
-            return b
-        if b is None and (a.name in choices or a.name in SYMBOLS):
+        if b is None and a.name in choices and a.name not in env.defs:
             return Value(a.name, a.span)
-        if b is None and a.name not in env.defs and a.name not in REGISTRY:
+        if b is None and a.name not in env.defs and a.name not in REGISTRY and not is_value(a, env):
             raise NetError(
                 f"{op.name}: unknown name '{a.name}' for parameter '{name}'",
                 a.span,
-                hint=did_you_mean(a.name, set(env.local) | set(choices) | SYMBOLS),
+                hint=did_you_mean(a.name, set(env.local) | set(choices) | {"in_channels"}),
             )
-    raise NetError(f"{op.name}: parameter '{name}' expects a value, got a block", a.span)
+    if not is_value(a, env):
+        raise NetError(f"{op.name}: parameter '{name}' expects a value, got a block", a.span)
+    return evaluate(a, env, in_channels)

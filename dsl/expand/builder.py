@@ -25,10 +25,22 @@ class Scope:
     Scopes point to their children only (no parent pointers), so a discarded expansion is freed
     by reference counting at once, without waiting for the cycle collector."""
 
-    __slots__ = ("base", "definition", "label", "span", "children", "optional", "repeat_of", "extension", "name")
+    __slots__ = (
+        "base",
+        "definition",
+        "label",
+        "span",
+        "children",
+        "optional",
+        "repeat_of",
+        "extension",
+        "name",
+        "explicit",
+    )
 
-    def __init__(self, definition: str, label: str | None, span: Span | None):
-        self.base = definition
+    def __init__(self, definition: str, label: str | None, span: Span | None, base: str | None = None):
+        self.base = base or definition
+        self.explicit = base is not None  # named by the user (`layer1: ...`, a list's index)
         self.definition = definition
         self.label = label
         self.span = span
@@ -46,7 +58,7 @@ class Scope:
 class OpNode:
     """An op being built (named by `GraphBuilder.finish`)."""
 
-    __slots__ = ("base", "op", "params", "inputs", "shape", "span", "n_params", "macs", "name")
+    __slots__ = ("base", "op", "params", "inputs", "shape", "span", "n_params", "macs", "name", "explicit")
 
     def __init__(
         self, op: str, params: Params, inputs: list[OpNode], shape: Shape, span: Span | None, n_params: int, macs: int
@@ -60,6 +72,7 @@ class OpNode:
         self.n_params = n_params
         self.macs = macs
         self.name = ""
+        self.explicit = False
 
 
 class GraphBuilder:
@@ -72,9 +85,11 @@ class GraphBuilder:
         self.total_params = 0
         self.input = self._add(OpNode("input", {}, [], tuple(input_shape), None, 0, 0), self.root)
 
-    def open_scope(self, definition: str, label: str | None, parent: Scope, span: Span) -> Scope:
-        """A new block inside `parent`, for one call of a definition."""
-        child = Scope(definition, label, span)
+    def open_scope(
+        self, definition: str, label: str | None, parent: Scope, span: Span | None, base: str | None = None
+    ) -> Scope:
+        """A new block inside `parent`, for one call of a definition (named `base` if given)."""
+        child = Scope(definition, label, span, base)
         parent.children.append(child)
         return child
 
@@ -86,6 +101,7 @@ class GraphBuilder:
         span: Span,
         scope: Scope,
         branch_spans: list[Span] | None = None,
+        name: str | None = None,
     ) -> OpNode:
         """Resolve, shape-check and count one op; raises a located NetError on any problem."""
         shapes = [i.shape for i in inputs]
@@ -121,7 +137,10 @@ class GraphBuilder:
                 span,
                 hint="nothing was allocated; shrink the widths or raise the budget (--max-params)",
             )
-        return self._add(OpNode(op.name, params, inputs, shape, span, n_params, macs), scope)
+        node = OpNode(op.name, params, inputs, shape, span, n_params, macs)
+        if name is not None:
+            node.base, node.explicit = name, True
+        return self._add(node, scope)
 
     def _add(self, node: OpNode, scope: Scope) -> OpNode:
         if len(self.ops) >= self.limits.max_nodes:
@@ -131,20 +150,42 @@ class GraphBuilder:
         return node
 
     def name_all(self) -> None:
-        """Name every scope and op: the definition or op, numbered from 1 when repeated within a level."""
+        """Name every scope and op. A name the user gave (`conv1: conv`, a list's index) is kept
+        as written and must be unique in its block; the others are their definition or op,
+        numbered from 1 when repeated within a level and moved past any name the user took."""
         stack: list[tuple[Scope, str]] = [(self.root, "")]
         while stack:  # iterative: the hierarchy can be as deep as the nesting limit allows
             scope, prefix = stack.pop()
+            taken: dict[str, Scope | OpNode] = {}
+            for c in scope.children:
+                if c.explicit:
+                    if c.base in taken:
+                        other = taken[c.base]
+                        raise NetError(
+                            f"two blocks here are named '{c.base}'",
+                            c.span,
+                            notes=[("the other one", other.span)] if other.span else [],
+                        )
+                    taken[c.base] = c
             counts: dict[str, int] = {}
             for c in scope.children:
-                counts[c.base] = counts.get(c.base, 0) + 1
+                if not c.explicit:
+                    counts[c.base] = counts.get(c.base, 0) + 1
             seen: dict[str, int] = {}
             for c in scope.children:
-                if counts[c.base] > 1:
+                if c.explicit:
+                    local = c.base
+                elif counts[c.base] > 1:
                     seen[c.base] = seen.get(c.base, 0) + 1
-                    c.name = f"{prefix}{c.base}_{seen[c.base]}"
+                    local = f"{c.base}_{seen[c.base]}"
                 else:
-                    c.name = f"{prefix}{c.base}"
+                    local = c.base
+                while not c.explicit and local in taken:  # the user took this name: number on
+                    seen[c.base] = seen.get(c.base, counts[c.base] > 1) + 1
+                    local = f"{c.base}_{seen[c.base]}"
+                if not c.explicit:
+                    taken[local] = c
+                c.name = f"{prefix}{local}"
                 if isinstance(c, Scope):
                     stack.append((c, c.name + "/"))
 

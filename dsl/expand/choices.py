@@ -21,8 +21,10 @@ from .. import ast
 from ..errors import NetError
 from ..limits import Limits
 from ..ops import REGISTRY
-from ..printer import fmt_value, format_expr
-from .bind import Env, Thunk, bind_def
+from ..printer import format_expr
+from .bind import match_args
+from .env import Binding, Env, Thunk, Value
+from .values import evaluate, is_value
 
 # (label of the chosen block, location label or None, the choice node)
 Part = tuple[str, "str | None", ast.Choice]
@@ -71,12 +73,14 @@ def option_label(e: ast.Expr, env: Env, decisions: Decisions) -> str | None:
         if d is not None and (isinstance(e, ast.Ref) or not (e.args or e.kwargs)):
             return d.label or d.name
         return format_expr(e)
-    if isinstance(e, ast.Scale):
-        inner = option_label(e.body, env, decisions)
-        return f"{inner}*{fmt_value(e.factor)}" if inner is not None else format_expr(e)
+    if isinstance(e, ast.BinOp) and e.op == "*":
+        inner = option_label(e.left, env, decisions)
+        return f"{inner}*{format_expr(e.right)}" if inner is not None else format_expr(e)
     if isinstance(e, ast.Repeat):
         inner = option_label(e.body, env, decisions)
-        return f"{inner}^{e.times}" if inner is not None else None
+        return f"{inner}^{format_expr(e.times)}" if inner is not None else None
+    if isinstance(e, ast.Named):
+        return e.name
     return format_expr(e)
 
 
@@ -121,12 +125,15 @@ class ChoiceWalker:
                 return self._call(e.name, (), (), e, env)
             if isinstance(e, ast.Call):
                 return self._call(e.name, e.args, e.kwargs, e, env)
-            if isinstance(e, ast.Scale):
-                return self._emit(e.body, env) + 1
+            if isinstance(e, ast.BinOp):  # a scaled block (a value here is the expansion's error to report)
+                return self._emit(e.left, env) + 1 if not is_value(e.left, env) else 0
+            if isinstance(e, ast.Named):
+                return self._emit(e.body, env)
+            if isinstance(e, ast.BlockList):
+                return sum(self._emit(i, env) for i in e.items)
             if isinstance(e, ast.Repeat):
                 # every copy makes the same decisions, so one walk of the body stands for all
-                times = e.times if 1 <= e.times <= self.limits.max_repeat else 1
-                return self._emit(e.body, env) * times
+                return self._emit(e.body, env) * self._times(e, env)
             if isinstance(e, (ast.Opt, ast.Alt)):
                 if e not in self.result.options:
                     self.result.seen.append(e)
@@ -158,7 +165,7 @@ class ChoiceWalker:
                 if not d.params and (args or kwargs):
                     return self._emit(d.body, env.child({})) + sum(self._emit(a, env) for a in args)
                 try:
-                    local = bind_def(d, args, kwargs, e.span, env, self.top, tuple(self.calls))
+                    local = self._bind(d, args, kwargs, env)
                 except NetError:
                     return 1
                 return self._emit(d.body, env.child(local))
@@ -168,6 +175,31 @@ class ChoiceWalker:
         if op is not None and op.branches:
             return sum(self._emit(a, env) for a in args) + 1
         return 1
+
+    def _times(self, e: ast.Repeat, env: Env) -> int:
+        """The repeat count if it can be told without shapes, else 1 (only the op count suffers)."""
+        try:
+            n = evaluate(e.times, env, None).value
+        except NetError:
+            return 1
+        return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= self.limits.max_repeat else 1
+
+    def _bind(self, d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], env: Env) -> dict[str, Binding]:
+        """A call's bindings as far as choices go: blocks passed in (where choices can hide); values
+        are not evaluated (they may need `in_channels`, which only the expansion knows)."""
+        matched = match_args(d.name, [p.name for p in d.params], args, kwargs, False)
+        local: dict[str, Binding] = {}
+        for p in d.params:
+            a, where = (matched[p.name], env) if p.name in matched else (p.default, env.top())
+            if a is None:
+                raise NetError("missing argument")
+            if isinstance(a, ast.Ref) and a.name in where.local:
+                local[p.name] = where.local[a.name]
+            elif is_value(a, where):
+                local[p.name] = Value(None, a.span)
+            else:
+                local[p.name] = Thunk(a, where, tuple(self.calls))
+        return local
 
 
 def enumerate_decisions(net: ast.Expr, walker: ChoiceWalker, limits: Limits) -> list[tuple[Assignment, int]]:

@@ -1,8 +1,11 @@
 """The walk over a network expression: names to definitions and primitives, calls to blocks,
-repetitions, branches and search-space choices, every op handed to the `GraphBuilder`.
+repetitions, branches, named blocks and numbered lists, search-space choices, every op
+handed to the `GraphBuilder`.
 
 Search-space choices are resolved by a `Decisions` object (one decision per choice node).
-Errors point at the source; an error inside a definition also notes where it was used.
+Values (`conv(c*4)`, `fc*(1/9)`, `^n`) are evaluated by `values` where they are used, with
+`in_channels` the width of the input there. Errors point at the source; an error inside a
+definition also notes where it was used.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from .. import ast
 from ..errors import NetError, Span, did_you_mean
 from ..limits import Limits
 from ..ops import REGISTRY, Op
-from ..printer import fmt_value
-from .bind import SYMBOLS, Env, Thunk, Value, bind_def, prim_params
+from ..printer import fmt_value, format_expr
+from .bind import bind_def, prim_params
 from .builder import GraphBuilder, OpNode, Scope
 from .choices import Decisions, option_label
+from .env import Env, Thunk, Value, is_symbol
+from .values import evaluate, is_value, is_value_def
 
 _SCALE = REGISTRY["scale"]
 
@@ -42,8 +47,9 @@ class Expander:
         return self.emit(expr, self.top, self.builder.input, self.builder.root)
 
     # ------------------------------------------------------------ expressions
-    def emit(self, e: ast.Expr, env: Env, x: OpNode, scope: Scope) -> OpNode:
-        """Expand `e` on input `x` inside `scope`; returns its output op."""
+    def emit(self, e: ast.Expr, env: Env, x: OpNode, scope: Scope, name: str | None = None) -> OpNode:
+        """Expand `e` on input `x` inside `scope`; returns its output op. With `name`, what `e`
+        makes is called `name` (`conv1: conv(64)`, the items of `[a, b]`)."""
         self.nesting += 1
         if self.nesting > self.limits.max_nesting:
             raise NetError(
@@ -52,31 +58,56 @@ class Expander:
                 getattr(e, "span", None),
             )
         try:
+            if isinstance(e, ast.Ref):
+                return self.call(e.name, (), (), e.span, e.span, env, x, scope, name)
+            if isinstance(e, ast.Call):
+                return self.call(e.name, e.args, e.kwargs, e.span, e.name_span, env, x, scope, name)
+            if isinstance(e, (ast.Opt, ast.Alt)):
+                return self.choose(e, env, x, scope, name)
+            if isinstance(e, ast.Named):
+                if name is not None:  # `a: b: conv`: the outer name is the block, the inner the op
+                    return self.in_scope(e, env, x, scope, name)
+                return self.emit(e.body, env, x, scope, e.name)
+            if isinstance(e, ast.BinOp) and e.op == "*" and not is_value(e.left, env) and is_value(e.right, env):
+                return self.scale(e, env, x, scope, name)
+            if isinstance(e, (ast.Literal, ast.Tuple, ast.Neg, ast.BinOp)):
+                raise self.not_a_block(e, env)
+            if name is not None:
+                return self.in_scope(e, env, x, scope, name)
             if isinstance(e, ast.Seq):
                 for item in e.items:
                     x = self.emit(item, env, x, scope)
                 return x
-            if isinstance(e, ast.Ref):
-                return self.call(e.name, (), (), e.span, e.span, env, x, scope)
-            if isinstance(e, ast.Call):
-                return self.call(e.name, e.args, e.kwargs, e.span, e.name_span, env, x, scope)
-            if isinstance(e, ast.Scale):
-                return self.scale(e, env, x, scope)
             if isinstance(e, ast.Repeat):
                 return self.repeat(e, env, x, scope)
-            if isinstance(e, (ast.Opt, ast.Alt)):
-                return self.choose(e, env, x, scope)
-            if isinstance(e, ast.Literal):
-                raise NetError(
-                    f"{fmt_value(e.value)} is a value, not a block",
-                    e.span,
-                    hint="values go inside a call's parentheses, e.g. conv(128)",
-                )
+            if isinstance(e, ast.BlockList):
+                return self.block_list(e, env, x, scope)
             raise TypeError(f"not an expression: {type(e).__name__}")
         finally:
             self.nesting -= 1
 
-    def choose(self, e: ast.Choice, env: Env, x: OpNode, scope: Scope) -> OpNode:
+    def in_scope(self, e: ast.Expr, env: Env, x: OpNode, scope: Scope, name: str) -> OpNode:
+        """A block named `name` holding what `e` makes."""
+        child = self.builder.open_scope(name, None, scope, getattr(e, "span", None), base=name)
+        return self.emit(e, env, x, child)
+
+    def not_a_block(self, e: ast.Expr, env: Env) -> NetError:
+        """The error for a value where a block belongs (`3`, `c*4`, `(1, 7)`)."""
+        if isinstance(e, ast.BinOp) and e.op != "*":
+            return NetError(
+                f"'{e.op}' combines numbers, not blocks",
+                e.span,
+                hint="blocks are chained with '->' and merged with add",
+            )
+        if isinstance(e, ast.BinOp) and not is_value(e.right, env):
+            return NetError("'*' scales a block by a number: write block*k", e.span)
+        return NetError(
+            f"{format_expr(e)} is a value, not a block",
+            e.span,
+            hint="values go inside a call's parentheses, e.g. conv(128)",
+        )
+
+    def choose(self, e: ast.Choice, env: Env, x: OpNode, scope: Scope, name: str | None = None) -> OpNode:
         """A search-space choice: expand the decided option; what it creates is marked optional."""
         option = self.decisions.option(e)
         if option is None:
@@ -87,7 +118,7 @@ class Expander:
         saved = self.in_option
         self.in_option = self.in_option or not nested
         try:
-            out = self.emit(option, env, x, scope)
+            out = self.emit(option, env, x, scope, name)
         finally:
             self.in_option = saved
         for child in scope.children[before:]:
@@ -99,25 +130,46 @@ class Expander:
                 self.decisions.record(e, label, scope.location())
         return out
 
-    def scale(self, e: ast.Scale, env: Env, x: OpNode, scope: Scope) -> OpNode:
+    def scale(self, e: ast.BinOp, env: Env, x: OpNode, scope: Scope, name: str | None) -> OpNode:
         """`x*k`; on a definition the `scale` op goes inside its block (`fc*0.125` -> `fc/scale`)."""
-        body = e.body
+        body = e.left
+        factor = self.value(e.right, env, x, "the scale factor")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            raise NetError(f"a block is scaled by a number, not {fmt_value(factor)}", e.right.span)
+        k = float(factor)
         if isinstance(body, (ast.Ref, ast.Call)) and body.name in env.defs and body.name not in env.local:
             args = body.args if isinstance(body, ast.Call) else ()
             kwargs = body.kwargs if isinstance(body, ast.Call) else ()
             name_span = body.name_span if isinstance(body, ast.Call) else body.span
             return self.call_def(
-                env.defs[body.name], args, kwargs, body.span, name_span, env, x, scope, scale=(e.factor, e.span)
+                env.defs[body.name], args, kwargs, body.span, name_span, env, x, scope, scale=(k, e.span), name=name
             )
+        if name is not None:
+            return self.in_scope(e, env, x, scope, name)
         out = self.emit(body, env, x, scope)
-        return self.builder.add_op(_SCALE, {"k": e.factor}, [out], e.span, scope)
+        return self.builder.add_op(_SCALE, {"k": k}, [out], e.span, scope)
+
+    def value(self, e: ast.Expr, env: Env, x: OpNode, what: str) -> object:
+        """A value expression evaluated where the block's input is `x`."""
+        if not is_value(e, env):
+            raise NetError(f"{what} must be a value, not a block", getattr(e, "span", None))
+        return evaluate(e, env, x.shape[0]).value
+
+    def repeat_count(self, e: ast.Repeat, env: Env, x: OpNode) -> int:
+        """The n of `x^n`, checked."""
+        n = self.value(e.times, env, x, "the repeat count")
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise NetError(f"a repeat count is a whole number, not {fmt_value(n)}", e.times.span)
+        if n < 1 or n > self.limits.max_repeat:
+            raise NetError(f"repeat count {n} is out of range (1 to {self.limits.max_repeat:,})", e.span)
+        return n
 
     def repeat(self, e: ast.Repeat, env: Env, x: OpNode, scope: Scope) -> OpNode:
         """`x^n`: n copies in sequence; later copies are marked as repeats of the first."""
-        if e.times < 1 or e.times > self.limits.max_repeat:
-            raise NetError(f"repeat count {e.times} is out of range (1 to {self.limits.max_repeat:,})", e.span)
         first = None
-        for i in range(e.times):
+        for i in range(self.repeat_count(e, env, x)):
             start = len(scope.children)
             x = self.emit(e.body, env, x, scope)
             made = [c for c in scope.children[start:] if isinstance(c, Scope)]
@@ -126,6 +178,40 @@ class Expander:
             elif first is not None:
                 for c in made:
                     c.repeat_of = first
+        return x
+
+    def block_list(self, e: ast.BlockList, env: Env, x: OpNode, scope: Scope) -> OpNode:
+        """`[a, b, c]`: a sequence whose items are named 0, 1, 2 (a repeat `b^n` gives n items,
+        an absent option none; a named item `d: x` keeps its name and takes no number)."""
+        index = 0
+        items: list[ast.Expr] = list(reversed(e.items))
+        while items:
+            item = items.pop()
+            if isinstance(item, (ast.Opt, ast.Alt)):
+                option = self.decisions.option(item)
+                if option is None:
+                    continue
+                before = len(scope.children)
+                x = self.choose(item, env, x, scope, str(index))
+                index += len(scope.children) > before
+                continue
+            if isinstance(item, ast.Named):
+                x = self.emit(item.body, env, x, scope, item.name)
+                continue
+            if isinstance(item, ast.Repeat):
+                first = None
+                for i in range(self.repeat_count(item, env, x)):
+                    start = len(scope.children)
+                    x = self.emit(item.body, env, x, scope, str(index))
+                    index += 1
+                    made = scope.children[start:]
+                    if i == 0:
+                        first = made[0] if made and isinstance(made[0], Scope) else None
+                    elif first is not None and made and isinstance(made[0], Scope):
+                        made[0].repeat_of = first
+                continue
+            x = self.emit(item, env, x, scope, str(index))
+            index += 1
         return x
 
     # ------------------------------------------------------------ names
@@ -139,6 +225,7 @@ class Expander:
         env: Env,
         x: OpNode,
         scope: Scope,
+        as_name: str | None = None,
     ) -> OpNode:
         """A name, with or without arguments: a parameter, a definition or a primitive."""
         b = env.local.get(name)
@@ -151,15 +238,22 @@ class Expander:
                 )
             if args or kwargs:
                 raise NetError(f"'{name}' is a block passed as a parameter; it takes no arguments here", span)
-            return self.thunk(b, x, scope)
+            return self.thunk(b, x, scope, as_name)
         d = env.defs.get(name)
         if d is not None:
-            return self.call_def(d, args, kwargs, span, name_span, env, x, scope)
+            if not args and not kwargs and is_value_def(d, self.top):
+                v = evaluate(d.body, self.top, x.shape[0]).value
+                raise NetError(
+                    f"'{name}' is a value ({fmt_value(v)}), not a block",
+                    name_span,
+                    notes=[(f"'{name}' is defined here", d.name_span)],
+                )
+            return self.call_def(d, args, kwargs, span, name_span, env, x, scope, name=as_name)
         op = REGISTRY.get(name)
         if op is not None and op.role != "input":
-            return self.call_prim(op, args, kwargs, span, env, x, scope)
-        if name in SYMBOLS:
-            raise NetError(f"'{name}' is a parameter value, not a block", name_span)
+            return self.call_prim(op, args, kwargs, span, env, x, scope, as_name)
+        if name == "in_channels" or is_symbol(name):
+            raise NetError(f"'{name}' is a value, not a block", name_span)
         raise NetError(
             f"unknown name '{name}'",
             name_span,
@@ -168,12 +262,12 @@ class Expander:
             "`docs/language.md` for the primitives",
         )
 
-    def thunk(self, b: Thunk, x: OpNode, scope: Scope) -> OpNode:
+    def thunk(self, b: Thunk, x: OpNode, scope: Scope, name: str | None = None) -> OpNode:
         """Expand a block passed as an argument, in the context it was written in."""
         saved = self.in_option, self.calls
         self.in_option, self.calls = b.in_option, list(b.calls)
         try:
-            return self.emit(b.expr, b.env, x, scope)
+            return self.emit(b.expr, b.env, x, scope, name)
         finally:
             self.in_option, self.calls = saved
 
@@ -188,16 +282,11 @@ class Expander:
         x: OpNode,
         scope: Scope,
         scale: tuple[float, Span] | None = None,
+        name: str | None = None,
     ) -> OpNode:
         """One call of a definition: a new block holding its body (and any extension blocks)."""
         if d.name in self.calls:
-            chain = " -> ".join(self.calls[self.calls.index(d.name) :] + [d.name])
-            raise DefinitionCycle(
-                f"recursive definition: {chain}",
-                name_span,
-                notes=[(f"'{d.name}' is defined here", d.name_span)],
-                hint="a block cannot contain itself; use ^N to repeat a block N times",
-            )
+            raise self.cycle(d, name_span)
         if len(self.calls) >= self.limits.max_depth:
             raise NetError(f"definitions nest more than {self.limits.max_depth} deep", name_span)
         extensions: Sequence[ast.Expr] = ()
@@ -206,8 +295,8 @@ class Expander:
             self._check_extension(d, args, kwargs, env)
             extensions = args
         else:
-            local = bind_def(d, args, kwargs, span, env, self.top, tuple(self.calls), self.in_option)
-        child = self.builder.open_scope(d.name, d.label, scope, span)
+            local = bind_def(d, args, kwargs, span, env, x.shape[0], tuple(self.calls), self.in_option)
+        child = self.builder.open_scope(d.name, d.label, scope, span, base=name)
         self.calls.append(d.name)
         saved = self.in_option
         self.in_option = False  # the body is another text: its choices name themselves
@@ -233,6 +322,24 @@ class Expander:
             out = self.builder.add_op(_SCALE, {"k": scale[0]}, [out], scale[1], child)
         return out
 
+    def cycle(self, d: ast.Def, name_span: Span) -> DefinitionCycle:
+        """The error for a definition that contains itself."""
+        if self.calls[-1] == d.name and d.name in REGISTRY:
+            return DefinitionCycle(
+                f"'{d.name}' is defined in terms of itself: a definition named like the primitive "
+                f"{d.name} hides it, so the {d.name} in its body is this definition again",
+                name_span,
+                notes=[(f"'{d.name}' is defined here", d.name_span)],
+                hint=f"give it another name, e.g. my_{d.name} = {format_expr(self.top.defs[d.name].body)}",
+            )
+        chain = " -> ".join(self.calls[self.calls.index(d.name) :] + [d.name])
+        return DefinitionCycle(
+            f"recursive definition: {chain}",
+            name_span,
+            notes=[(f"'{d.name}' is defined here", d.name_span)],
+            hint="a block cannot contain itself; use ^N to repeat a block N times",
+        )
+
     @staticmethod
     def _check_extension(d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], env: Env) -> None:
         defined = [(f"'{d.name}' is defined here", d.name_span)]
@@ -241,7 +348,7 @@ class Expander:
                 f"'{d.name}' takes no parameters, got keyword '{kwargs[0].name}'", kwargs[0].span, notes=defined
             )
         for a in args:
-            if isinstance(a, ast.Literal) or (isinstance(a, ast.Ref) and isinstance(env.local.get(a.name), Value)):
+            if is_value(a, env):
                 raise NetError(
                     f"'{d.name}' takes no parameters; blocks in its parentheses extend it, but this is a value",
                     a.span,
@@ -258,6 +365,7 @@ class Expander:
         env: Env,
         x: OpNode,
         scope: Scope,
+        name: str | None = None,
     ) -> OpNode:
         """A primitive: its parameters bound and checked, or its branches expanded (add, concat)."""
         if op.branches:
@@ -268,5 +376,6 @@ class Expander:
                     f"{op.name} needs at least two branches, e.g. {op.name}(identity, conv_bn -> conv_bn)", span
                 )
             outs = [self.emit(a, env, x, scope) for a in args]
-            return self.builder.add_op(op, {}, outs, span, scope, branch_spans=[a.span for a in args])
-        return self.builder.add_op(op, prim_params(op, args, kwargs, span, env), [x], span, scope)
+            return self.builder.add_op(op, {}, outs, span, scope, branch_spans=[a.span for a in args], name=name)
+        params = prim_params(op, args, kwargs, span, env, x.shape[0])
+        return self.builder.add_op(op, params, [x], span, scope, name=name)

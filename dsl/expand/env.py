@@ -1,0 +1,64 @@
+"""What names mean at one point of the expansion: `Env` (definitions and a call's parameters)
+and what a parameter holds (`Value` or `Thunk`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import ast
+from ..errors import Span
+from ..ops import AUTO, REGISTRY
+
+BASE_SYMBOLS = frozenset({AUTO, "uniform"})
+
+
+def is_symbol(name: str) -> bool:
+    """Whether a bare word is a value (`auto`, `same`, `bilinear`, ...): one of the registry's choices."""
+    return name in BASE_SYMBOLS or any(name in p.choices for op in REGISTRY.values() for p in op.params)
+
+
+@dataclass(frozen=True)
+class Value:
+    """A parameter holding a value."""
+
+    value: Any
+    span: Span
+
+
+@dataclass(frozen=True)
+class Thunk:
+    """A parameter holding a block: its expression, the environment it came from, the
+    definitions being expanded where it was written (a block passed in is finite text, so
+    expanding it is not recursion of the definition it is passed to), and whether it was
+    written inside a chosen search-space option (for variant naming)."""
+
+    expr: ast.Expr
+    env: Env
+    calls: tuple[str, ...] = ()
+    in_option: bool = False
+
+
+Binding = Value | Thunk
+
+
+class Env:
+    """The names visible at one point: the program's definitions and a call's parameters."""
+
+    __slots__ = ("defs", "local")
+
+    def __init__(self, defs: dict[str, ast.Def], local: dict[str, Binding] | None = None):
+        self.defs = defs
+        self.local: dict[str, Binding] = local or {}
+
+    def child(self, local: dict[str, Binding]) -> Env:
+        """The environment inside a definition's body."""
+        return Env(self.defs, local)
+
+    def top(self) -> Env:
+        """The top-level environment (definitions only)."""
+        return Env(self.defs)
+
+    def names(self) -> set[str]:
+        """Every name a reference could mean here (for did-you-mean hints)."""
+        return set(self.local) | set(self.defs) | set(REGISTRY)
