@@ -83,6 +83,7 @@ class Graph:
     variant_names: list[str] = field(default_factory=list)  # non-empty for a search space
     sources: dict[str, str] = field(default_factory=dict)  # every file read (as the user names it) -> text
     net_span: Span | None = None  # where the network expression is written
+    classes: int | None = None  # the class count the file declares (`classes = 100`), if it does
 
     @cached_property
     def fingerprint(self) -> str:

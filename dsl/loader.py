@@ -9,6 +9,7 @@ a saved copy (`saved=`) when a run is resumed after its files changed or went aw
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -126,9 +127,13 @@ def _program(main_path: Path, text: str, shown: str, limits: Limits, saved: Mapp
     shape: tuple[int, ...] = DEFAULT_INPUT
     if main.input is not None:
         shape = main.input.shape
-        if len(shape) != 3 or min(shape) < 1:
-            raise NetError("input must be C×H×W with every size at least 1, e.g. input 3x32x32", main.input.span)
-        size = shape[0] * shape[1] * shape[2]
+        if len(shape) not in (1, 3) or min(shape) < 1:
+            raise NetError(
+                "input must be C×H×W (a map, e.g. input 3x32x32) or F (flat features, e.g. input 784), every "
+                "size at least 1",
+                main.input.span,
+            )
+        size = math.prod(shape)
         if size > limits.max_activation:
             raise NetError(
                 f"input {'x'.join(map(str, shape))} has {size:,} values per sample, over the limit of "

@@ -396,6 +396,13 @@ class _ToAst(Transformer_NonRecursive):
             elif isinstance(st, ast.Train):
                 mod.settings.extend(st.settings)
             elif isinstance(st, ast.NetLine):
+                prev = mod.net.span if mod.net is not None else None
+                if prev is not None and (st.span.line, st.span.col) == (prev.end_line, prev.end_col):
+                    raise NetError(
+                        "arguments in brackets right after a ^, ? or * belong to a call",
+                        st.span,
+                        hint="a call's arguments go right after its name: write blk(64)^2, not blk^2(64)",
+                    )
                 if mod.net is not None:
                     raise NetError(
                         "a second network expression; a file describes one network",

@@ -145,6 +145,7 @@ class Program:
             name = f"{self.name} (search space, all options)"
         exp = self._expand(assignment)
         return Graph(
+            classes=self.declared_classes(),
             name=name,
             file=self.main.file,
             source=self.main.text,
@@ -158,6 +159,22 @@ class Program:
             sources=dict(self.sources),
             net_span=self.net_span,
         )
+
+    def declared_classes(self) -> int | None:
+        """The `classes = N` the file (or what it imports) sets; None when only the prelude's default applies."""
+        d = self.defs.get("classes")
+        if d is None or d.file == "prelude.net" or d.params:
+            return None
+        from .expand.env import Env
+        from .expand.values import evaluate, is_value
+
+        env = Env(self.defs)
+        if not is_value(d.body, env):
+            return None
+        v = evaluate(d.body, env, None)
+        if isinstance(v.value, bool) or not isinstance(v.value, int) or v.value < 1:
+            raise NetError(f"classes must be a whole number of at least 1, got {v.value!r}", d.body.span)
+        return v.value
 
     def _canonical(self, assignment: Assignment) -> str:
         """The network's text with every choice resolved (definitions holding choices first)."""

@@ -68,11 +68,19 @@ class Dataset:
                 file=self.source,
                 hint="change the file's 'input' line or pass other --data",
             )
+        declared = getattr(graph, "classes", None)
+        if declared is not None and declared != self.num_classes:
+            raise DataError(
+                f"the data has {self.num_classes} classes but '{graph.name}' declares classes = {declared}",
+                file=self.source,
+                hint=f"set classes = {self.num_classes} in the .net file, or pass other --data",
+            )
         if self.num_classes > graph.num_classes:
             raise DataError(
                 f"the data has {self.num_classes} classes but '{graph.name}' has {graph.num_classes} outputs",
                 file=self.source,
-                hint=f"end the net with a linear({self.num_classes})",
+                hint=f"end the net with a linear({self.num_classes}), or set classes = {self.num_classes} "
+                "(the prelude's fc has `classes` outputs)",
             )
 
 

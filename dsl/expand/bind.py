@@ -14,7 +14,7 @@ from .. import ast
 from ..errors import NetError, Span, did_you_mean
 from ..ops import REGISTRY, Op, Params
 from .env import Binding, Env, Thunk, Value
-from .values import evaluate, is_value
+from .values import evaluate, is_value, unknown_name
 
 Note = tuple[str, Span]
 
@@ -64,6 +64,13 @@ def binding(
             return b
     if is_value(a, env):
         return evaluate(a, env, in_channels)
+    unknown = unknown_name(a, env) if isinstance(a, (ast.Ref, ast.BinOp, ast.Neg, ast.Tuple)) else None
+    if unknown is not None:  # a typo in an argument: say so here, not where the parameter is used
+        raise NetError(
+            f"unknown name '{unknown.name}'",
+            unknown.span,
+            hint=did_you_mean(unknown.name, env.names() | {"in_channels"} - {"input"}),
+        )
     return Thunk(a, env, calls, in_option)
 
 
@@ -131,5 +138,12 @@ def _arg_value(op: Op, name: str, choices: tuple[str, ...], a: ast.Expr, env: En
                 hint=did_you_mean(a.name, set(env.local) | set(choices) | {"in_channels"}),
             )
     if not is_value(a, env):
+        unknown = unknown_name(a, env)
+        if unknown is not None:
+            raise NetError(
+                f"{op.name}: unknown name '{unknown.name}' in parameter '{name}'",
+                unknown.span,
+                hint=did_you_mean(unknown.name, set(env.local) | set(env.defs) | set(choices) | {"in_channels"}),
+            )
         raise NetError(f"{op.name}: parameter '{name}' expects a value, got a block", a.span)
     return evaluate(a, env, in_channels)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import ast
 from ..errors import NetError, Span
+from ..ops import REGISTRY
 from .env import Env, Value, is_symbol
 
 IN_CHANNELS = "in_channels"
@@ -46,6 +47,21 @@ def is_value(e: ast.Expr, env: Env, seen: frozenset[str] = frozenset()) -> bool:
     if isinstance(e, ast.BinOp):
         return is_value(e.left, env, seen) and is_value(e.right, env, seen)
     return False
+
+
+def unknown_name(e: ast.Expr, env: Env) -> ast.Ref | None:
+    """The first name in `e` that means nothing here (not a parameter, definition, op or symbol)."""
+    for node in ast.walk(e):
+        if (
+            isinstance(node, ast.Ref)
+            and node.name not in env.local
+            and node.name not in env.defs
+            and node.name != IN_CHANNELS
+            and not is_symbol(node.name)
+            and node.name not in REGISTRY
+        ):
+            return node
+    return None
 
 
 def evaluate(e: ast.Expr, env: Env, in_channels: int | None, seen: tuple[str, ...] = ()) -> Value:
