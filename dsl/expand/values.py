@@ -23,7 +23,10 @@ MAX_MAGNITUDE = 10**18  # whole numbers in a .net file; beyond, sizes are absurd
 
 def is_value_def(d: ast.Def, env: Env, seen: frozenset[str] = frozenset()) -> bool:
     """Whether a definition is a value (`classes = 10`): no parameters, a value body."""
-    return not d.params and d.name not in seen and is_value(d.body, env, seen | {d.name})
+    if d.params:
+        return False
+    # a value definition that refers back to itself still reads as a value: evaluating it says so
+    return d.name in seen or is_value(d.body, env, seen | {d.name})
 
 
 def is_value(e: ast.Expr, env: Env, seen: frozenset[str] = frozenset()) -> bool:
