@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dsl
 from dsl.errors import NetError
@@ -95,8 +96,9 @@ def test_classes_is_set_once_per_file_and_reaches_the_prelude_fc():
 
 
 def test_train_checks_the_declared_classes_against_the_data(tmp_path, capsys):
-    from dsl.cli import main
     from train_fixtures import write_npz
+
+    from dsl.cli import main
 
     data = write_npz(tmp_path / "d.npz", 32, 16)  # 4 classes
     (tmp_path / "n.net").write_text("input 3x16x16\nclasses = 5\nconv(8) -> gmp -> fc\n")
