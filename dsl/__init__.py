@@ -16,9 +16,10 @@ if TYPE_CHECKING:
     import torch
 
     from .graph import Graph
+    from .ops import Op
 
 __version__ = "0.1.0"
-__all__ = ["load", "loads", "build", "variants", "NetError", "__version__"]
+__all__ = ["load", "loads", "build", "variants", "register_op", "load_plugins", "NetError", "__version__"]
 
 
 def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
@@ -40,6 +41,20 @@ def variants(path: str | os.PathLike[str], **limits: Any) -> list[str]:
     from .loader import load_program
 
     return [v.name for v in load_program(path, **limits).variants()]
+
+
+def register_op(op: Op) -> Op:
+    """Add an op to the language (the API netc's own primitives use): see `dsl.ops`."""
+    from .ops import register
+
+    return register(op)
+
+
+def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Load op plugins: installed `netc.ops` entry points, $NETC_PLUGINS and `modules`."""
+    from .plugins import load_plugins as _load
+
+    return _load(modules)
 
 
 def build(graph: Graph) -> torch.nn.Module:

@@ -22,6 +22,7 @@ COMMANDS = {
     "train": "dsl.commands.train",
     "search": "dsl.commands.search",
     "report": "dsl.commands.report",
+    "ops": "dsl.commands.ops",
 }
 
 
@@ -42,8 +43,19 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netc", prog_name="netc")
-def cli() -> None:
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="MODULE",
+    help="import MODULE first: it registers ops with dsl.register_op (repeatable; also $NETC_PLUGINS "
+    "and installed packages' 'netc.ops' entry points)",
+)
+def cli(plugins: tuple[str, ...]) -> None:
     """netc: describe networks as text; check, summarise, draw, train and search them."""
+    from .plugins import load_plugins
+
+    load_plugins(plugins)
 
 
 def main(argv: list[str] | None = None) -> int:

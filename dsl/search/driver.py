@@ -91,6 +91,8 @@ class Search:
         self.files = [str(f) for f in files]
         self.epochs, self.runs, self.seed, self.variants = epochs, runs, seed, list(variants)
         self.nets = grid.networks(self.files, self.variants or None, max_params=max_params)
+        from ..plugins import loaded
+
         self.engine = EngineConfig(
             engine.data,
             engine.limit,
@@ -99,6 +101,7 @@ class Search:
             engine.precision,
             engine.compile,
             self.nets[0].graph.input_shape[0],
+            tuple(loaded()),
         )
         self.specs = grid.plan(
             self.nets, epochs, runs, seed, self.engine.data_id(), engine.precision, {"batch_size": batch_size}

@@ -42,6 +42,9 @@ def _task(cfg: EngineConfig, data_box: list[Any], spec: RunSpec) -> tuple[str, A
 
     worker = _WORKER.get(cfg)
     if worker is None:
+        from ..plugins import load_plugins
+
+        load_plugins(cfg.plugins)  # a Ray worker starts with netc's own ops only
         import numpy as np
 
         ds = ray.get(data_box[0])
@@ -112,7 +115,14 @@ def run_ray(
         opts = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
         remote = ray.remote(max_calls=0, max_retries=1, **opts)(_task)
         task_cfg = EngineConfig(
-            cfg.data, cfg.limit, cfg.limit_test, "cuda" if gpus else "cpu", cfg.precision, cfg.compile, cfg.channels
+            cfg.data,
+            cfg.limit,
+            cfg.limit_test,
+            "cuda" if gpus else "cpu",
+            cfg.precision,
+            cfg.compile,
+            cfg.channels,
+            cfg.plugins,
         )
         ds = dataset if dataset is not None else load_data(cfg)
         box = [ray.put(ds)]

@@ -46,6 +46,7 @@ class EngineConfig:
     precision: str = "auto"
     compile: bool = False
     channels: int = 3
+    plugins: tuple[str, ...] = ()  # op plugin modules worker processes load before building nets
 
     def data_id(self) -> str:
         """What identifies the data in a run's resume key."""
@@ -161,6 +162,10 @@ def worker_devices(n: int, device: str) -> list[str]:
 
 def _worker_main(index: int, cfg: EngineConfig, device: str, threads: int, tasks: Any, results: Any) -> None:
     import torch
+
+    from ..plugins import load_plugins
+
+    load_plugins(cfg.plugins)  # a spawned process starts with netc's own ops only
 
     if threads:
         torch.set_num_threads(threads)
