@@ -41,6 +41,13 @@ from .common import max_params_option
     "--variant", default=None, help="for a search space: draw this variant (default: the whole space, choices dashed)"
 )
 @click.option(
+    "--direction",
+    type=click.Choice(["LR", "TB"], case_sensitive=False),
+    default="LR",
+    show_default=True,
+    help="LR: left to right, as the article draws; TB: top to bottom, for deep networks",
+)
+@click.option(
     "--fold/--no-fold",
     default=True,
     show_default=True,
@@ -55,6 +62,7 @@ def command(
     depth: int | None,
     variant: str | None,
     fold: bool,
+    direction: str,
     max_params: int,
 ) -> None:
     """Draw a network as the article does: blocks coloured by role, or every op in nested clusters."""
@@ -68,7 +76,7 @@ def command(
     level = level or ("ops" if depth is not None else "blocks")
     t = target(file, out, fmt)  # check the output before the (slower) load
     g = load(file, variant=variant, max_params=max_params)
-    source = to_dot(g, level=level, depth=depth, fold=fold, dashed=variant is None)
+    source = to_dot(g, level=level, depth=depth, fold=fold, dashed=variant is None, direction=direction.upper())
     written, warning = write(source, t, file)
     if warning:
         click.echo(f"{file}: warning: {warning}", err=True)

@@ -19,16 +19,32 @@ if TYPE_CHECKING:
 LEVELS = ("blocks", "ops")
 
 
+DIRECTIONS = ("LR", "TB")
+
+
 def to_dot(
-    graph: Graph, level: str = "blocks", depth: int | None = None, fold: bool = True, dashed: bool = True
+    graph: Graph,
+    level: str = "blocks",
+    depth: int | None = None,
+    fold: bool = True,
+    dashed: bool = True,
+    direction: str = "LR",
 ) -> str:
-    """DOT source of `graph` in the given view; deterministic (stable order, no timestamps)."""
+    """DOT source of `graph` in the given view, left to right (LR, the article's) or top to
+    bottom (TB, for deep networks); deterministic (stable order, no timestamps)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; expected one of {DIRECTIONS}")
     if level == "blocks":
         from .blocks import blocks_dot
 
-        return blocks_dot(graph, fold=fold, dashed=dashed).source
-    if level == "ops":
+        dot = blocks_dot(graph, fold=fold, dashed=dashed)
+    elif level == "ops":
         from .ops_view import ops_dot
 
-        return ops_dot(graph, depth=depth, fold=fold, dashed=dashed).source
+        dot = ops_dot(graph, depth=depth, fold=fold, dashed=dashed)
+    else:
+        raise ValueError(f"unknown level {level!r}; expected one of {LEVELS}")
+    if direction != "LR":
+        dot.attr(rankdir=direction)
+    return str(dot.source)
     raise ValueError(f"unknown level {level!r}; expected one of {LEVELS}")
