@@ -275,6 +275,8 @@ class _ToAst(Transformer_NonRecursive):
     @v_args(meta=True)
     def named(self, meta: Meta, children: list[Any]) -> ast.Named:
         name, body = children
+        if name.type == "NUMBER" and not str(name).isdigit():
+            raise NetError(f"a block's name is a name or a whole number, not {name}", self._span(name))
         return self._nest(ast.Named(str(name), body, self._span(meta), self._span(name)), [body])
 
     @v_args(meta=True)
