@@ -55,6 +55,22 @@ class Add(nn.Module):
         return out
 
 
+class Mul(nn.Module):
+    """The element-wise product of parallel branches; a branch of flat features (N, C) marked in
+    `lifted` acts as (N, C, 1, 1) against maps (a squeeze-and-excitation gate)."""
+
+    def __init__(self, lifted: list[bool] | tuple[bool, ...]):
+        super().__init__()
+        self.lifted = tuple(lifted)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        """Multiply."""
+        out = xs[0][:, :, None, None] if self.lifted[0] else xs[0]
+        for x, lift in zip(xs[1:], self.lifted[1:]):
+            out = out * (x[:, :, None, None] if lift else x)
+        return out
+
+
 class Concat(nn.Module):
     """Parallel branches concatenated along the channels."""
 
@@ -63,11 +79,71 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of a map at each position (torchvision ConvNeXt's LayerNorm2d):
+    (N, C, H, W) is normalised over C, with a per-channel weight and bias of shape (C,)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise over dim 1."""
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class LayerScale(nn.Module):
+    """A learned gain per channel (ConvNeXt's layer scale): `weight` is (C, 1, 1) for maps,
+    as torchvision stores it, and (C,) for flat features."""
+
+    def __init__(self, channels: int, is_map: bool, init: float | str, std: float = 0.02):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones((channels, 1, 1) if is_map else (channels,)))
+        initialise(self, float(init) if isinstance(init, int) else init, std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale each channel."""
+        return self.weight * x
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (torchvision.ops.StochasticDepth(p, "row"), the same random
+    draws): in training each sample is zeroed with probability p and the rest scaled by 1/(1-p);
+    the identity in eval mode or when p is 0."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Drop whole samples."""
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        noise = torch.empty([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device)
+        noise = noise.bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
+        return f"p={self.p}"
+
+
 def batch_norm(
-    num_features: int, dims: int, eps: float, momentum: float, weight: float | str, bias: float, frozen: bool
+    num_features: int,
+    dims: int,
+    eps: float,
+    momentum: float,
+    weight: float | str,
+    bias: float,
+    frozen: bool,
+    affine: bool = True,
 ) -> nn.Module:
-    """BatchNorm with the article's init choices: constant or U[0,1] scale, optionally frozen."""
-    bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(num_features, eps=eps, momentum=momentum)
+    """BatchNorm with the article's init choices: constant or U[0,1] scale, optionally frozen
+    (or no scale and shift at all with affine=False)."""
+    bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(num_features, eps=eps, momentum=momentum, affine=affine)
+    if not affine:
+        return bn
     with torch.no_grad():
         if weight == "uniform":
             bn.weight.uniform_(0.0, 1.0)

@@ -153,13 +153,70 @@ stem = unit(16) -> unit(32, 2)
 net = stem(block^2) -> maxpool(3, stride=3, padding=1) -> conv(8, k=3, stride=2, padding=0)
   -> flatten -> concat(linear(10), linear(6, bias=false) -> bn) -> add(identity, linear(16)*0.5) -> linear(4)
 """,
+    # MobileNet / EfficientNet style: dilated strided conv, bn without affine, depthwise convs (one with a
+    # channel multiplier), padding=same with an even dilated kernel, squeeze-and-excitation gates by mul
+    # (a C×1×1 map and a vector of C), stochastic depth, every activation, ceil-mode pools, adaptive max pool
+    "mobile_and_efficient": """
+input 3x19x23
+conv(8, k=3, stride=2, dilation=2, padding=2) -> bn(affine=false) -> relu6
+  -> conv(groups=depthwise, k=5, padding=same) -> bn -> hardswish
+  -> mul(identity, adaptive_avgpool -> conv(2, k=1) -> silu -> conv(8, k=1) -> hardsigmoid)
+  -> mul(identity, gap -> linear(4) -> gelu(approximate=tanh) -> linear(8) -> sigmoid)
+  -> add(identity, conv(16, k=1, groups=depthwise) -> conv(8, k=4, padding=same, dilation=3) -> drop_path(0.2))
+  -> leaky_relu(0.2) -> elu(alpha=0.5) -> tanh -> gelu
+  -> maxpool(3, stride=2, padding=1, ceil_mode=true) -> avgpool(3, 2, ceil_mode=true, count_include_pad=false)
+  -> adaptive_maxpool(3) -> flatten -> linear(5) -> softmax
+""",
+    # ConvNeXt style: patchify stem, layernorm over channels of maps and of vectors, a block with layer scale
+    # and drop_path(0); group and instance norms with every option; up- and down-sampling, a transposed conv
+    "convnext_norms_and_resampling": """
+input 3x16x16
+conv(8, k=4, stride=4, padding=0) -> layernorm(1e-6, init=ones, init_std=0.1, frozen=true)
+  -> add(identity, conv(groups=depthwise, k=7) -> layernorm -> conv(32, k=1) -> gelu -> conv(8, k=1)
+         -> layer_scale(trunc_normal, init_std=0.5, frozen=true) -> drop_path(0))
+  -> groupnorm(4, eps=1e-3, init=normal, init_std=0.5, frozen=true) -> groupnorm(2, affine=false)
+  -> instancenorm(eps=1e-3, affine=true, init=zeros, init_std=0.1, frozen=true) -> instancenorm
+  -> upsample(2, mode=bilinear, align_corners=true)
+  -> conv_transpose(6, k=4, stride=2, padding=1, output_padding=1, bias=false, groups=2, dilation=2,
+                    init=kaiming_normal, init_std=0.1, frozen=true)
+  -> conv_transpose(k=2, stride=2) -> upsample(0.5) -> adaptive_avgpool(2) -> flatten -> layernorm(affine=false)
+  -> linear(4) -> layer_scale(ones)
+""",
+}
+
+# rectangular windows need tuple literals in calls (`k=(1, 7)`); counted once the grammar has them
+HAND_PAIRS = {
+    "rectangular_windows": """
+input 3x12x17
+conv(6, k=(1, 7)) -> conv(6, k=(3, 5), stride=(2, 1), dilation=(1, 2)) -> conv(6, k=(2, 3), padding=same)
+  -> maxpool((3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=true) -> avgpool((2, 3), stride=1)
+  -> conv_transpose(4, k=(2, 3), stride=(2, 1), output_padding=(1, 0)) -> adaptive_avgpool((3, 2))
+  -> flatten -> linear(3)
+""",
 }
 
 
+def _tuples_supported() -> bool:
+    try:
+        dsl.loads("input 3x8x8\nconv(4, k=(1, 3))")
+    except NetError:
+        return False
+    return True
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")  # torch pads a copy; counts unaffected
 @pytest.mark.parametrize("name", list(HAND))
 def test_counts_of_hand_written_nets_equal_torch(name):
     graph = dsl.loads(HAND[name], filename=f"{name}.net")
     assert graph.macs > 0
+    check_counts(graph)
+
+
+@pytest.mark.skipif(not _tuples_supported(), reason="the grammar has no tuple literals yet")
+@pytest.mark.parametrize("name", list(HAND_PAIRS))
+def test_counts_of_rectangular_windows_equal_torch(name):
+    graph = dsl.loads(HAND_PAIRS[name], filename=f"{name}.net")
+    assert any(isinstance(n.params.get("k"), tuple) for n in graph.nodes.values())
     check_counts(graph)
 
 

@@ -1,11 +1,11 @@
-"""Flattening, fully connected layers and constant scaling."""
+"""Flattening, fully connected layers, constant scaling and learned per-channel scaling."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from ..ops import Op, P, Params, Shape, need_flat, register, same_shape
+from ..ops import INITS, Op, P, Params, Shape, ShapeError, fmt_shape, need_flat, register, same_shape
 
 
 def _flatten(ins: list[Shape], p: Params) -> Any:
@@ -29,6 +29,22 @@ def _scale(ins: list[Shape], p: Params) -> Any:
     from ..torch_modules import Scale
 
     return Scale(p["k"])
+
+
+_LAYER_SCALE_INITS = tuple(i for i in INITS if i in ("zeros", "ones", "normal", "trunc_normal"))
+
+
+def _layer_scale_out(ins: list[Shape], p: Params) -> Shape:
+    (s,) = ins
+    if len(s) not in (1, 3):
+        raise ShapeError(f"layer_scale needs a C×H×W map or flat features, got {fmt_shape(s)}")
+    return s
+
+
+def _layer_scale(ins: list[Shape], p: Params) -> Any:
+    from ..torch_modules import LayerScale
+
+    return LayerScale(ins[0][0], len(ins[0]) == 3, p["init"], p["init_std"])
 
 
 register(
@@ -64,5 +80,28 @@ register(
         style={"fillcolor": "#ccebc5"},
         role="scale",
         doc="multiply by a constant (what `x*k` makes)",
+    )
+)
+register(
+    Op(
+        "layer_scale",
+        (
+            P(
+                "init",
+                "float",
+                1e-6,
+                min=-1e6,
+                max=1e6,
+                choices=_LAYER_SCALE_INITS,
+                doc="the gain's initial value: a constant, or " + ", ".join(_LAYER_SCALE_INITS),
+            ),
+        ),
+        _layer_scale_out,
+        _layer_scale,
+        lambda ins, out, p: (ins[0][0], 0),
+        style={"fillcolor": "#ccebc5"},
+        role="scale",
+        doc="a learned gain per channel (ConvNeXt's layer scale): weight C×1×1 on maps, C on flat features",
+        weights=True,
     )
 )

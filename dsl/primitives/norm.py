@@ -4,22 +4,60 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ops import Op, P, Params, Shape, ShapeError, fmt_shape, register
+from ..ops import WEIGHT_PARAMS, Op, P, ParamError, Params, Shape, ShapeError, fmt_shape, need_map, register
+
+NORM_FILL = "#ffffb3"
+_GENERIC_DEFAULTS = {p.name: p.default for p in WEIGHT_PARAMS}
+
+
+def _map_or_flat(ins: list[Shape], op: str) -> Shape:
+    (s,) = ins
+    if len(s) not in (1, 3):
+        raise ShapeError(f"{op} needs a C×H×W map or flat features, got {fmt_shape(s)}")
+    return s
+
+
+def _no_weights_unless_affine(p: Params, names: tuple[str, ...] = ("frozen", "init", "init_std")) -> None:
+    """With affine=false the op has no weights: refuse options that would silently do nothing."""
+    if p["affine"]:
+        return
+    for name in names:
+        if name in p and p[name] != _GENERIC_DEFAULTS.get(name, p[name]):
+            raise ParamError(f"'{name}' has no effect with affine=false (there are no weights); drop one of them")
+
+
+# ----------------------------------------------------------------------------- batch norm
+def _bn_resolve(ins: list[Shape], p: Params) -> Params:
+    if not p["affine"]:
+        for name, default in (("weight", 1.0), ("bias", 0.0), ("frozen", False)):
+            if p[name] != default:
+                raise ParamError(
+                    f"'{name}' sets the affine scale and shift, which affine=false removes; drop one of them"
+                )
+    return p
 
 
 def _bn_out(ins: list[Shape], p: Params) -> Shape:
-    (s,) = ins
-    if len(s) not in (1, 3):
-        raise ShapeError(f"bn needs a C×H×W map or flat features, got {fmt_shape(s)}")
-    return s
+    return _map_or_flat(ins, "bn")
 
 
 def _bn_build(ins: list[Shape], p: Params) -> Any:
     from ..torch_modules import batch_norm
 
     return batch_norm(
-        ins[0][0], 2 if len(ins[0]) == 3 else 1, p["eps"], p["momentum"], p["weight"], p["bias"], p["frozen"]
+        ins[0][0],
+        2 if len(ins[0]) == 3 else 1,
+        p["eps"],
+        p["momentum"],
+        p["weight"],
+        p["bias"],
+        p["frozen"],
+        affine=p["affine"],
     )
+
+
+def _affine_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
+    return (2 * ins[0][0] if p["affine"] else 0), 0
 
 
 register(
@@ -39,12 +77,133 @@ register(
             P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance"),
             P("momentum", "float", 0.1, min=0, max=1),
             P("frozen", "bool", False, doc="true: the scale is not trained"),
+            P("affine", "bool", True, doc="false: no learnable scale and shift", keyword=True),
         ),
         _bn_out,
         _bn_build,
-        lambda ins, out, p: (2 * ins[0][0], 0),
-        style={"fillcolor": "#ffffb3"},
+        _affine_count,
+        style={"fillcolor": NORM_FILL},
         role="norm",
         doc="batch normalisation",
+        resolve=_bn_resolve,
+    )
+)
+
+
+# ----------------------------------------------------------------------------- layer norm
+def _layernorm_resolve(ins: list[Shape], p: Params) -> Params:
+    _no_weights_unless_affine(p)
+    return p
+
+
+def _layernorm_out(ins: list[Shape], p: Params) -> Shape:
+    return _map_or_flat(ins, "layernorm")
+
+
+def _layernorm_build(ins: list[Shape], p: Params) -> Any:
+    from torch import nn
+
+    from ..torch_modules import LayerNorm2d
+
+    cls = LayerNorm2d if len(ins[0]) == 3 else nn.LayerNorm
+    return cls(ins[0][0], eps=p["eps"], elementwise_affine=p["affine"])
+
+
+register(
+    Op(
+        "layernorm",
+        (
+            P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance"),
+            P("affine", "bool", True, doc="false: no learnable per-channel scale and shift"),
+        ),
+        _layernorm_out,
+        _layernorm_build,
+        _affine_count,
+        style={"fillcolor": NORM_FILL},
+        role="norm",
+        doc="layer normalisation over the channels: of a map at each position (ConvNeXt's LayerNorm2d), "
+        "of flat features as nn.LayerNorm",
+        resolve=_layernorm_resolve,
+        weights=True,
+    )
+)
+
+
+# ----------------------------------------------------------------------------- group norm
+def _groupnorm_resolve(ins: list[Shape], p: Params) -> Params:
+    _no_weights_unless_affine(p)
+    return p
+
+
+def _groupnorm_out(ins: list[Shape], p: Params) -> Shape:
+    s = _map_or_flat(ins, "groupnorm")
+    if s[0] % p["groups"]:
+        raise ShapeError(f"groupnorm groups={p['groups']} must divide the input's {s[0]} channels")
+    return s
+
+
+def _groupnorm_build(ins: list[Shape], p: Params) -> Any:
+    from torch import nn
+
+    return nn.GroupNorm(p["groups"], ins[0][0], eps=p["eps"], affine=p["affine"])
+
+
+register(
+    Op(
+        "groupnorm",
+        (
+            P("groups", "int", required=True, min=1, doc="channel groups normalised together (divides the channels)"),
+            P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance"),
+            P("affine", "bool", True, doc="false: no learnable per-channel scale and shift"),
+        ),
+        _groupnorm_out,
+        _groupnorm_build,
+        _affine_count,
+        style={"fillcolor": NORM_FILL},
+        role="norm",
+        doc="group normalisation: each sample's channels in groups, normalised per group (nn.GroupNorm)",
+        resolve=_groupnorm_resolve,
+        weights=True,
+    )
+)
+
+
+# ----------------------------------------------------------------------------- instance norm
+def _instancenorm_resolve(ins: list[Shape], p: Params) -> Params:
+    _no_weights_unless_affine(p)
+    return p
+
+
+def _instancenorm_out(ins: list[Shape], p: Params) -> Shape:
+    c, h, w = need_map(ins, "instancenorm")
+    if h * w == 1:
+        raise ShapeError(
+            f"instancenorm normalises each channel over its positions, and a {fmt_shape((c, h, w))} map has only one"
+        )
+    return (c, h, w)
+
+
+def _instancenorm_build(ins: list[Shape], p: Params) -> Any:
+    from torch import nn
+
+    return nn.InstanceNorm2d(ins[0][0], eps=p["eps"], affine=p["affine"])
+
+
+register(
+    Op(
+        "instancenorm",
+        (
+            P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance"),
+            P("affine", "bool", False, doc="true: a learnable per-channel scale and shift"),
+        ),
+        _instancenorm_out,
+        _instancenorm_build,
+        _affine_count,
+        style={"fillcolor": NORM_FILL},
+        role="norm",
+        doc="instance normalisation: each channel of each sample over its positions (nn.InstanceNorm2d, "
+        "no running statistics)",
+        resolve=_instancenorm_resolve,
+        weights=True,
     )
 )
