@@ -119,27 +119,38 @@ def _collect(modules: list[ast.Module]) -> dict[str, ast.Def]:
     return defs
 
 
-def _program(main_path: Path, text: str, shown: str, limits: Limits, saved: Mapping[str, str] | None) -> Program:
+def _program(
+    main_path: Path,
+    text: str,
+    shown: str,
+    limits: Limits,
+    saved: Mapping[str, str] | None,
+    input_shape: tuple[int, ...] | None = None,
+) -> Program:
     main = parse(text, shown)
     modules = _load_modules(main, main_path, _Files(saved), limits)
     defs = _collect([_prelude(), *modules])
     settings = TrainSettings.from_file([m.settings for m in modules])
-    shape: tuple[int, ...] = DEFAULT_INPUT
-    if main.input is not None:
-        shape = main.input.shape
-        if len(shape) not in (1, 3) or min(shape) < 1:
-            raise NetError(
-                "input must be C×H×W (a map, e.g. input 3x32x32) or F (flat features, e.g. input 784), every "
-                "size at least 1",
-                main.input.span,
-            )
-        size = math.prod(shape)
-        if size > limits.max_activation:
-            raise NetError(
-                f"input {'x'.join(map(str, shape))} has {size:,} values per sample, over the limit of "
-                f"{limits.max_activation:,}",
-                main.input.span,
-            )
+    span = main.input.span if main.input is not None and input_shape is None else None
+    if input_shape is not None:  # the same network at another size (`dsl.load(..., input_shape=(3, 64, 64))`)
+        shape = tuple(input_shape)
+    else:
+        shape = main.input.shape if main.input is not None else DEFAULT_INPUT
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise NetError(
+            "input must be C×H×W (a map, e.g. input 3x32x32) or F (flat features, e.g. input 784), every "
+            "size at least 1",
+            span,
+            file=shown,
+        )
+    size = math.prod(shape)
+    if size > limits.max_activation:
+        raise NetError(
+            f"input {'x'.join(map(str, shape))} has {size:,} values per sample, over the limit of "
+            f"{limits.max_activation:,}",
+            span,
+            file=shown,
+        )
     sources = {m.file: m.text for m in modules}
     return Program(main, defs, settings, limits, shape, sources)
 
@@ -152,19 +163,22 @@ def _limits(kw: dict[str, Any]) -> Limits:
 
 
 @deep
-def load_program(path: str | os.PathLike[str], **limits: Any) -> Program:
-    """Read, parse and resolve a .net file and its imports (expansion happens per variant)."""
+def load_program(path: str | os.PathLike[str], input_shape: tuple[int, ...] | None = None, **limits: Any) -> Program:
+    """Read, parse and resolve a .net file and its imports (expansion happens per variant);
+    `input_shape` replaces the file's `input` (the same network at another size)."""
     p = Path(path)
-    return _program(p, read_source(p, display=str(path)), str(path), _limits(limits), None)
+    return _program(p, read_source(p, display=str(path)), str(path), _limits(limits), None, input_shape)
 
 
 @deep
-def loads_program(text: str | bytes, filename: str = STRING_FILE, **limits: Any) -> Program:
+def loads_program(
+    text: str | bytes, filename: str = STRING_FILE, input_shape: tuple[int, ...] | None = None, **limits: Any
+) -> Program:
     """Like `load_program`, from text; imports resolve relative to the current folder."""
     # text goes through the same checks as a file's bytes (size, NUL, line endings)
     text = decode(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"), filename)
     base = Path(filename) if filename != STRING_FILE else Path.cwd() / STRING_FILE
-    return _program(base, text, filename, _limits(limits), None)
+    return _program(base, text, filename, _limits(limits), None, input_shape)
 
 
 @deep
@@ -175,11 +189,19 @@ def load_saved(sources: Mapping[str, str], main: str, **limits: Any) -> Program:
     return _program(Path(main), sources[main], main, _limits(limits), sources)
 
 
-def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
-    """The graph of a .net file (of one variant, for a search space)."""
-    return load_program(path, **limits).graph(variant)
+def load(
+    path: str | os.PathLike[str], variant: str | None = None, input_shape: tuple[int, ...] | None = None, **limits: Any
+) -> Graph:
+    """The graph of a .net file (of one variant, for a search space; at `input_shape` if given)."""
+    return load_program(path, input_shape, **limits).graph(variant)
 
 
-def loads(text: str | bytes, variant: str | None = None, filename: str = STRING_FILE, **limits: Any) -> Graph:
-    """The graph of .net text."""
-    return loads_program(text, filename, **limits).graph(variant)
+def loads(
+    text: str | bytes,
+    variant: str | None = None,
+    filename: str = STRING_FILE,
+    input_shape: tuple[int, ...] | None = None,
+    **limits: Any,
+) -> Graph:
+    """The graph of .net text (at `input_shape` if given)."""
+    return loads_program(text, filename, input_shape, **limits).graph(variant)

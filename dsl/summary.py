@@ -32,14 +32,15 @@ def as_text(graph: Graph) -> str:
     """A fixed-width table, stable enough for golden files."""
     rs = rows(graph)
     w = max([len("layer")] + [len(r["name"]) for r in rs])
-    head = f"{'layer':<{w}}  {'op':<8}  {'output':>12}  {'params':>12}  {'MACs':>14}"
+    o = max([8] + [len(r["op"]) for r in rs])
+    head = f"{'layer':<{w}}  {'op':<{o}}  {'output':>12}  {'params':>12}  {'MACs':>14}"
     lines = [f"{graph.name}", head, "-" * len(head)]
     for r in rs:
         lines.append(
-            f"{r['name']:<{w}}  {r['op']:<8}  {fmt_shape(r['shape']):>12}  {r['params']:>12,}  {r['macs']:>14,}"
+            f"{r['name']:<{w}}  {r['op']:<{o}}  {fmt_shape(r['shape']):>12}  {r['params']:>12,}  {r['macs']:>14,}"
         )
     lines.append("-" * len(head))
     lines.append(
-        f"{'total':<{w}}  {'':<8}  {fmt_shape(graph.output_shape):>12}  {graph.params:>12,}  {graph.macs:>14,}"
+        f"{'total':<{w}}  {'':<{o}}  {fmt_shape(graph.output_shape):>12}  {graph.params:>12,}  {graph.macs:>14,}"
     )
     return "\n".join(lines)

@@ -14,7 +14,10 @@ BASE_SYMBOLS = frozenset({AUTO, "uniform"})
 
 
 def is_symbol(name: str) -> bool:
-    """Whether a bare word is a value (`auto`, `same`, `bilinear`, ...): one of the registry's choices."""
+    """Whether a bare word is a value (`auto`, `same`, `bilinear`, ...): one of the registry's choices.
+    An op's name is a block, even where it is also a choice (`tanh`, as in gelu(approximate=tanh))."""
+    if name in REGISTRY:
+        return False
     return name in BASE_SYMBOLS or any(name in p.choices for op in REGISTRY.values() for p in op.params)
 
 
