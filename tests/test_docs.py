@@ -41,3 +41,13 @@ def test_the_docs_show_the_registry(doc, what):
     assert rest.split(end, 1)[0] == table, (
         f"{doc} is stale: regenerate with NETC_UPDATE_DOCS=1 pytest tests/test_docs.py"
     )
+
+
+def test_the_readme_tour_is_a_working_net():
+    """The README's short tour is a real .net file: it loads, and its train section is valid."""
+    import dsl
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = text.split("# my_net.net", 1)[1].split("```", 1)[0]
+    g = dsl.loads(tour, filename="my_net.net")
+    assert g.output_shape == (10,) and g.settings.epochs == 20
