@@ -34,7 +34,7 @@ def check(netc, path, *extra):
         ("conv(8)*1e400", "out of range", "1:9"),
         ("input " + "9" * 4300 + "x3x3\nrelu", "input size out of range", "1:1"),
         ("input 3x32x32\nconv(" + "9" * 30 + ")", "30 digits is out of range", "2:6"),
-        ("conv(8)^0", "repeat count 0 is out of range", "1:1"),
+        ("conv(8)^10001", "repeat count 10001 is out of range (0 to 10,000)", "1:1"),
         ("maxpool(3, padding=2)", "padding 2 is more than half the 3×3 window", "1:1"),
         ("bn(weight=1e9)", "'weight' must be <= 10000", "1:11"),
         ("bn(eps=0)", "'eps' must be >= 1e-12", "1:8"),

@@ -31,6 +31,13 @@ def test_arithmetic_in_parameters_and_repeat_counts():
     assert g.nodes["linear"].shape == (25,) and g.nodes["scale"].params["k"] == pytest.approx(1 / 9)
 
 
+def test_a_repeat_of_zero_copies_is_nothing():
+    g = net("input 3x8x8\nrow(n) = [conv(8), (conv(8) -> relu)^(n - 1)]\nfirst: row(1) -> second: row(3)")
+    assert [p for p in g.nodes if p.startswith("first/")] == ["first/0"]
+    assert [p for p in g.nodes if p.startswith("second/")][-1] == "second/2/relu"
+    assert net("input 3x8x8\nconv(8) -> relu^0 -> bn").nodes["bn"].inputs == ("conv",)
+
+
 def test_in_channels_is_the_width_where_the_value_is_used():
     # a parameter default is evaluated at the call: the block's own input width
     se = "se(c=in_channels, r=4) = mul(identity, gap -> linear(c//r) -> relu -> linear(c) -> sigmoid)\n"
@@ -50,7 +57,7 @@ def test_in_channels_is_the_width_where_the_value_is_used():
         ("conv(3 - 8)", "'c' must be >= 1, got -5", "1:6"),
         ("conv(-8)", "'c' must be >= 1, got -8", "1:6"),
         ("relu^(2/4)", "a repeat count is a whole number", "1:7"),
-        ("relu^(1 - 1)", "repeat count 0 is out of range", "1:1"),
+        ("relu^(1 - 2)", "repeat count -1 is out of range", "1:1"),
         ("conv(8) -> relu + bn", "'+' combines numbers, not blocks", "1:12"),
         ("conv(8) -> 2*3", "2*3 is a value, not a block", "1:12"),
         ("conv(true + 1)", "'+' needs numbers, got True", "1:6"),

@@ -182,7 +182,7 @@ class ChoiceWalker:
             n = evaluate(e.times, env, None).value
         except NetError:
             return 1
-        return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= self.limits.max_repeat else 1
+        return n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= self.limits.max_repeat else 1
 
     def _bind(self, d: ast.Def, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], env: Env) -> dict[str, Binding]:
         """A call's bindings as far as choices go: blocks passed in (where choices can hide); values

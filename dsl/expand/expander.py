@@ -156,14 +156,14 @@ class Expander:
         return evaluate(e, env, x.shape[0]).value
 
     def repeat_count(self, e: ast.Repeat, env: Env, x: OpNode) -> int:
-        """The n of `x^n`, checked."""
+        """The n of `x^n`, checked; 0 means no copy (the input passes through: `residual^(n - 1)`)."""
         n = self.value(e.times, env, x, "the repeat count")
         if isinstance(n, float) and n.is_integer():
             n = int(n)
         if isinstance(n, bool) or not isinstance(n, int):
             raise NetError(f"a repeat count is a whole number, not {fmt_value(n)}", e.times.span)
-        if n < 1 or n > self.limits.max_repeat:
-            raise NetError(f"repeat count {n} is out of range (1 to {self.limits.max_repeat:,})", e.span)
+        if n < 0 or n > self.limits.max_repeat:
+            raise NetError(f"repeat count {n} is out of range (0 to {self.limits.max_repeat:,})", e.span)
         return n
 
     def repeat(self, e: ast.Repeat, env: Env, x: OpNode, scope: Scope) -> OpNode:
