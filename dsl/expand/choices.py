@@ -26,6 +26,14 @@ from .bind import match_args
 from .env import Binding, Env, Thunk, Value
 from .values import evaluate, is_value
 
+
+def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:
+    """See `expander.scale_chain` (the walker reads scales the same way)."""
+    from .expander import scale_chain as chain
+
+    return chain(e, env)
+
+
 # (label of the chosen block, location label or None, the choice node)
 Part = tuple[str, "str | None", ast.Choice]
 Assignment = dict[ast.Choice, int]
@@ -126,7 +134,8 @@ class ChoiceWalker:
             if isinstance(e, ast.Call):
                 return self._call(e.name, e.args, e.kwargs, e, env)
             if isinstance(e, ast.BinOp):  # a scaled block (a value here is the expansion's error to report)
-                return self._emit(e.left, env) + 1 if not is_value(e.left, env) else 0
+                factors, body = scale_chain(e, env)
+                return self._emit(body, env) + len(factors) if factors and not is_value(body, env) else 0
             if isinstance(e, ast.Named):
                 return self._emit(e.body, env)
             if isinstance(e, ast.BlockList):

@@ -46,21 +46,32 @@ Binding = Value | Thunk
 
 
 class Env:
-    """The names visible at one point: the program's definitions and a call's parameters."""
+    """The names visible at one point: the program's definitions (and which of them are value
+    definitions, worked out once: `values.value_definitions`) and a call's parameters."""
 
-    __slots__ = ("defs", "local")
+    __slots__ = ("defs", "local", "value_defs")
 
-    def __init__(self, defs: dict[str, ast.Def], local: dict[str, Binding] | None = None):
+    def __init__(
+        self,
+        defs: dict[str, ast.Def],
+        local: dict[str, Binding] | None = None,
+        value_defs: frozenset[str] | None = None,
+    ):
         self.defs = defs
         self.local: dict[str, Binding] = local or {}
+        if value_defs is None:
+            from .values import value_definitions
+
+            value_defs = value_definitions(defs)
+        self.value_defs = value_defs
 
     def child(self, local: dict[str, Binding]) -> Env:
         """The environment inside a definition's body."""
-        return Env(self.defs, local)
+        return Env(self.defs, local, self.value_defs)
 
     def top(self) -> Env:
         """The top-level environment (definitions only)."""
-        return Env(self.defs)
+        return Env(self.defs, None, self.value_defs)
 
     def names(self) -> set[str]:
         """Every name a reference could mean here (for did-you-mean hints)."""

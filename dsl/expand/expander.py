@@ -26,6 +26,17 @@ from .values import evaluate, is_value, is_value_def
 _SCALE = REGISTRY["scale"]
 
 
+def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:
+    """`x*a*b` read as x scaled by a then by b: (the `*` nodes, innermost first; x). Walked once,
+    so a long chain costs its length, not its length squared."""
+    factors: list[ast.BinOp] = []
+    node: ast.Expr = e
+    while isinstance(node, ast.BinOp) and node.op == "*" and is_value(node.right, env):
+        factors.append(node)
+        node = node.left
+    return factors[::-1], node
+
+
 class DefinitionCycle(NetError):
     """A definition that contains itself (reported once, without 'used here' notes)."""
 
@@ -68,8 +79,10 @@ class Expander:
                 if name is not None:  # `a: b: conv`: the outer name is the block, the inner the op
                     return self.in_scope(e, env, x, scope, name)
                 return self.emit(e.body, env, x, scope, e.name)
-            if isinstance(e, ast.BinOp) and e.op == "*" and not is_value(e.left, env) and is_value(e.right, env):
-                return self.scale(e, env, x, scope, name)
+            if isinstance(e, ast.BinOp) and e.op == "*":
+                factors, body = scale_chain(e, env)
+                if factors and not is_value(body, env):
+                    return self.scale(body, factors, env, x, scope, name)
             if isinstance(e, (ast.Literal, ast.Tuple, ast.Neg, ast.BinOp)):
                 raise self.not_a_block(e, env)
             if name is not None:
@@ -130,24 +143,41 @@ class Expander:
                 self.decisions.record(e, label, scope.location())
         return out
 
-    def scale(self, e: ast.BinOp, env: Env, x: OpNode, scope: Scope, name: str | None) -> OpNode:
-        """`x*k`; on a definition the `scale` op goes inside its block (`fc*0.125` -> `fc/scale`)."""
-        body = e.left
-        factor = self.value(e.right, env, x, "the scale factor")
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
-            raise NetError(f"a block is scaled by a number, not {fmt_value(factor)}", e.right.span)
-        k = float(factor)
+    def scale(
+        self, body: ast.Expr, factors: list[ast.BinOp], env: Env, x: OpNode, scope: Scope, name: str | None
+    ) -> OpNode:
+        """`x*k` (and `x*k*m`: `factors`, innermost first); on a definition the first `scale` op goes
+        inside its block (`fc*0.125` -> `fc/scale`)."""
+        if name is not None and not (isinstance(body, (ast.Ref, ast.Call)) and body.name in env.defs):
+            return self.in_scope(factors[-1], env, x, scope, name)
+        ks = []
+        for f in factors:
+            k = self.value(f.right, env, x, "the scale factor")
+            if isinstance(k, bool) or not isinstance(k, (int, float)):
+                raise NetError(f"a block is scaled by a number, not {fmt_value(k)}", f.right.span)
+            ks.append(float(k))
         if isinstance(body, (ast.Ref, ast.Call)) and body.name in env.defs and body.name not in env.local:
             args = body.args if isinstance(body, ast.Call) else ()
             kwargs = body.kwargs if isinstance(body, ast.Call) else ()
             name_span = body.name_span if isinstance(body, ast.Call) else body.span
-            return self.call_def(
-                env.defs[body.name], args, kwargs, body.span, name_span, env, x, scope, scale=(k, e.span), name=name
+            out = self.call_def(
+                env.defs[body.name],
+                args,
+                kwargs,
+                body.span,
+                name_span,
+                env,
+                x,
+                scope,
+                scale=(ks[0], factors[0].span),
+                name=name,
             )
-        if name is not None:
-            return self.in_scope(e, env, x, scope, name)
-        out = self.emit(body, env, x, scope)
-        return self.builder.add_op(_SCALE, {"k": k}, [out], e.span, scope)
+        else:
+            out = self.emit(body, env, x, scope)
+            out = self.builder.add_op(_SCALE, {"k": ks[0]}, [out], factors[0].span, scope)
+        for k, f in zip(ks[1:], factors[1:]):
+            out = self.builder.add_op(_SCALE, {"k": k}, [out], f.span, scope)
+        return out
 
     def value(self, e: ast.Expr, env: Env, x: OpNode, what: str) -> object:
         """A value expression evaluated where the block's input is `x`."""

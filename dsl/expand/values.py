@@ -10,6 +10,7 @@ those. Anything else is a block. `x*k` is a scaled block when `x` is a block, a 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .. import ast
@@ -21,35 +22,67 @@ IN_CHANNELS = "in_channels"
 MAX_MAGNITUDE = 10**18  # whole numbers in a .net file; beyond, sizes are absurd anyway
 
 
-def is_value_def(d: ast.Def, env: Env, seen: frozenset[str] = frozenset()) -> bool:
-    """Whether a definition is a value (`classes = 10`): no parameters, a value body."""
-    if d.params:
-        return False
-    # a value definition that refers back to itself still reads as a value: evaluating it says so
-    return d.name in seen or is_value(d.body, env, seen | {d.name})
+def value_definitions(defs: dict[str, ast.Def]) -> frozenset[str]:
+    """The names of the value definitions (`classes = 10`, `width = base*2`): no parameters and a
+    value body. Worked out once for all definitions (each body is read once), so asking whether a
+    name is a value is a set lookup. A definition that refers back to itself counts as a value:
+    evaluating it then says so."""
+    known: dict[str, bool] = {}
+    top = Env(defs, None, frozenset())
+
+    def decide(name: str, visiting: frozenset[str]) -> bool:
+        if name in known:
+            return known[name]
+        d = defs[name]
+        if d.params:
+            known[name] = False
+            return False
+        if name in visiting:
+            return True
+        ok = _is_value_expr(d.body, top, lambda ref: ref in defs and decide(ref, visiting | {name}))
+        known[name] = ok
+        return ok
+
+    return frozenset(n for n in defs if decide(n, frozenset()))
 
 
-def is_value(e: ast.Expr, env: Env, seen: frozenset[str] = frozenset()) -> bool:
+def is_value_def(d: ast.Def, env: Env) -> bool:
+    """Whether a definition is a value definition (`classes = 10`)."""
+    return d.name in env.value_defs
+
+
+def is_value(e: ast.Expr, env: Env) -> bool:
     """Whether `e` denotes a value (not a block) in `env`."""
-    if isinstance(e, ast.Literal):
-        return True
-    if isinstance(e, ast.Ref):
-        b = env.local.get(e.name)
-        if b is not None:
-            return isinstance(b, Value)
-        if e.name == IN_CHANNELS:
-            return True
-        if e.name not in env.defs and is_symbol(e.name):
-            return True
-        d = env.defs.get(e.name)
-        return d is not None and is_value_def(d, env.top(), seen)
-    if isinstance(e, ast.Tuple):
-        return all(is_value(i, env, seen) for i in e.items)
-    if isinstance(e, ast.Neg):
-        return is_value(e.operand, env, seen)
-    if isinstance(e, ast.BinOp):
-        return is_value(e.left, env, seen) and is_value(e.right, env, seen)
-    return False
+    return _is_value_expr(e, env, lambda ref: ref in env.value_defs)
+
+
+def _is_value_expr(e: ast.Expr, env: Env, value_def: Callable[[str], bool]) -> bool:
+    # iterative: a long chain of operators is walked once, not once per level
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Literal):
+            continue
+        if isinstance(node, ast.Ref):
+            b = env.local.get(node.name)
+            if b is not None:
+                if not isinstance(b, Value):
+                    return False
+                continue
+            if node.name == IN_CHANNELS or (node.name not in env.defs and is_symbol(node.name)):
+                continue
+            if not value_def(node.name):
+                return False
+            continue
+        if isinstance(node, ast.Tuple):
+            stack.extend(node.items)
+        elif isinstance(node, ast.Neg):
+            stack.append(node.operand)
+        elif isinstance(node, ast.BinOp):
+            stack.extend((node.left, node.right))
+        else:
+            return False
+    return True
 
 
 def unknown_name(e: ast.Expr, env: Env) -> ast.Ref | None:
