@@ -4,7 +4,7 @@ torchvision, and a U-Net and a small SE-ResNet against plain PyTorch modules wri
 For every network: the parameter count equals the reference's (and the file's header comment);
 with the reference's weights loaded the outputs are equal (eval mode, and train mode with the
 updated BN statistics where the network has no dropout); `netc summary`'s totals equal torch's
-FlopCounterMode (`check_counts`); `netc check` accepts the file; `netc draw --direction TB` renders it.
+FlopCounterMode, `netc check` accepts the file and `netc draw --direction TB` renders it: test_zoo_front.py.
 
 Weights are loaded by key with strict=True where the file gives every module torchvision's name
 (the ResNets, SqueezeNet and the SE block itself), else by position: the same parameters and
@@ -15,13 +15,11 @@ All references register their modules in forward order, as netc does, so no reor
 from __future__ import annotations
 
 import copy
-import xml.etree.ElementTree as ET
 
 import pytest
 import torch
 import torchvision
 from conftest import ROOT
-from test_counts import check_counts
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
@@ -237,43 +235,3 @@ def test_the_se_block_is_torchvisions_squeeze_excitation_by_key():
     x = torch.randn(BATCH, 24, 5, 7)
     with torch.no_grad():
         assert max_diff(model(x), ref(x)) <= TOL
-
-
-# ----------------------------------------------------------------------------- the front end: counts, check, draw
-@pytest.mark.parametrize("name", NAMES)
-def test_summary_totals_equal_torchs_flop_counter(name):
-    graph = dsl.load(path(name), input_shape=(3, 32, 32))
-    assert graph.macs > 0
-    check_counts(graph)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_check_accepts_the_file(name, netc):
-    r = netc("check", path(name))
-    assert r.code == 0 and f"{name}.net: ok" in r.out, r
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_draw_top_to_bottom_renders(name, netc, tmp_path):
-    nodes = {}
-    for level in ("blocks", "ops"):  # blocks: one node per top-level block (the U-Net is one: level1)
-        out = tmp_path / f"{name}.{level}.svg"
-        r = netc("draw", path(name), "--direction", "TB", "--level", level, "-o", out)
-        assert r.code == 0, r
-        svg = ET.parse(out).getroot()  # a real `dot` render: SVG that parses
-        assert svg.tag == "{http://www.w3.org/2000/svg}svg"
-        titles = [g.findtext("{http://www.w3.org/2000/svg}title") for g in svg.iter("{http://www.w3.org/2000/svg}g")
-                  if g.get("class") == "node"]  # fmt: skip
-        assert "input" in titles and len(titles) >= 3, titles
-        nodes[level] = len(titles)
-    assert nodes["ops"] > nodes["blocks"]
-
-
-# ----------------------------------------------------------------------------- docs/zoo.md
-def test_the_zoo_table_gives_each_files_counts():
-    text = (ROOT / "docs" / "zoo.md").read_text()
-    for name in NAMES:
-        g = dsl.load(path(name))
-        row = next((line for line in text.splitlines() if line.startswith(f"| [`{name}.net`]")), None)
-        assert row is not None, name
-        assert f"| {g.params:,} | {g.macs:,} |" in row, row

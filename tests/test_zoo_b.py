@@ -6,8 +6,7 @@ For every network: the parameter count equals torchvision's (and the file's head
 BatchNorm, LayerNorm, Dropout and stochastic-depth module has torchvision's eps, momentum and p; with
 torchvision's weights loaded the outputs are equal in eval mode and, with the same random draws (dropout
 and stochastic depth draw in the same order), in train mode, with equal gradients and BN statistics;
-`netc summary`'s totals equal torch's FlopCounterMode (`check_counts`); `netc check` accepts the file;
-`netc draw --direction TB` renders it.
+`netc summary`'s totals, `netc check` and `netc draw` are tested for every zoo file in test_zoo_front.py.
 
 How torchvision's weights are loaded. MobileNetV2, MobileNetV3-Small and EfficientNet-B0 give every module
 torchvision's name (numbered lists for its nn.Sequential, names for the rest), so torchvision's state dict
@@ -23,13 +22,11 @@ are stored differently, and `to_netc` converts them by rule (then loads by key, 
 from __future__ import annotations
 
 import copy
-import xml.etree.ElementTree as ET
 
 import pytest
 import torch
 import torchvision
 from conftest import ROOT
-from test_counts import check_counts
 from torch import nn
 from torchvision.ops import StochasticDepth
 
@@ -237,35 +234,3 @@ def test_train_mode_equals_torchvisions_with_the_same_random_draws(name, pairs):
     state = to_netc(model, ref.state_dict())
     for k, t in model.state_dict().items():  # running_mean/var moved by the momentum, num_batches_tracked 1
         assert max_diff(t.double(), state[k].double()) <= TOL, k
-
-
-# ----------------------------------------------------------------------------- the front end: counts, check, draw
-@pytest.mark.parametrize("name", NAMES)
-def test_summary_totals_equal_torchs_flop_counter(name):
-    graph = dsl.load(path(name), input_shape=(3, SIZE, SIZE))
-    assert graph.macs > 0
-    check_counts(graph)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_check_accepts_the_file(name, netc):
-    r = netc("check", path(name))
-    assert r.code == 0 and f"{name}.net: ok" in r.out, r
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_draw_top_to_bottom_renders(name, netc, tmp_path):
-    nodes = {}
-    for level in ("blocks", "ops"):
-        out = tmp_path / f"{name}.{level}.svg"
-        r = netc("draw", path(name), "--direction", "TB", "--level", level, "-o", out)
-        assert r.code == 0, r
-        svg = ET.parse(out).getroot()  # a real `dot` render: SVG that parses
-        assert svg.tag == "{http://www.w3.org/2000/svg}svg"
-        nodes[level] = [
-            g.findtext("{http://www.w3.org/2000/svg}title")
-            for g in svg.iter("{http://www.w3.org/2000/svg}g")
-            if g.get("class") == "node"
-        ]
-    assert {"input", "features", "classifier"} <= set(nodes["blocks"]), nodes["blocks"]  # the top-level blocks
-    assert len(nodes["ops"]) > 100  # every block opened
