@@ -22,6 +22,7 @@ import torchvision
 from conftest import ROOT
 from torch import nn
 from torchvision.ops import SqueezeExcitation
+from zoo_common import built_once, max_diff
 
 import dsl
 
@@ -154,20 +155,7 @@ def aligned(model: nn.Module, ref: nn.Module, by_key: bool) -> dict:
 
 @pytest.fixture(scope="module")
 def pairs():
-    made: dict[str, Pair] = {}
-
-    def get(name: str) -> Pair:
-        if name not in made:
-            made[name] = Pair(name)
-        return made[name]
-
-    yield get
-    made.clear()
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape
-    return (a - b).abs().max().item()
+    yield from built_once(Pair)
 
 
 # ----------------------------------------------------------------------------- counts and outputs

@@ -29,6 +29,7 @@ import torchvision
 from conftest import ROOT
 from torch import nn
 from torchvision.ops import StochasticDepth
+from zoo_common import built_once, max_diff
 
 import dsl
 from dsl.torch_modules import DropPath
@@ -115,20 +116,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def pairs():
-    made: dict[str, Pair] = {}
-
-    def get(name: str) -> Pair:
-        if name not in made:
-            made[name] = Pair(name)
-        return made[name]
-
-    yield get
-    made.clear()
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape
-    return (a - b).abs().max().item()
+    yield from built_once(Pair)
 
 
 # ----------------------------------------------------------------------------- counts, names, settings
