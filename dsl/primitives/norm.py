@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ops import WEIGHT_PARAMS, Op, P, ParamError, Params, Shape, ShapeError, fmt_shape, need_map, register
+from ..ops import (
+    WEIGHT_PARAMS,
+    Builder,
+    Op,
+    P,
+    ParamError,
+    Params,
+    Shape,
+    ShapeError,
+    ShapeRule,
+    fmt_shape,
+    need_map,
+    register,
+)
 
 NORM_FILL = "#ffffb3"
 _GENERIC_DEFAULTS = {p.name: p.default for p in WEIGHT_PARAMS}
@@ -90,12 +103,49 @@ register(
 )
 
 
-# ----------------------------------------------------------------------------- layer norm
-def _layernorm_resolve(ins: list[Shape], p: Params) -> Params:
+def _affine_resolve(ins: list[Shape], p: Params) -> Params:
     _no_weights_unless_affine(p)
     return p
 
 
+_EPS = P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance")
+
+
+def _affine_param(default: bool) -> P:
+    doc = (
+        "false: no learnable per-channel scale and shift"
+        if default
+        else "true: a learnable per-channel scale and shift"
+    )
+    return P("affine", "bool", default, doc=doc)
+
+
+def _register_sample_norm(
+    name: str,
+    params: tuple[P, ...],
+    out: ShapeRule,
+    build: Builder,
+    doc: str,
+    affine: bool = True,
+) -> None:
+    """A norm over each sample (no running statistics): `params`, then eps and affine; weights only if affine."""
+    register(
+        Op(
+            name,
+            (*params, _EPS, _affine_param(affine)),
+            out,
+            build,
+            _affine_count,
+            style={"fillcolor": NORM_FILL},
+            role="norm",
+            doc=doc,
+            resolve=_affine_resolve,
+            weights=True,
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- layer norm
 def _layernorm_out(ins: list[Shape], p: Params) -> Shape:
     return _map_or_flat(ins, "layernorm")
 
@@ -109,32 +159,17 @@ def _layernorm_build(ins: list[Shape], p: Params) -> Any:
     return cls(ins[0][0], eps=p["eps"], elementwise_affine=p["affine"])
 
 
-register(
-    Op(
-        "layernorm",
-        (
-            P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance"),
-            P("affine", "bool", True, doc="false: no learnable per-channel scale and shift"),
-        ),
-        _layernorm_out,
-        _layernorm_build,
-        _affine_count,
-        style={"fillcolor": NORM_FILL},
-        role="norm",
-        doc="layer normalisation over the channels: of a map at each position (ConvNeXt's LayerNorm2d), "
-        "of flat features as nn.LayerNorm",
-        resolve=_layernorm_resolve,
-        weights=True,
-    )
+_register_sample_norm(
+    "layernorm",
+    (),
+    _layernorm_out,
+    _layernorm_build,
+    "layer normalisation over the channels: of a map at each position (ConvNeXt's LayerNorm2d), "
+    "of flat features as nn.LayerNorm",
 )
 
 
 # ----------------------------------------------------------------------------- group norm
-def _groupnorm_resolve(ins: list[Shape], p: Params) -> Params:
-    _no_weights_unless_affine(p)
-    return p
-
-
 def _groupnorm_out(ins: list[Shape], p: Params) -> Shape:
     s = _map_or_flat(ins, "groupnorm")
     if s[0] % p["groups"]:
@@ -148,32 +183,16 @@ def _groupnorm_build(ins: list[Shape], p: Params) -> Any:
     return nn.GroupNorm(p["groups"], ins[0][0], eps=p["eps"], affine=p["affine"])
 
 
-register(
-    Op(
-        "groupnorm",
-        (
-            P("groups", "int", required=True, min=1, doc="channel groups normalised together (divides the channels)"),
-            P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance"),
-            P("affine", "bool", True, doc="false: no learnable per-channel scale and shift"),
-        ),
-        _groupnorm_out,
-        _groupnorm_build,
-        _affine_count,
-        style={"fillcolor": NORM_FILL},
-        role="norm",
-        doc="group normalisation: each sample's channels in groups, normalised per group (nn.GroupNorm)",
-        resolve=_groupnorm_resolve,
-        weights=True,
-    )
+_register_sample_norm(
+    "groupnorm",
+    (P("groups", "int", required=True, min=1, doc="channel groups normalised together (divides the channels)"),),
+    _groupnorm_out,
+    _groupnorm_build,
+    "group normalisation: each sample's channels in groups, normalised per group (nn.GroupNorm)",
 )
 
 
 # ----------------------------------------------------------------------------- instance norm
-def _instancenorm_resolve(ins: list[Shape], p: Params) -> Params:
-    _no_weights_unless_affine(p)
-    return p
-
-
 def _instancenorm_out(ins: list[Shape], p: Params) -> Shape:
     c, h, w = need_map(ins, "instancenorm")
     if h * w == 1:
@@ -189,21 +208,11 @@ def _instancenorm_build(ins: list[Shape], p: Params) -> Any:
     return nn.InstanceNorm2d(ins[0][0], eps=p["eps"], affine=p["affine"])
 
 
-register(
-    Op(
-        "instancenorm",
-        (
-            P("eps", "float", 1e-5, min=1e-12, max=1.0, doc="added to the variance"),
-            P("affine", "bool", False, doc="true: a learnable per-channel scale and shift"),
-        ),
-        _instancenorm_out,
-        _instancenorm_build,
-        _affine_count,
-        style={"fillcolor": NORM_FILL},
-        role="norm",
-        doc="instance normalisation: each channel of each sample over its positions (nn.InstanceNorm2d, "
-        "no running statistics)",
-        resolve=_instancenorm_resolve,
-        weights=True,
-    )
+_register_sample_norm(
+    "instancenorm",
+    (),
+    _instancenorm_out,
+    _instancenorm_build,
+    "instance normalisation: each channel of each sample over its positions (nn.InstanceNorm2d, no running statistics)",
+    affine=False,
 )
