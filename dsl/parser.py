@@ -121,9 +121,12 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:
         hint = "two blocks side by side need '->' between them"
     elif tok.type in ("USE", "INPUT", "TRAIN"):
         hint = f"'{tok}' is a keyword and starts its own statement"
+    elif tok.type == "SIGNED_NUMBER" and str(tok)[:1] in "+-":
+        # `relu^-1` lexes as one signed number where an operand is wanted
+        hint = f"a number with a sign needs parentheses here: ({tok})"
+    shown = repr(str(tok)) if tok.type in ("NAME", "SIGNED_NUMBER") else _describe(tok.type)
     return NetError(
-        f"unexpected {_describe(tok.type) if tok.type != 'NAME' else repr(str(tok))}"
-        + (f"; expected {_one_of(expected)}" if expected else ""),
+        f"unexpected {shown}" + (f"; expected {_one_of(expected)}" if expected else ""),
         Span(file, line, col, line, col + width, text),
         hint=hint,
     )

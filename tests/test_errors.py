@@ -49,6 +49,7 @@ CASES = [
     ("huge_activation", "conv(1000000000) -> gmp -> fc", "1:1", "over the limit", None),
     ("huge_input", "input 3x100000x100000\nrelu", "1:1", "over the limit of 2,147,483,648", None),
     ("repeat_negative", "relu^(0 - 1) -> gmp -> fc", "1:1", "repeat count -1 is out of range (0 to 10,000)", None),
+    ("repeat_signed", "relu^-1 -> gmp -> fc", "1:6", "unexpected '-1'", "needs parentheses here: (-1)"),
     ("too_many_ops", "(relu^10000)^10000", "1:2", "more than 200,000 ops", None),
     (
         "unknown_setting",
