@@ -4,7 +4,8 @@ The defaults are the article's 24-epoch recipe for Residual:L1+L3 (docs/language
 `train { ... }` section overrides them (`from_file`, errors located in the file), `netc train`
 / `netc search` flags override the file (`with_overrides`), and run folders store them as JSON
 (`to_json` / `from_json`). Every way in goes through the same field checks and `problems()`,
-so a new setting is one new field here (with its default, check and doc) and nothing else.
+so a new setting is one new field here (with its default, check and doc) and nothing else;
+declare it `added_later=True` so that run folders written before it still load (with its default).
 """
 
 from __future__ import annotations
@@ -71,6 +72,23 @@ def _knots(v: Any) -> str | None:
     return None
 
 
+def _choice(*options: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if isinstance(v, str) and v in options else "one of " + ", ".join(options)
+
+    return check
+
+
+def _betas(v: Any) -> str | None:
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_num(x) and 0 <= x < 1 for x in v):
+        return None
+    return "a pair (beta1, beta2) of numbers in [0, 1), e.g. (0.9, 0.999)"
+
+
+def _eps(v: Any) -> str | None:
+    return None if _is_num(v) and 0 < v <= 1 else "a number in (0, 1]"
+
+
 def _channels(positive: bool) -> Check:
     def check(v: Any) -> str | None:
         if (
@@ -90,9 +108,13 @@ def _channels(positive: bool) -> Check:
     return check
 
 
-def setting(default: Any, check: Check, doc: str) -> Any:
-    """Declare one training setting: its default, its check and a line of documentation."""
-    return field(default=default, metadata={"check": check, "doc": doc})
+def setting(default: Any, check: Check, doc: str, *, added_later: bool = False, only: str | None = None) -> Any:
+    """Declare one training setting: its default, its check and a line of documentation.
+
+    `added_later`: the setting is newer than the first run folders, so a stored recipe that lacks
+    it means its default (and `key()` leaves it out at its default). `only`: the optimizer it
+    applies to; setting it for another optimizer is refused."""
+    return field(default=default, metadata={"check": check, "doc": doc, "added_later": added_later, "only": only})
 
 
 @dataclass(frozen=True)
@@ -106,11 +128,31 @@ class TrainSettings:
     lr: Knots = setting(
         ((0, 0.0), (5, 0.4), (24, 0.0)),
         _knots,
-        "piecewise-linear learning-rate knots (epoch, lr), set every step; for mean loss",
+        "learning-rate knots (epoch, lr), set every step; for mean loss",
     )
-    momentum: float = setting(0.9, _float(0.0, 1.0), "SGD momentum")
-    nesterov: bool = setting(True, _bool, "Nesterov momentum")
-    weight_decay: float = setting(5e-4, _float(0.0, 1.0), "L2 weight decay (per mean loss), on all parameters")
+    lr_curve: str = setting(
+        "linear",
+        _choice("linear", "cosine"),
+        "lr between knots: linear, or cosine (a half cosine on falling segments, rising ones linear)",
+        added_later=True,
+    )
+    optimizer: str = setting(
+        "sgd", _choice("sgd", "adamw"), "sgd (torch.optim.SGD) or adamw (torch.optim.AdamW)", added_later=True
+    )
+    momentum: float = setting(0.9, _float(0.0, 1.0), "SGD momentum", only="sgd")
+    nesterov: bool = setting(True, _bool, "Nesterov momentum", only="sgd")
+    betas: tuple[float, float] = setting((0.9, 0.999), _betas, "AdamW's (beta1, beta2)", added_later=True, only="adamw")
+    adam_eps: float = setting(1e-8, _eps, "AdamW's epsilon", added_later=True, only="adamw")
+    weight_decay: float = setting(
+        5e-4, _float(0.0, 1.0), "weight decay (SGD: L2 per mean loss; AdamW: decoupled, times lr)"
+    )
+    decay_all: bool = setting(
+        True,
+        _bool,
+        "weight decay on every parameter (false: only on weights with >= 2 dimensions outside "
+        "modules marked no_weight_decay)",
+        added_later=True,
+    )
     pad: int = setting(4, _int(0, 64), "reflect padding before random crops (0: no crop)")
     flip: bool = setting(True, _bool, "random horizontal flips, p=0.5")
     cutout: int = setting(8, _int(0, 4096), "cutout square side, zero-filled after normalisation (0: off)")
@@ -141,6 +183,10 @@ class TrainSettings:
             complaint = f.metadata["check"](getattr(self, f.name))
             if complaint:
                 out.append((f.name, complaint))
+        for f in dataclasses.fields(self):
+            # a setting of the other optimizer would silently do nothing: refuse it unless it is the default
+            if not out and f.metadata["only"] not in (None, self.optimizer) and getattr(self, f.name) != f.default:
+                out.append((f.name, "left out: it " + _not_for(f.name, self.optimizer)))
         if not out and self.lr[-1][0] > self.epochs:
             # the schedule would be cut off mid-way: almost always a forgotten lr after changing epochs
             out.append(
@@ -218,6 +264,15 @@ class TrainSettings:
                     raise NetError(f"training setting '{s.key}' must be {problem}, got {_show(s.value)}", s.span)
                 values[s.key] = s.value
                 spans[s.key] = s.span
+        optimizer = values.get("optimizer", cls.optimizer)
+        for name, only in _ONLY.items():
+            if name in values and only != optimizer:
+                raise NetError(
+                    f"training setting '{name}' {_not_for(name, optimizer)}",
+                    spans[name],
+                    hint=f"remove it; the settings of optimizer = {optimizer} are "
+                    + ", ".join(n for n, o in _ONLY.items() if o == optimizer),
+                )
         if "epochs" in values and "lr" not in values:
             values["lr"] = scaled_knots(cls().lr, values["epochs"])
         try:
@@ -246,10 +301,13 @@ class TrainSettings:
     @classmethod
     def from_json(cls, data: Any, where: str = "config.json") -> TrainSettings:
         """Settings stored by `to_json`; anything missing, unknown or malformed is refused with
-        a NetError naming `where` (never silently replaced by a default)."""
+        a NetError naming `where` (never silently replaced by a default). Only settings declared
+        `added_later` may be missing: a netc older than them wrote the file, so they were at their
+        defaults."""
         if not isinstance(data, Mapping):
             raise NetError(f"'{where}': the training settings are not a JSON object", file=where)
-        missing = [n for n in cls.names() if n not in data]
+        later = {f.name for f in dataclasses.fields(cls) if f.metadata["added_later"]}
+        missing = [n for n in cls.names() if n not in data and n not in later]  # older netc: defaults
         unknown = [k for k in data if k not in cls.names()]
         if missing or unknown:
             what = (
@@ -270,8 +328,14 @@ class TrainSettings:
             raise NetError(f"'{where}': the training settings are malformed ({err})", file=where) from None
 
     def key(self) -> dict[str, Any]:
-        """What decides the outcome of a run (everything but the reporting-only `target`)."""
-        return {k: v for k, v in self.to_json().items() if k != "target"}
+        """What decides the outcome of a run (everything but the reporting-only `target`).
+
+        Settings added later are left out while at their default, so the key of a recipe that
+        existed before them (e.g. `netc search`'s resume key) did not change when they came."""
+        at_default = {
+            f.name for f in dataclasses.fields(self) if f.metadata["added_later"] and getattr(self, f.name) == f.default
+        }
+        return {k: v for k, v in self.to_json().items() if k != "target" and k not in at_default}
 
     def differences(self, other: TrainSettings) -> list[str]:
         """`name: a -> b` for every setting that differs."""
@@ -295,7 +359,15 @@ def _field_check(name: str) -> Check:
     return {f.name: f.metadata["check"] for f in dataclasses.fields(TrainSettings)}[name]
 
 
-_FLOAT_FIELDS = {"momentum", "weight_decay", "label_smoothing", "target"}
+# setting -> the one optimizer it applies to
+_ONLY: dict[str, str] = {f.name: f.metadata["only"] for f in dataclasses.fields(TrainSettings) if f.metadata["only"]}
+
+
+def _not_for(name: str, optimizer: str) -> str:
+    return f"applies only to optimizer = {_ONLY[name]}, and this recipe uses optimizer = {optimizer}"
+
+
+_FLOAT_FIELDS = {"momentum", "weight_decay", "label_smoothing", "target", "adam_eps"}
 
 
 def _normalise(name: str, v: Any) -> Any:
@@ -306,6 +378,8 @@ def _normalise(name: str, v: Any) -> Any:
         return tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in v)
     if name in ("mean", "std") and isinstance(v, (list, tuple)):
         return tuple(v)
+    if name == "betas" and isinstance(v, (list, tuple)):
+        return tuple(float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v)
     return v
 
 
