@@ -27,11 +27,12 @@ Public API (also what `netc search` uses; keep one `Trainer` per process for war
 
 Recipe (shared/reference/recipe.md): per epoch, a fresh crop/flip/cutout of the whole training
 set and a shuffle (`augment.augment_epoch`); batches of `batch_size`, the last partial batch kept;
-SGD with (Nesterov) momentum on the summed cross-entropy with lr(t)/batch_size and weight decay
-weight_decay*batch_size, which is exactly mean-loss SGD with lr(t) and weight_decay on full
-batches and scales the last partial batch as the article's code did; lr(t) piecewise linear in
-t = epoch + step/steps, set every step; test loss/accuracy after every epoch (BN in eval mode),
-inside the timed loop. Speed: bf16 autocast and channels_last on CUDA, images stored in the
+by default SGD with (Nesterov) momentum on the summed cross-entropy with lr(t)/batch_size and
+weight decay weight_decay*batch_size, which is exactly mean-loss SGD with lr(t) and weight_decay
+on full batches and scales the last partial batch as the article's code did (`optimizer = adamw`:
+AdamW on the mean cross-entropy with lr(t); see `dsl.train.optim`); lr(t) through the knots in
+t = epoch + step/steps (linear, or cosine-falling with `lr_curve`), set every step; test
+loss/accuracy after every epoch (BN in eval mode), inside the timed loop. Speed: bf16 autocast and channels_last on CUDA, images stored in the
 autocast dtype, no DataLoader, one host-device sync per epoch.
 """
 
@@ -53,6 +54,7 @@ from ..settings import TrainSettings
 from .augment import augment_epoch
 from .device import AMP_DTYPES, device_name, oom_error, resolve_device, resolve_precision
 from .devicedata import DeviceData, prepare_data
+from .optim import make_optimizer, mean_loss, step_lr
 from .report import Reporter
 from .schedule import epoch_lrs, lr_at
 from .state import RunResult, Snapshot
@@ -217,13 +219,7 @@ class Trainer:
         model = slot.module
         model.load_state_dict(fresh.state_dict())
         del fresh
-        opt = torch.optim.SGD(
-            model.parameters(),
-            lr=0.0,
-            momentum=s.momentum,
-            nesterov=s.nesterov and s.momentum > 0,
-            weight_decay=s.weight_decay * s.batch_size,
-        )
+        opt = make_optimizer(model, s)
         rows: list[dict[str, Any]] = []
         seconds, start = 0.0, 0
         if resume is not None:
@@ -239,7 +235,7 @@ class Trainer:
         for epoch in range(start, s.epochs):
             t0 = time.perf_counter()
             reporter.epoch_start(epoch, steps)
-            lrs = epoch_lrs(s.lr, epoch, steps)
+            lrs = epoch_lrs(s.lr, epoch, steps, s.lr_curve)
             train_loss, train_correct = self._train_epoch(slot, opt, data, s, lrs, reporter)
             test_loss, test_correct = self._evaluate(slot, data, s.eval_batch_size)
             stats = torch.stack([train_loss.sum(), train_correct.float(), test_loss, test_correct.float()]).tolist()
@@ -250,7 +246,7 @@ class Trainer:
             row = dict(
                 seed=seed,
                 epoch=epoch + 1,
-                lr=lr_at(s.lr, epoch + 1),
+                lr=lr_at(s.lr, epoch + 1, s.lr_curve),
                 train_loss=stats[0] / data.n_train,
                 train_acc=stats[1] / data.n_train,
                 test_loss=stats[2] / data.n_test,
@@ -287,8 +283,8 @@ class Trainer:
         lrs: list[float],
         reporter: Reporter,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One epoch of SGD on a fresh augmentation; (per-step summed losses, correct count) on the device."""
-        model, fwd, bs = slot.module, slot.fwd, s.batch_size
+        """One epoch of training on a fresh augmentation; (per-step summed losses, correct count) on the device."""
+        model, fwd, bs, mean = slot.module, slot.fwd, s.batch_size, mean_loss(s)
         model.train()
         xs, ys = augment_epoch(
             data.train,
@@ -305,9 +301,9 @@ class Trainer:
             with self._autocast():
                 out = fwd(xb)
             loss = F.cross_entropy(out.float(), yb, reduction="sum", label_smoothing=s.label_smoothing)
-            loss.backward()
+            (loss / len(yb) if mean else loss).backward()
             for g in opt.param_groups:
-                g["lr"] = lr / bs
+                g["lr"] = step_lr(s, lr, bs)
             opt.step()
             opt.zero_grad(set_to_none=True)
             losses[i] = loss.detach()
