@@ -137,3 +137,14 @@ def test_limit_takes_a_fixed_random_subset_not_the_first_images(tmp_path):
     assert len(set(a.train_y.tolist())) >= 8  # most classes present
     assert np.array_equal(a.train_y, b.train_y)  # and the same subset every time
     assert np.all(np.diff(a.train_y) >= 0)  # original order kept
+
+
+def test_every_setting_is_in_both_documentation_tables():
+    from train_fixtures import REPO
+
+    language = (REPO / "docs/language.md").read_text().split("## Training settings")[1].split("\n## ")[0]
+    training = (REPO / "docs/training.md").read_text().split("## Recipe")[1].split("\n## ")[0]
+    for text in (language, training):
+        table = [line for line in text.splitlines() if line.startswith("| `")]
+        named = {n for line in table for n in line.split("|")[1].replace("`", "").replace(" ", "").split(",")}
+        assert named == set(TrainSettings.names()), sorted(named ^ set(TrainSettings.names()))
