@@ -136,10 +136,10 @@ def _program(
         shape = tuple(input_shape)
     else:
         shape = main.input.shape if main.input is not None else DEFAULT_INPUT
-    if len(shape) not in (1, 3) or min(shape) < 1:
+    if len(shape) not in (1, 2, 3) or min(shape) < 1:
         raise NetError(
-            "input must be C×H×W (a map, e.g. input 3x32x32) or F (flat features, e.g. input 784), every "
-            "size at least 1",
+            "input must be C×H×W (a map, e.g. input 3x32x32), L×D (tokens, e.g. input 64x128) or F (flat "
+            "features, e.g. input 784), every size at least 1",
             span,
             file=shown,
         )

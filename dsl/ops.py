@@ -4,7 +4,8 @@ its torch module and its drawing style.
 
 Nothing here imports torch: `Op.build` is a callable that imports torch itself when a graph
 is compiled, so `netc check`, `summary` and `draw` never load it. Shapes are tuples:
-(C, H, W) for feature maps, (F,) for flat features.
+(C, H, W) for feature maps, (F,) for flat features, (L, D) for tokens (a sequence of L
+vectors of D features, as a transformer sees them).
 
 netc's own primitives (`dsl.primitives`) are registered through `register`, the same public
 call a plugin uses (`dsl.register_op` is the same function):
@@ -168,7 +169,7 @@ class Op:
     branches: bool = False  # takes parallel branch blocks as arguments (add, concat)
     style: Mapping[str, str] = field(default_factory=dict)  # graphviz node attributes for the ops view
     role: str = ""  # what consumers key on instead of op names: conv, norm, act, pool, sum, concat, scale,
-    # identity (a pass-through), input, linear, reshape, reg
+    # identity (a pass-through), input, linear, reshape, reg, embed, attention
     doc: str = ""
     resolve: Callable[[list[Shape], Params], Params] = _as_given  # auto -> concrete, from input shapes
     weights: bool = False  # has learnable weights: gets WEIGHT_PARAMS (frozen, init, init_std)
@@ -219,21 +220,46 @@ def same_shape(ins: list[Shape], p: Params) -> Shape:
     return ins[0]
 
 
+def channels(s: Shape) -> int:
+    """The width of a shape: C of a C×H×W map, F of flat features, D of L×D tokens (what
+    `in_channels` means in a .net file)."""
+    return s[-1] if len(s) == 2 else s[0]
+
+
+def describe(s: Shape) -> str:
+    """A shape with its kind, for messages: `a 64×8×8 map`, `16 flat features`, `65×192 tokens`."""
+    if len(s) == 1:
+        return f"{s[0]} flat features"
+    if len(s) == 2:
+        return f"{fmt_shape(s)} tokens"
+    return f"a {fmt_shape(s)} map"
+
+
 def need_map(ins: list[Shape], op: str) -> Shape:
     """The single input, which must be a C×H×W map (for shape rules)."""
     (s,) = ins
     if len(s) != 3:
-        raise ShapeError(
-            f"{op} needs a C×H×W feature map, got {fmt_shape(s)}" + ("; it is already flat" if len(s) == 1 else "")
-        )
+        hint = {1: "; it is already flat", 2: "; to_map turns tokens back into a map"}.get(len(s), "")
+        raise ShapeError(f"{op} needs a C×H×W feature map, got {describe(s)}{hint}")
     return s
 
 
 def need_flat(ins: list[Shape], op: str, hint: str = "put gmp, gap or flatten before it") -> Shape:
     """The single input, which must be flat features (for shape rules)."""
     (s,) = ins
+    if len(s) == 2:
+        raise ShapeError(f"{op} needs flat features, got {describe(s)}; token_pool (class or mean) pools them")
     if len(s) != 1:
         raise ShapeError(f"{op} needs flat features, got a {fmt_shape(s)} map; {hint}")
+    return s
+
+
+def need_tokens(ins: list[Shape], op: str) -> Shape:
+    """The single input, which must be L×D tokens (for shape rules)."""
+    (s,) = ins
+    if len(s) != 2:
+        hint = "; patchify or to_tokens turns a map into tokens" if len(s) == 3 else ""
+        raise ShapeError(f"{op} needs L×D tokens, got {describe(s)}{hint}")
     return s
 
 

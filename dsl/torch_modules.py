@@ -191,3 +191,99 @@ def freeze(module: nn.Module) -> None:
     """No parameter of `module` is trained."""
     for p in module.parameters():
         p.requires_grad_(False)
+
+
+# ----------------------------------------------------------------------------- tokens (transformers)
+class Patchify(nn.Conv2d):
+    """A map cut into patch×patch squares, each projected to `c` features (ViT's conv_proj, then
+    flatten and transpose): (N, C, H, W) -> (N, H/patch · W/patch, c), patches in row-major order."""
+
+    def __init__(self, in_channels: int, c: int, patch: int, bias: bool):
+        super().__init__(in_channels, c, patch, stride=patch, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Project and flatten."""
+        return super().forward(x).flatten(2).transpose(1, 2)
+
+
+class MapToTokens(nn.Module):
+    """Each position of a map as a token: (N, C, H, W) -> (N, H·W, C), row-major."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Flatten and transpose."""
+        return x.flatten(2).transpose(1, 2)
+
+
+class TokensToMap(nn.Module):
+    """Tokens back into a map (the reverse of MapToTokens): (N, h·w, D) -> (N, D, h, w)."""
+
+    def __init__(self, h: int, w: int):
+        super().__init__()
+        self.h, self.w = h, w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Transpose and reshape."""
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], self.h, self.w)
+
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
+        return f"h={self.h}, w={self.w}"
+
+
+class ClassToken(nn.Module):
+    """A learned token put in front of the sequence (ViT's class token, zeros at the start as in
+    torchvision): (N, L, D) -> (N, L+1, D). `weight` is (1, 1, D)."""
+
+    no_weight_decay = True  # an embedding: decay_all=false leaves it out of weight decay (as timm does)
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, 1, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Prepend."""
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionEmbedding(nn.Module):
+    """A learned vector added to each position of the sequence: `weight` is (1, L, D), drawn from
+    N(0, 0.02²) as torchvision's ViT does."""
+
+    no_weight_decay = True  # an embedding: decay_all=false leaves it out of weight decay (as timm does)
+
+    def __init__(self, length: int, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(1, length, d).normal_(std=0.02))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Add."""
+        return x + self.weight
+
+
+class TokenPool(nn.Module):
+    """Tokens to flat features: the first (class) token, or the mean over the tokens."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool."""
+        return x[:, 0] if self.mode == "class" else x.mean(dim=1)
+
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
+        return f"mode={self.mode}"
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """Multi-head self-attention on (N, L, D) tokens: nn.MultiheadAttention called as
+    torchvision's ViT calls it (query = key = value, no attention weights returned), so PyTorch's
+    fused kernels (scaled_dot_product_attention, the inference fast path) run it."""
+
+    def __init__(self, d: int, heads: int, dropout: float, bias: bool):
+        super().__init__(d, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Attend."""
+        return super().forward(x, x, x, need_weights=False)[0]

@@ -8,6 +8,11 @@ thing as FLOPs = 2 * MACs: aten.convolution (bias ignored) and aten.mm / aten.ad
 addmm ignored), and no formula for the other ops. So `2 * graph.macs == flops` must hold exactly.
 Per node too: each node's module accounts for 2 * node.macs of the FLOPs (FlopCounterMode's per-module
 counts), holds node.n_params parameters and produces the node's shape.
+
+Attention is counted as its four projections plus Q·Kᵀ and the weighted sum of V (2·L²·D). The counter
+has formulas for the math and the CUDA kernels of scaled_dot_product_attention but not for the fused
+CPU kernels (nor for nn.MultiheadAttention's inference fast path), so the count runs with the math
+kernel and the fast path off: the same arithmetic, written out as matmuls the counter sees.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from conftest import NETS, ROOT
 from hypothesis import HealthCheck, given, settings
 from net_strategies import PRELUDE, net_exprs
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import dsl
@@ -51,12 +57,16 @@ def check_counts(graph) -> None:
         mod = modules[node.name] = model.get_submodule(node.name.replace("/", "."))
         hooks.append(mod.register_forward_hook(record(node.name)))
     x = torch.randn(1, *graph.input_shape)
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as counter:
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
             out = model(x)
-        for h in hooks:
-            h.remove()
-
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast_path)
+    for h in hooks:
+        h.remove()
+    with torch.no_grad():
         assert tuple(out.shape) == (1, *graph.output_shape), where
         assert 2 * graph.macs == counter.get_total_flops(), where
         # FLOPs per module path (keys are "<root class>.<path>"; "Global" is the total)
@@ -123,6 +133,21 @@ def test_the_articles_network_has_its_known_counts():
 
 # ----------------------------------------------------------------------------- hand-written nets
 HAND = {
+    # tokens: a map cut into patches, the class token and position embeddings, pre-norm attention and MLP
+    # blocks, tokens back into a map and out again, both poolings; every token op off its defaults
+    "tokens": """
+input 3x8x12
+patchify(6, 2, bias=false, init=normal, init_std=0.3, frozen=true)
+  -> class_token(init=normal, init_std=0.5, frozen=true) -> pos_embedding(init=trunc_normal, init_std=0.1, frozen=true)
+  -> add(identity, layernorm -> attention(2, dropout=0.1, bias=false, frozen=true) -> layer_scale(0.5))
+  -> add(identity, layernorm(affine=false) -> linear(12) -> gelu -> linear(in_channels / 2) -> dropout(0.1))
+  -> softmax -> to_map(h=1) -> conv(4, 1) -> to_tokens -> attention(4)
+  -> concat(token_pool, token_pool(mean)) -> linear(3)
+""",
+    "tokens_in": """
+input 16x8
+to_map -> conv(4, 1) -> gap -> linear(2)
+""",
     # non-square input; even kernel, stride, explicit padding; groups; bias on and off; every bn option;
     # add and concat of maps; both pools with stride and padding; flatten -> dropout -> linear; bn on
     # flat features; a linear without bias; scale

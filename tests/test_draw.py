@@ -759,8 +759,8 @@ def test_default_output_next_to_input(netc, tmp_path):
 
 def test_command_errors(netc, tmp_path):
     net = ROOT / "nets/residual_l1_l3.net"
-    r = netc("draw", net, "--level", "blocks", "--depth", "1", "-o", tmp_path / "a.svg")
-    assert r.code == 2 and "--depth applies to the ops view" in r.err
+    r = netc("draw", net, "--level", "blocks", "--depth", "0", "-o", tmp_path / "a.svg")
+    assert r.code == 2 and "the blocks view starts at --depth 1" in r.err
     r = netc("draw", net, "-o", tmp_path / "a.jpeg")
     assert r.code == 2 and "cannot tell the format" in r.err
     r = netc("draw", net, "-o", tmp_path / "a.svg", "--format", "png")

@@ -566,7 +566,7 @@ def test_bn_without_affine_has_no_parameters_but_tracks_statistics():
 
 def test_every_new_op_has_a_doc_a_fill_and_a_known_role():
     roles = {"act", "norm", "conv", "pool", "sum", "product", "concat", "scale", "reg", "reshape", "linear"}
-    roles |= {"identity", "input"}
+    roles |= {"identity", "input", "embed", "attention"}
     for op in REGISTRY.values():
         if op.build.__module__.startswith("dsl.primitives"):  # not plugins other tests registered
             assert op.doc and op.role in roles, op.name

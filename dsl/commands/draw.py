@@ -35,7 +35,8 @@ from .common import max_params_option
     type=click.IntRange(min=0),
     default=None,
     metavar="N",
-    help="ops view: collapse blocks nested deeper than N into single nodes (implies --level ops)",
+    help="ops view: collapse blocks nested deeper than N into single nodes (implies --level ops unless "
+    "--level blocks is given); blocks view: one node per block N levels deep (default 1: top-level blocks)",
 )
 @click.option(
     "--variant", default=None, help="for a search space: draw this variant (default: the whole space, choices dashed)"
@@ -71,8 +72,8 @@ def command(
     from ..errors import NetError
     from ..loader import load
 
-    if depth is not None and level == "blocks":
-        raise NetError("--depth applies to the ops view; use --level ops (or leave --level out)", file=file)
+    if depth == 0 and level == "blocks":
+        raise NetError("the blocks view starts at --depth 1 (the top-level blocks)", file=file)
     level = level or ("ops" if depth is not None else "blocks")
     t = target(file, out, fmt)  # check the output before the (slower) load
     g = load(file, variant=variant, max_params=max_params)

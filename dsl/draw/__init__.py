@@ -37,7 +37,9 @@ def to_dot(
     if level == "blocks":
         from .blocks import blocks_dot
 
-        dot = blocks_dot(graph, fold=fold, dashed=dashed)
+        if depth is not None and depth < 1:
+            raise ValueError("the blocks view's depth is 1 (top-level blocks) or more")
+        dot = blocks_dot(graph, fold=fold, dashed=dashed, depth=depth or 1)
     elif level == "ops":
         from .ops_view import ops_dot
 

@@ -1,4 +1,4 @@
-"""The blocks view: one node per top-level block, coloured by kind as in the article
+"""The blocks view: one node per top-level block (or per block at a chosen depth), coloured by kind as in the article
 (residual pink, downsampling light green), the residual shortcut as a skip edge."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from . import style
 from .structure import Part, bounded, copies_text, shape_text, units
 
 
-def blocks_dot(graph: Graph, fold: bool = True, dashed: bool = True) -> graphviz.Digraph:
-    """The blocks view of `graph` as a graphviz Digraph (linear in the graph's size)."""
-    parts, owner = units(graph, fold=fold)
+def blocks_dot(graph: Graph, fold: bool = True, dashed: bool = True, depth: int = 1) -> graphviz.Digraph:
+    """The blocks view of `graph` as a graphviz Digraph (linear in the graph's size): one node
+    per block at nesting level `depth` (1: the top-level blocks)."""
+    parts, owner = units(graph, fold=fold, depth=depth)
     dot = graphviz.Digraph(name=graph.name or "net")
     dot.attr(rankdir="LR", nodesep="0.3", ranksep="0.35")
     dot.attr("node", **style.BLOCK_NODE)

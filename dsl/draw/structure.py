@@ -150,28 +150,35 @@ def _kind(
     return "plain"
 
 
-def _unit_paths(graph: Graph) -> set[str]:
-    """Top-level blocks, and extension blocks whose parent is a unit (an extension of an
-    extension too). Parents are shorter than their children, so one pass by depth suffices."""
+def _unit_paths(graph: Graph, depth: int = 1) -> set[str]:
+    """The blocks at nesting level `depth` (1: top level), the shallower blocks that hold no
+    blocks, and extension blocks whose parent is a unit (an extension of an extension too).
+    A shallower block that holds blocks is opened: its blocks and its own ops are drawn one by
+    one. Parents are shorter than their children, so one pass by depth suffices."""
+    holders = {p.rpartition("/")[0] for p in graph.blocks}
     units: set[str] = set()
     for p in sorted(graph.blocks, key=lambda q: q.count("/")):
+        level = p.count("/") + 1
         parent = p.rpartition("/")[0]
-        if not parent or (graph.blocks[p].extension and parent in units):
+        at_depth = level == depth or (level < depth and p not in holders)
+        if at_depth or (parent and graph.blocks[p].extension and parent in units):
             units.add(p)
     return units
 
 
-def units(graph: Graph, fold: bool = True, index: Index | None = None) -> tuple[list[Part], dict[str, int]]:
-    """The blocks view's units in order: top-level blocks, extension blocks as their own
-    units after their parent (`layer1`, then its `res`), and bare top-level nodes (`gmp`).
-    Returns the units and, for every node, the index of the unit that owns it."""
+def units(
+    graph: Graph, fold: bool = True, index: Index | None = None, depth: int = 1
+) -> tuple[list[Part], dict[str, int]]:
+    """The blocks view's units in order: the blocks at level `depth` (top-level blocks by
+    default), extension blocks as their own units after their parent (`layer1`, then its
+    `res`), and bare nodes outside any unit (`gmp`). Returns the units and, for every node,
+    the index of the unit that owns it."""
     index = index or Index(graph)
-    unit_paths = _unit_paths(graph)
+    unit_paths = _unit_paths(graph, depth)
     groups: dict[str, list[str]] = {}
     for name in graph.nodes:
-        # the owner is the deepest unit among the node's proper path prefixes
-        cut = name.find("/")
-        owner = name if cut == -1 else name[:cut]
+        # the owner is the deepest unit among the node's proper path prefixes, else the node
+        owner = name
         cut = name.rfind("/")
         while cut > 0:
             if name[:cut] in unit_paths:

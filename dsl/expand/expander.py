@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .. import ast
 from ..errors import NetError, Span, did_you_mean
 from ..limits import Limits
-from ..ops import REGISTRY, Op
+from ..ops import REGISTRY, Op, channels
 from ..printer import fmt_value, format_expr
 from .bind import bind_def, prim_params
 from .builder import GraphBuilder, OpNode, Scope
@@ -183,7 +183,7 @@ class Expander:
         """A value expression evaluated where the block's input is `x`."""
         if not is_value(e, env):
             raise NetError(f"{what} must be a value, not a block", getattr(e, "span", None))
-        return evaluate(e, env, x.shape[0]).value
+        return evaluate(e, env, channels(x.shape)).value
 
     def repeat_count(self, e: ast.Repeat, env: Env, x: OpNode) -> int:
         """The n of `x^n`, checked; 0 means no copy (the input passes through: `residual^(n - 1)`)."""
@@ -272,7 +272,7 @@ class Expander:
         d = env.defs.get(name)
         if d is not None:
             if not args and not kwargs and is_value_def(d, self.top):
-                v = evaluate(d.body, self.top, x.shape[0]).value
+                v = evaluate(d.body, self.top, channels(x.shape)).value
                 raise NetError(
                     f"'{name}' is a value ({fmt_value(v)}), not a block",
                     name_span,
@@ -325,7 +325,7 @@ class Expander:
             self._check_extension(d, args, kwargs, env)
             extensions = args
         else:
-            local = bind_def(d, args, kwargs, span, env, x.shape[0], tuple(self.calls), self.in_option)
+            local = bind_def(d, args, kwargs, span, env, channels(x.shape), tuple(self.calls), self.in_option)
         child = self.builder.open_scope(d.name, d.label, scope, span, base=name)
         self.calls.append(d.name)
         saved = self.in_option
@@ -407,5 +407,5 @@ class Expander:
                 )
             outs = [self.emit(a, env, x, scope) for a in args]
             return self.builder.add_op(op, {}, outs, span, scope, branch_spans=[a.span for a in args], name=name)
-        params = prim_params(op, args, kwargs, span, env, x.shape[0])
+        params = prim_params(op, args, kwargs, span, env, channels(x.shape))
         return self.builder.add_op(op, params, [x], span, scope, name=name)

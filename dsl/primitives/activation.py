@@ -88,7 +88,15 @@ _activation(
     "exponential linear unit: x for x > 0, alpha·(exp(x)-1) below (nn.ELU)",
     (P("alpha", "float", 1.0, min=-1e6, max=1e6),),
 )
-_activation("softmax", _module("Softmax", dim=1), "softmax over the channels (features of a flat input), dim 1")
+
+
+def _softmax(ins: list[Shape], p: Params) -> Any:
+    from torch import nn
+
+    return nn.Softmax(dim=-1 if len(ins[0]) == 2 else 1)
+
+
+_activation("softmax", _softmax, "softmax over the channels (the features of flat input or of each token)")
 
 register(
     Op(

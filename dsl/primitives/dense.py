@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..ops import INITS, Op, P, Params, Shape, ShapeError, fmt_shape, need_flat, register, same_shape
+from ..ops import INITS, Op, P, Params, Shape, ShapeError, channels, describe, need_flat, register, same_shape
 
 
 def _flatten(ins: list[Shape], p: Params) -> Any:
@@ -15,6 +15,8 @@ def _flatten(ins: list[Shape], p: Params) -> Any:
 
 
 def _linear_out(ins: list[Shape], p: Params) -> Shape:
+    if len(ins[0]) == 2:  # tokens: the same layer applied to each token's features
+        return (ins[0][0], p["out"])
     need_flat(ins, "linear")
     return (p["out"],)
 
@@ -22,7 +24,13 @@ def _linear_out(ins: list[Shape], p: Params) -> Shape:
 def _linear(ins: list[Shape], p: Params) -> Any:
     from torch import nn
 
-    return nn.Linear(ins[0][0], p["out"], bias=p["bias"])
+    return nn.Linear(channels(ins[0]), p["out"], bias=p["bias"])
+
+
+def _linear_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
+    cin, cout = channels(ins[0]), p["out"]
+    positions = ins[0][0] if len(ins[0]) == 2 else 1
+    return cin * cout + (cout if p["bias"] else 0), positions * cin * cout
 
 
 def _scale(ins: list[Shape], p: Params) -> Any:
@@ -36,15 +44,15 @@ _LAYER_SCALE_INITS = tuple(i for i in INITS if i in ("zeros", "ones", "normal", 
 
 def _layer_scale_out(ins: list[Shape], p: Params) -> Shape:
     (s,) = ins
-    if len(s) not in (1, 3):
-        raise ShapeError(f"layer_scale needs a C×H×W map or flat features, got {fmt_shape(s)}")
+    if len(s) not in (1, 2, 3):
+        raise ShapeError(f"layer_scale needs a C×H×W map, flat features or tokens, got {describe(s)}")
     return s
 
 
 def _layer_scale(ins: list[Shape], p: Params) -> Any:
     from ..torch_modules import LayerScale
 
-    return LayerScale(ins[0][0], len(ins[0]) == 3, p["init"], p["init_std"])
+    return LayerScale(channels(ins[0]), len(ins[0]) == 3, p["init"], p["init_std"])
 
 
 register(
@@ -64,10 +72,10 @@ register(
         (P("out", "int", required=True, min=1, doc="output features"), P("bias", "bool", True)),
         _linear_out,
         _linear,
-        lambda ins, out, p: (ins[0][0] * p["out"] + (p["out"] if p["bias"] else 0), ins[0][0] * p["out"]),
+        _linear_count,
         style={"fillcolor": "#bc80bd"},
         role="linear",
-        doc="fully connected layer",
+        doc="fully connected layer: on flat features, or on the features of each token",
         weights=True,
     )
 )
@@ -98,10 +106,11 @@ register(
         ),
         _layer_scale_out,
         _layer_scale,
-        lambda ins, out, p: (ins[0][0], 0),
+        lambda ins, out, p: (channels(ins[0]), 0),
         style={"fillcolor": "#ccebc5"},
         role="scale",
-        doc="a learned gain per channel (ConvNeXt's layer scale): weight C×1×1 on maps, C on flat features",
+        doc="a learned gain per channel (ConvNeXt's layer scale): weight C×1×1 on maps, C on flat features, "
+        "D on tokens",
         weights=True,
     )
 )

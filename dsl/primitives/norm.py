@@ -14,6 +14,8 @@ from ..ops import (
     Shape,
     ShapeError,
     ShapeRule,
+    channels,
+    describe,
     fmt_shape,
     need_map,
     register,
@@ -26,7 +28,8 @@ _GENERIC_DEFAULTS = {p.name: p.default for p in WEIGHT_PARAMS}
 def _map_or_flat(ins: list[Shape], op: str) -> Shape:
     (s,) = ins
     if len(s) not in (1, 3):
-        raise ShapeError(f"{op} needs a C×H×W map or flat features, got {fmt_shape(s)}")
+        hint = "; layernorm normalises each token's features" if len(s) == 2 else ""
+        raise ShapeError(f"{op} needs a C×H×W map or flat features, got {describe(s)}{hint}")
     return s
 
 
@@ -70,7 +73,7 @@ def _bn_build(ins: list[Shape], p: Params) -> Any:
 
 
 def _affine_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
-    return (2 * ins[0][0] if p["affine"] else 0), 0
+    return (2 * channels(ins[0]) if p["affine"] else 0), 0
 
 
 register(
@@ -147,7 +150,7 @@ def _register_sample_norm(
 
 # ----------------------------------------------------------------------------- layer norm
 def _layernorm_out(ins: list[Shape], p: Params) -> Shape:
-    return _map_or_flat(ins, "layernorm")
+    return ins[0] if len(ins[0]) == 2 else _map_or_flat(ins, "layernorm")
 
 
 def _layernorm_build(ins: list[Shape], p: Params) -> Any:
@@ -156,7 +159,7 @@ def _layernorm_build(ins: list[Shape], p: Params) -> Any:
     from ..torch_modules import LayerNorm2d
 
     cls = LayerNorm2d if len(ins[0]) == 3 else nn.LayerNorm
-    return cls(ins[0][0], eps=p["eps"], elementwise_affine=p["affine"])
+    return cls(channels(ins[0]), eps=p["eps"], elementwise_affine=p["affine"])
 
 
 _register_sample_norm(
@@ -165,7 +168,7 @@ _register_sample_norm(
     _layernorm_out,
     _layernorm_build,
     "layer normalisation over the channels: of a map at each position (ConvNeXt's LayerNorm2d), "
-    "of flat features as nn.LayerNorm",
+    "of flat features and of each token's features as nn.LayerNorm",
 )
 
 

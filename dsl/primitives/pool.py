@@ -6,7 +6,21 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..ops import AUTO, Op, P, ParamError, Params, Shape, ShapeError, need_map, pair, register, show_value, spatial
+from ..ops import (
+    AUTO,
+    Op,
+    P,
+    ParamError,
+    Params,
+    Shape,
+    ShapeError,
+    describe,
+    need_map,
+    pair,
+    register,
+    show_value,
+    spatial,
+)
 from .conv import canon, dims
 
 POOL_FILL = "#8dd3c7"
@@ -152,6 +166,8 @@ for _name, _cls, _what in (
 # ----------------------------------------------------------------------------- global pooling
 def _global(name: str) -> Callable[[list[Shape], Params], Shape]:
     def rule(ins: list[Shape], p: Params) -> Shape:
+        if len(ins[0]) == 2:
+            raise ShapeError(f"{name} pools a C×H×W map, got {describe(ins[0])}; token_pool pools tokens")
         return (need_map(ins, name)[0],)
 
     return rule
