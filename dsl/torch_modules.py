@@ -92,7 +92,9 @@ class LayerNorm2d(nn.LayerNorm):
 
 class LayerScale(nn.Module):
     """A learned gain per channel (ConvNeXt's layer scale): `weight` is (C, 1, 1) for maps,
-    as torchvision stores it, and (C,) for flat features."""
+    as torchvision stores it, and (C,) for flat features and tokens."""
+
+    no_weight_decay = True  # a gain, like a norm's weight: decay_all=false leaves it out (its C×1×1 has 3 dims)
 
     def __init__(self, channels: int, is_map: bool, init: float | str, std: float = 0.02):
         super().__init__()

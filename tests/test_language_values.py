@@ -118,8 +118,8 @@ def test_flat_inputs_for_mlps():
     assert g.input_shape == (784,) and g.params == 784 * 256 + 256 + 2570
     model = dsl.build(g).eval()
     assert model(torch.randn(2, 784)).shape == (2, 10)
-    with pytest.raises(NetError, match="input must be C×H×W .* or F"):
-        net("input 3x4\nrelu")
+    with pytest.raises(NetError, match="input must be C×H×W .*, L×D .* or F"):
+        net("input 2x3x4x5\nrelu")
 
 
 def test_tuples_are_values_not_blocks():

@@ -101,6 +101,14 @@ def test_linear_layernorm_softmax_and_layer_scale_act_on_each_token():
     assert g.nodes["linear"].macs == 5 * 6 * 3  # per token
 
 
+def test_concat_joins_sequences_mul_multiplies_and_flatten_flattens():
+    g, net = compile_net("input 5x6\nconcat(identity, class_token) -> mul(identity, sigmoid) -> flatten")
+    assert g.nodes["concat"].shape == (11, 6) and g.output_shape == (66,)
+    x = torch.randn(2, 5, 6)
+    joined = torch.cat([x, torch.cat([net.class_token.weight.expand(2, 1, 6), x], 1)], 1)
+    close(net(x), (joined * torch.sigmoid(joined)).flatten(1))
+
+
 def test_in_channels_is_the_token_width():
     g, _ = compile_net("input 5x6\nlinear(in_channels * 4) -> gelu -> linear(in_channels // 4)")
     assert g.output_shape == (5, 6)
