@@ -196,3 +196,16 @@ def test_token_input_trains_nothing_but_checks_summarises_and_draws(netc, write,
     r = netc("summary", path)
     assert r.code == 0 and "16×8" in r.out and "attention" in r.out
     assert netc("draw", path, "--level", "ops", "-o", tmp_path / "seq.svg").code == 0
+
+
+def test_train_refuses_a_network_that_ends_in_tokens(tmp_path, capsys):
+    from train_fixtures import write_npz
+
+    from dsl.cli import main
+
+    data = write_npz(tmp_path / "d.npz", 16, 8, size=8)
+    net = tmp_path / "n.net"
+    net.write_text("input 3x8x8\npatchify(8, 4) -> attention(2)\n")
+    assert main(["train", str(net), "--data", str(data), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "n.net:2:1: error: the network's output is 4×8 tokens" in err and "token_pool" in err

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from ..errors import TrainError
 from ..graph import Graph
-from ..ops import fmt_shape
+from ..ops import describe
 
 
 def check_trainable(graph: Graph) -> None:
     """Refuse a network netc cannot train as a classifier (its output is not a vector)."""
-    if len(graph.output_shape) != 1:
+    out = graph.output_shape
+    if len(out) != 1:
+        hint = (
+            "end the network with token_pool (class or mean) and a linear layer, e.g. -> token_pool -> linear(10)"
+            if len(out) == 2
+            else "end the network with gmp (or gap, or flatten) and a linear layer, e.g. -> gmp -> linear(10)"
+        )
         raise TrainError(
-            f"the network's output is a {fmt_shape(graph.output_shape)} map; training needs one score "
-            "per class (a vector)",
+            f"the network's output is {describe(out)}; training needs one score per class (a vector)",
             graph.net_span,
             file=graph.file,
-            hint="end the network with gmp (or gap, or flatten) and a linear layer, e.g. -> gmp -> linear(10)",
+            hint=hint,
         )
