@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 from ..errors import NetError, Span
 from ..graph import Block, Node, Record
 from ..limits import Limits
+from ..names import reserved
 from ..ops import Op, ParamError, Params, Shape, ShapeError, fmt_shape
 
 Note = tuple[str, Span]
@@ -36,6 +38,7 @@ class Scope:
         "extension",
         "name",
         "explicit",
+        "args",
     )
 
     def __init__(self, definition: str, label: str | None, span: Span | None, base: str | None = None):
@@ -49,6 +52,7 @@ class Scope:
         self.repeat_of: Scope | None = None
         self.extension = False
         self.name = ""
+        self.args: tuple[tuple[str, Any], ...] = ()  # the definition's value arguments at this call
 
     def location(self) -> str | None:
         """Where a choice inside this block is: its label, else its definition's name; None at the top."""
@@ -159,6 +163,13 @@ class GraphBuilder:
             taken: dict[str, Scope | OpNode] = {}
             for c in scope.children:
                 if c.explicit:
+                    why = reserved(c.base)
+                    if why is not None:
+                        raise NetError(
+                            f"'{c.base}' cannot name a block or op: {why}",
+                            c.span,
+                            hint=f"choose another name, e.g. {c.base}_",
+                        )
                     if c.base in taken:
                         other = taken[c.base]
                         raise NetError(
@@ -170,6 +181,8 @@ class GraphBuilder:
             counts: dict[str, int] = {}
             for c in scope.children:
                 if not c.explicit:
+                    if reserved(c.base) is not None:  # a definition called `float`: its blocks are `float_`
+                        c.base += "_"
                     counts[c.base] = counts.get(c.base, 0) + 1
             seen: dict[str, int] = {}
             for c in scope.children:
@@ -212,6 +225,7 @@ class GraphBuilder:
                 s.repeat_of.name if s.repeat_of else None,
                 s.extension,
                 s.span,
+                s.args,
             )
             for s in _scopes_in_order(self.root)
         }
