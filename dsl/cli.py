@@ -23,6 +23,7 @@ COMMANDS = {
     "search": "dsl.commands.search",
     "report": "dsl.commands.report",
     "ops": "dsl.commands.ops",
+    "export": "dsl.commands.export",
 }
 
 

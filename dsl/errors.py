@@ -105,3 +105,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 class TrainError(NetError):
     """A training run that cannot start or go on (non-finite loss, out of memory, bad settings)."""
+
+
+class ExportError(NetError):
+    """A network, op or run folder that cannot be exported as asked."""

@@ -65,6 +65,7 @@ class Block:
     repeat_of: str | None = None  # set when this block is an identical repetition (`x^3`)
     extension: bool = False  # appended by an extension call, like `res` in `layer1(res)`
     span: Span | None = None
+    args: tuple[tuple[str, Any], ...] = ()  # the definition's value parameters at this call: (("c", 128), ...)
 
 
 @dataclass

@@ -327,6 +327,8 @@ class Expander:
         else:
             local = bind_def(d, args, kwargs, span, env, channels(x.shape), tuple(self.calls), self.in_option)
         child = self.builder.open_scope(d.name, d.label, scope, span, base=name)
+        # the value arguments, in the definition's order (exporters name constructor parameters after them)
+        child.args = tuple((q.name, v.value) for q in d.params if isinstance(v := local.get(q.name), Value))
         self.calls.append(d.name)
         saved = self.in_option
         self.in_option = False  # the body is another text: its choices name themselves

@@ -1,0 +1,81 @@
+"""Saving a compiled network for runtimes without netc: ONNX and torch.export programs, and the
+formatting of exported Python source. Both programs are inference graphs (eval mode: batch norm
+uses its running statistics, dropout is off) with a dynamic batch dimension."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+
+import torch
+
+from ..errors import ExportError
+from ..fileio import write_bytes
+
+MAX_BATCH = 1 << 16
+
+
+def _example(model: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    model.eval()
+    return (torch.randn(2, *input_shape),)  # batch 2: a batch of 1 could be specialised away
+
+
+def save_pt2(model: torch.nn.Module, input_shape: tuple[int, ...], path: str | os.PathLike[str]) -> None:
+    """`torch.export` the model (eval mode, any batch size) and save it with `torch.export.save`."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    try:
+        program = torch.export.export(model.eval(), _example(model, input_shape), dynamic_shapes=({0: batch},))
+    except Exception as err:  # torch's own message says which op could not be traced
+        raise ExportError(f"torch.export could not trace the network: {err}") from None
+    buf = io.BytesIO()
+    torch.export.save(program, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def save_onnx(model: torch.nn.Module, input_shape: tuple[int, ...], path: str | os.PathLike[str]) -> None:
+    """Export the model to ONNX (eval mode; input `input`, output `output`, dynamic batch)."""
+    for module in ("onnx", "onnxscript"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise ExportError(
+                f"ONNX export needs the '{module}' package, which is not installed",
+                hint="pip install 'netc[onnx]' (onnx, onnxscript and onnxruntime)",
+            ) from None
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    try:
+        program = torch.onnx.export(
+            model.eval(),
+            _example(model, input_shape),
+            dynamo=True,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes=({0: batch},),
+            verbose=False,
+        )
+        assert program is not None
+        data = program.model_proto.SerializeToString()
+    except Exception as err:
+        raise ExportError(f"the ONNX exporter failed: {err}") from None
+    write_bytes(path, data)
+
+
+def ruff_format(source: str) -> str:
+    """`source` formatted by ruff's formatter when ruff is installed, else as it is."""
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=os.path.dirname(sys.executable))
+    if ruff is None:
+        return source
+    try:
+        done = subprocess.run(
+            [ruff, "format", "--line-length", "100", "--stdin-filename", "exported.py", "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return source
+    return done.stdout if done.returncode == 0 and done.stdout else source
