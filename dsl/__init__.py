@@ -3,6 +3,7 @@
 import dsl
 graph = dsl.load("nets/residual_l1_l3.net")     # framework-free graph, shapes inferred
 model = dsl.build(graph)                          # torch.nn.Module (imports torch lazily)
+dsl.draw(graph)                                   # the blocks view as a graphviz.Digraph
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from .errors import NetError
 
 if TYPE_CHECKING:
+    import graphviz
     import torch
 
     from .graph import Graph
     from .ops import Op
 
 __version__ = "0.1.0"
-__all__ = ["load", "loads", "build", "variants", "register_op", "load_plugins", "NetError", "__version__"]
+__all__ = ["load", "loads", "build", "draw", "variants", "register_op", "load_plugins", "NetError", "__version__"]
 
 
 def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
@@ -62,3 +64,13 @@ def build(graph: Graph) -> torch.nn.Module:
     from .compile_torch import build as _build
 
     return _build(graph)
+
+
+def draw(
+    graph: Graph, level: str = "blocks", depth: int | None = None, direction: str = "LR", fold: bool = True
+) -> graphviz.Digraph:
+    """The diagram of a graph as a `graphviz.Digraph` (`.pipe(format="svg")`, `.render(...)`,
+    shown inline in Jupyter); the views and options of `netc draw` (see `dsl.draw.to_graphviz`)."""
+    from .draw import to_graphviz
+
+    return to_graphviz(graph, level=level, depth=depth, fold=fold, direction=direction)

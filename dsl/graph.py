@@ -8,7 +8,8 @@ parameters (all concrete: no `auto` is left), the names of its inputs and its ou
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import re
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,41 @@ class Graph:
             f"{self.name}: {len(self.nodes)} nodes, {self.params:,} params, {self.macs:,} MACs, "
             f"{fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}"
         )
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table (`dsl.summary.as_html`; never runs Graphviz)."""
+        from .summary import as_html
+
+        return as_html(self)
+
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
+        """What Jupyter shows: the blocks view as SVG, the same diagram above the summary table
+        as HTML (notebooks prefer HTML), `describe()` as plain text. Without a diagram (no
+        Graphviz, `dot` failed, over 2,000 ops) the SVG is left out and the HTML says why."""
+
+        def wanted(mime: str) -> bool:
+            return (include is None or mime in include) and (exclude is None or mime not in exclude)
+
+        bundle: dict[str, str] = {}
+        if wanted("text/plain"):
+            bundle["text/plain"] = self.describe()
+        if not (wanted("image/svg+xml") or wanted("text/html")):
+            return bundle
+        from .draw import notebook_svg
+        from .summary import as_html
+
+        svg, note = notebook_svg(self)
+        if svg is not None and wanted("image/svg+xml"):
+            bundle["image/svg+xml"] = svg
+        if wanted("text/html"):
+            picture = ""  # dot's SVG element, without the XML prolog, doctype and comments before it
+            start = re.search(r"^<svg\b", svg, re.MULTILINE) if svg is not None else None
+            if svg is not None and start is not None:
+                picture = svg[start.start() :]
+            bundle["text/html"] = f'<div class="netc-graph">\n{picture}{as_html(self, note=note)}\n</div>'
+        return bundle
 
 
 Record = tuple[str, str, dict[str, Any], tuple[str, ...], tuple[int, ...]]  # name, op, params, inputs, shape

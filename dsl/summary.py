@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from .graph import Graph
@@ -44,3 +45,44 @@ def as_text(graph: Graph) -> str:
         f"{'total':<{w}}  {'':<{o}}  {fmt_shape(graph.output_shape):>12}  {graph.params:>12,}  {graph.macs:>14,}"
     )
     return "\n".join(lines)
+
+
+HTML_MAX_ROWS = 500  # a longer table shows its first and last HTML_MAX_ROWS // 2 rows
+_ALIGN = ("left", "left", "right", "right", "right")  # layer, op | output, params, MACs
+
+
+def as_html(graph: Graph, note: str | None = None) -> str:
+    """An HTML table for notebooks (every text escaped, numbers with thousands separators),
+    headed by `note` when given; over HTML_MAX_ROWS layers, the first and last rows only."""
+    rs = rows(graph)
+    half = HTML_MAX_ROWS // 2
+    hidden = len(rs) - 2 * half if len(rs) > HTML_MAX_ROWS else 0
+    shown = rs[:half] + rs[-half:] if hidden else rs
+
+    def row(cells: list[str], tag: str = "td") -> str:
+        tds = (f'<{tag} style="text-align:{a}">{html.escape(c)}</{tag}>' for a, c in zip(_ALIGN, cells, strict=True))
+        return "<tr>" + "".join(tds) + "</tr>"
+
+    body = [row([r["name"], r["op"], fmt_shape(r["shape"]), f"{r['params']:,}", f"{r['macs']:,}"]) for r in shown]
+    if hidden:
+        body.insert(
+            half,
+            f'<tr><td colspan="5" style="text-align:center">… {hidden:,} more {"row" if hidden == 1 else "rows"}</td></tr>',
+        )
+    parts = ['<div class="netc-summary">']
+    if note:
+        parts.append(f"<p>{html.escape(note)}</p>")
+    parts += [
+        "<table>",
+        f'<caption style="text-align:left">{html.escape(graph.describe())}</caption>',
+        "<thead>" + row(["layer", "op", "output", "params", "MACs"], "th") + "</thead>",
+        "<tbody>",
+        *body,
+        "</tbody>",
+        "<tfoot>"
+        + row(["total", "", fmt_shape(graph.output_shape), f"{graph.params:,}", f"{graph.macs:,}"], "th")
+        + "</tfoot>",
+        "</table>",
+        "</div>",
+    ]
+    return "\n".join(parts)
