@@ -14,14 +14,28 @@ from typing import TYPE_CHECKING, Any
 from .errors import NetError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import graphviz
     import torch
 
     from .graph import Graph
     from .ops import Op
+    from .train.trained import TrainedRun
 
 __version__ = "0.1.0"
-__all__ = ["load", "loads", "build", "draw", "variants", "register_op", "load_plugins", "NetError", "__version__"]
+__all__ = [
+    "load",
+    "loads",
+    "build",
+    "draw",
+    "load_run",
+    "variants",
+    "register_op",
+    "load_plugins",
+    "NetError",
+    "__version__",
+]
 
 
 def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
@@ -59,11 +73,27 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
     return _load(modules)
 
 
-def build(graph: Graph) -> torch.nn.Module:
-    """Compile a graph into a torch.nn.Module (the only entry that imports torch)."""
+def build(graph: Graph, weights: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    """Compile a graph into a torch.nn.Module (imports torch); `weights` (a state dict, or a file
+    saved by netc or torch.save, read with weights_only=True) are loaded exactly (strict)."""
     from .compile_torch import build as _build
 
-    return _build(graph)
+    model = _build(graph)
+    if weights is not None:
+        from .train.weights import apply_weights, load_weights
+
+        if isinstance(weights, (str, os.PathLike)):
+            apply_weights(model, load_weights(weights), str(weights))
+        else:
+            apply_weights(model, weights, "the given state dict")
+    return model
+
+
+def load_run(run_dir: str | os.PathLike[str], run: int = 0) -> TrainedRun:
+    """A trained run of `netc train`: `.model` (eval mode), `.graph`, `.settings`, `.classes`."""
+    from .train.trained import load_run as _load_run
+
+    return _load_run(run_dir, run)
 
 
 def draw(

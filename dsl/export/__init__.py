@@ -17,11 +17,12 @@ if TYPE_CHECKING:
     from ..graph import Graph
 
 
-def to_python(graph: Graph, model: nn.Module | None = None, origin: str = "") -> str:
+def to_python(graph: Graph, model: nn.Module | None = None, origin: str = "", weights: str = "weights.pt") -> str:
     """Standalone PyTorch source for `graph`: one class per definition, the network's class last.
-    `model` is the module dsl.build made (built here if not given); `origin` names the source file."""
+    `model` is the module dsl.build made (built here if not given); the docstring names `origin`
+    (the .net file or run folder) and `weights` (the weights file to load)."""
     from ..compile_torch import build
     from .pysource import PythonWriter
 
     model = model if model is not None else build(graph)
-    return PythonWriter(graph, model).source(origin)
+    return PythonWriter(graph, model).source(origin, weights)

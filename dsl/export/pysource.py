@@ -18,6 +18,7 @@ members, each block is written once, and instances are grouped by a text key.
 from __future__ import annotations
 
 import ast
+import json
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -309,8 +310,8 @@ class PythonWriter:
         body.forward.append(f"return {var[out]}")
 
     # ------------------------------------------------------------------ the file
-    def source(self, origin: str = "") -> str:
-        """The whole file; `origin` is the .net file named in its docstring."""
+    def source(self, origin: str = "", weights: str = "weights.pt") -> str:
+        """The whole file; its docstring names `origin` (the .net file or run folder) and `weights`."""
         class_of: dict[str, tuple[_Class, _Body]] = {}
         order: list[_Class] = []
         by_key: dict[tuple[str, str], _Class] = {}
@@ -344,7 +345,7 @@ class PythonWriter:
         first = {cls.name: min(rank.get(b.path, len(rank)) for b in cls.bodies) for cls in order}
         order.sort(key=lambda c: first[c.name])
         lines = [
-            _header(self.graph, origin or self.graph.file, order[-1].name),
+            _header(self.graph, origin or self.graph.file, order[-1].name, weights),
             "",
             "from __future__ import annotations",
             "",
@@ -360,7 +361,7 @@ class PythonWriter:
         return "\n".join(lines).rstrip() + "\n"
 
 
-def _header(graph: Graph, origin: str, root: str) -> str:
+def _header(graph: Graph, origin: str, root: str, weights: str) -> str:
     shape = "×".join(map(str, graph.input_shape))
     return f'''"""{graph.name}: PyTorch source exported by netc from {origin}.
 
@@ -369,7 +370,7 @@ Input {shape} (a batch: (N, {", ".join(map(str, graph.input_shape))})), output {
 `{root}()` has the modules and state_dict() keys of netc's dsl.build, so weights move both ways:
 
     model = {root}()
-    model.load_state_dict(torch.load("weights.pt", weights_only=True))
+    model.load_state_dict(torch.load({json.dumps(weights)}, weights_only=True))
 
 Initial weights follow each module's own initialisation (netc's init= options and batch-norm fills
 are not repeated here): load trained weights, or the state dict of dsl.build, for netc's.

@@ -7,6 +7,8 @@
       result.json    per run: test accuracy, seconds; mean, std, fraction >= settings.target
       checkpoint.pt  the last completed epoch (weights, optimizer, RNG, finished runs), for --resume;
                      checkpoint.prev.pt the one before it
+      weights-runN.pt the final weights of run N (0, 1, ...): a state dict of tensors only, read with
+                     torch.load(..., weights_only=True) (dsl.load_run, netc eval/predict/export)
       .lock          held by the process training into the folder
 
 Every file is written atomically (`dsl.fileio`); `RunConfig.from_json` refuses a damaged or
@@ -53,6 +55,7 @@ class DataRecord:
     n_test: int
     image_shape: list[int]
     digest: str
+    classes: list[str] = field(default_factory=list)  # the class names, when the data names them
 
 
 @dataclass
@@ -128,6 +131,7 @@ class RunConfig:
             data.get("n_test", int),
             data.get("image_shape", list),
             data.get("digest", str),
+            data.get("classes", list, []),  # absent in run folders written before netc kept them
         )
         runs, seed = r.get("runs", int), r.get("seed", int)
         if runs < 1:
@@ -191,6 +195,10 @@ class RunDir:
         self.metrics = self.path / "metrics.csv"
         self.result = self.path / "result.json"
         self.checkpoint = self.path / "checkpoint.pt"
+
+    def weights(self, run: int) -> Path:
+        """The file holding run `run`'s final weights."""
+        return self.path / f"weights-run{run}.pt"
 
     @classmethod
     def create(cls, out: str | os.PathLike[str] | None, net_name: str) -> RunDir:

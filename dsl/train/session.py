@@ -33,6 +33,7 @@ from .engine import Snapshot, Trainer, prepare_data
 from .identity import dataset_digest
 from .report import Reporter
 from .rundir import DataRecord, RunConfig, RunDir
+from .weights import save_weights
 
 CHECKPOINT_FORMAT = 2
 
@@ -123,6 +124,7 @@ class Session:
                 len(dataset.test_y),
                 list(dataset.image_shape),
                 dataset_digest(dataset),
+                list(getattr(dataset, "classes", []) or []),
             ),
             device={
                 "type": dev.type,
@@ -153,6 +155,9 @@ class Session:
         self.done = list(ck["done"])
         self.snapshot = Snapshot.from_dict(ck["snapshot"]) if ck.get("snapshot") else None
         if self.snapshot is not None and self.snapshot.epoch >= self.settings.epochs:
+            # the run had finished when the session stopped: its last checkpoint holds its final weights
+            if not self.rundir.weights(len(self.done)).exists():
+                save_weights(self.snapshot.model, self.rundir.weights(len(self.done)))
             self.done.append(self._finished(len(self.done), self.snapshot.rows, 0.0))
             self.snapshot = None
         rows = [r for d in self.done for r in d["rows"]] + (self.snapshot.rows if self.snapshot else [])
@@ -240,8 +245,11 @@ class Session:
                     reporter=reporter,
                     on_epoch=on_epoch,
                     resume=resume,
-                    keep_model=False,
+                    keep_model=True,
                 )
+                assert result.model is not None
+                save_weights(result.model.state_dict(), self.rundir.weights(run))
+                result.model = None
                 writer.wait()  # the finished run's last checkpoint is on disk before result.json says so
                 self.done.append(self._finished(run, result.rows, result.warmup_s))
                 self.rundir.write_result(self.name, self.done, self.runs, target)

@@ -5,7 +5,7 @@ Input 3×32×32 (a batch: (N, 3, 32, 32)), output 10;
 `ResidualL1L3()` has the modules and state_dict() keys of netc's dsl.build, so weights move both ways:
 
     model = ResidualL1L3()
-    model.load_state_dict(torch.load("weights.pt", weights_only=True))
+    model.load_state_dict(torch.load("residual_l1_l3.pt", weights_only=True))
 
 Initial weights follow each module's own initialisation (netc's init= options and batch-norm fills
 are not repeated here): load trained weights, or the state dict of dsl.build, for netc's.
