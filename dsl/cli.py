@@ -24,6 +24,8 @@ COMMANDS = {
     "report": "dsl.commands.report",
     "ops": "dsl.commands.ops",
     "export": "dsl.commands.export",
+    "eval": "dsl.commands.eval",
+    "predict": "dsl.commands.predict",
 }
 
 
