@@ -16,21 +16,8 @@ EXTRA=${EXTRA:-}   # a CPU smoke test of this script: EXTRA="--epochs 1 --limit 
 PY=${PYTHON:-python3}
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/summary.md"; }
 
-[ -f .data/cifar10_jpeg.npz ] && [ -f .data/ref_resnet9.py ] && [ -f .data/unpack_cifar10_jpeg.py ] \
-  || { echo "missing .data/ files: see the header of bench/gpu.sh" >&2; exit 2; }
-$PY -c 'import torch, torchvision' || { echo "torch/torchvision missing on this machine" >&2; exit 2; }
-$PY -c 'import lark' 2>/dev/null \
-  || $PY -m pip install -q --no-index --no-deps .data/wheels/*.whl 2>&1 | tail -3
-{
-  echo "# bench/gpu_vit.sh $(date -u +%FT%TZ)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
-  $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else "NO CUDA")'
-} | tee "$OUT/summary.md"
-
-NPZ=.data/decoded/cifar10_jpeg_decoded.npz
-if [ ! -f "$NPZ" ]; then
-  t=$(date +%s); $PY .data/unpack_cifar10_jpeg.py .data/decoded --format npz; log "decoded in $(( $(date +%s) - t )) s"
-fi
+# environment, header, decoded data ($NPZ): shared with the other GPU scripts
+source bench/gpu_setup.sh bench/gpu_vit.sh
 
 log "python .data/ref_resnet9.py --data $NPZ --runs $RUNS $EXTRA"
 $PY .data/ref_resnet9.py --data "$NPZ" --runs "$RUNS" $EXTRA 2>&1 | tee "$OUT/ref.log"

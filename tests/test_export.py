@@ -241,3 +241,10 @@ def test_module_path_spec_loading_works_for_the_golden_file():
     model = mod.ResidualL1L3()
     assert sum(p.numel() for p in model.parameters()) == 6_573_120
     assert list(model.state_dict()) == list(dsl.build(dsl.load(ROOT / "nets/residual_l1_l3.net")).state_dict())
+
+
+def test_onnx_without_the_optional_extra_says_how_to_install_it(netc, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if netc[onnx] were not installed
+    r = netc("export", ROOT / "nets/residual_l1_l3.net", "--format", "onnx", "-o", tmp_path / "m.onnx")
+    assert r.code == 2 and "needs the 'onnxscript' package" in r.err and "pip install 'netc[onnx]'" in r.err
+    assert not (tmp_path / "m.onnx").exists()

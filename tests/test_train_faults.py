@@ -16,9 +16,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from train_fixtures import write_npz
+from train_fixtures import ctrl_c_at_epoch, write_npz
 
-import dsl.train.report as report_mod
 from dsl.cli import main
 from dsl.train.rundir import RunDir
 
@@ -92,20 +91,8 @@ def case(inputs, tmp_path):
 def interrupted(case: Path, after: int, capsys) -> Path:
     """A run (2 seeds x 3 epochs) stopped by Ctrl-C as epoch `after + 1` begins."""
     run = case / "run"
-    seen = {"n": 0}
-    real = report_mod.ConsoleReporter.epoch_start
-
-    def epoch_start(self, epoch, steps):
-        seen["n"] += 1
-        if seen["n"] == after + 1:
-            raise KeyboardInterrupt
-        real(self, epoch, steps)
-
-    report_mod.ConsoleReporter.epoch_start = epoch_start
-    try:
+    with ctrl_c_at_epoch(after):
         code = main(["train", str(case / "net.net"), "--data", str(case / "d.npz"), "--out", str(run), "--runs", "2"])
-    finally:
-        report_mod.ConsoleReporter.epoch_start = real
     out = capsys.readouterr()
     assert code == 130 and "--resume" in out.out, out
     assert len(metrics(run)) == after

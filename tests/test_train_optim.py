@@ -16,11 +16,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from train_fixtures import write_net, write_npz
+from train_fixtures import ctrl_c_at_epoch, write_net, write_npz
 
 import dsl
 import dsl.train.engine as engine_mod
-import dsl.train.report as report_mod
 from dsl.cli import main
 from dsl.errors import NetError
 from dsl.settings import SettingsError, TrainSettings
@@ -352,17 +351,7 @@ def _metrics(run: Path) -> list[dict[str, str]]:
 
 def _stopped(net: Path, data: Path, run: Path, after: int, monkeypatch, capsys) -> None:
     """`netc train` stopped by Ctrl-C as epoch `after + 1` begins."""
-    seen = {"n": 0}
-    real = report_mod.ConsoleReporter.epoch_start
-
-    def epoch_start(self, epoch, steps):
-        seen["n"] += 1
-        if seen["n"] == after + 1:
-            raise KeyboardInterrupt
-        real(self, epoch, steps)
-
-    with monkeypatch.context() as m:
-        m.setattr(report_mod.ConsoleReporter, "epoch_start", epoch_start)
+    with ctrl_c_at_epoch(after):
         assert main(["train", str(net), "--data", str(data), "--out", str(run)]) == 130
     capsys.readouterr()
     assert len(_metrics(run)) == after

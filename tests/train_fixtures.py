@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,25 @@ def write_encoded_npz(path: Path, n_train=12, n_test=6, size=8, fmt: str = "PNG"
     arrays.update(overrides)
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
     return path
+
+
+@contextmanager
+def ctrl_c_at_epoch(after: int) -> Iterator[None]:
+    """Inside the block, `netc train` is stopped by Ctrl-C as epoch `after + 1` begins (counting every
+    epoch start of the process, all runs together), as a user pressing Ctrl-C would stop it."""
+    from dsl.train import report as report_mod
+
+    seen = {"n": 0}
+    real = report_mod.ConsoleReporter.epoch_start
+
+    def epoch_start(self, epoch, steps):
+        seen["n"] += 1
+        if seen["n"] == after + 1:
+            raise KeyboardInterrupt
+        real(self, epoch, steps)
+
+    report_mod.ConsoleReporter.epoch_start = epoch_start
+    try:
+        yield
+    finally:
+        report_mod.ConsoleReporter.epoch_start = real
