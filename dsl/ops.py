@@ -133,6 +133,7 @@ INITS = (
     "zeros",
     "ones",
     "dirac",
+    "dirac_part",
     "kaiming_normal",
     "kaiming_uniform",
     "xavier_normal",

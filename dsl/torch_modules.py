@@ -173,6 +173,9 @@ def initialise(module: nn.Module, how: float | str, std: float) -> None:
         w.fill_(1.0)
     elif how == "dirac":
         nn.init.dirac_(w) if w.dim() >= 3 else nn.init.eye_(w)
+    elif how == "dirac_part":  # airbench: PyTorch's init, then the first in-channels filters pass their input through
+        part = w[: w.shape[1]]
+        nn.init.dirac_(part) if w.dim() >= 3 else nn.init.eye_(part)
     elif how == "kaiming_normal":
         nn.init.kaiming_normal_(w, nonlinearity="relu")
     elif how == "kaiming_uniform":
@@ -289,3 +292,40 @@ class SelfAttention(nn.MultiheadAttention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Attend."""
         return super().forward(x, x, x, need_weights=False)[0]
+
+
+# ----------------------------------------------------------------------------- data-dependent init
+class Whiten(nn.Conv2d):
+    """A k×k convolution whose weights whiten the patches of its input (airbench's first layer):
+    `calibrate(x)` sets them from the eigenvectors of the covariance of x's k×k patches, each scaled
+    by 1/sqrt(eigenvalue + eps), in descending order of eigenvalue, followed by their negatives
+    (2·C·k² filters). The weights are never trained; the bias trains for the first `bias_epochs`
+    epochs (`set_epoch`, called by the trainer before each epoch)."""
+
+    def __init__(self, in_channels: int, k: int, eps: float, bias_epochs: int):
+        super().__init__(in_channels, 2 * in_channels * k * k, k, padding=0, bias=True)
+        self.eps, self.bias_epochs = eps, bias_epochs
+        self.weight.requires_grad_(False)
+        assert self.bias is not None
+        with torch.no_grad():
+            self.bias.zero_()
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        """Set the weights from a batch of inputs (N, C, H, W)."""
+        c, (h, w) = x.shape[1], self.kernel_size
+        patches = x.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
+        covariance = patches.T @ patches / len(patches)
+        values, vectors = torch.linalg.eigh(covariance)  # ascending; columns are eigenvectors
+        values, vectors = values.flip(0), vectors.T.flip(0)  # descending; rows are eigenvectors
+        scaled = (vectors / torch.sqrt(values + self.eps)[:, None]).reshape(-1, c, h, w)
+        self.weight.copy_(torch.cat([scaled, -scaled]).to(self.weight.dtype))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Train the bias only in the first `bias_epochs` epochs."""
+        assert self.bias is not None
+        self.bias.requires_grad_(epoch < self.bias_epochs)
+
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
+        return super().extra_repr() + f", eps={self.eps}, bias_epochs={self.bias_epochs}"

@@ -144,6 +144,11 @@ patchify(6, 2, bias=false, init=normal, init_std=0.3, frozen=true)
   -> softmax -> to_map(h=1) -> conv(4, 1) -> to_tokens -> attention(4)
   -> concat(token_pool, token_pool(mean)) -> linear(3)
 """,
+    # the whitening convolution (a data-dependent init; counted as the conv it is)
+    "whiten": """
+input 2x9x10
+whiten(3, eps=0.01, bias_epochs=1) -> conv(4, 1, init=dirac_part) -> gap -> linear(2)
+""",
     "tokens_in": """
 input 16x8
 to_map -> conv(4, 1) -> gap -> linear(2)

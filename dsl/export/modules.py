@@ -211,6 +211,7 @@ RENDERERS: dict[type, Renderer] = {
     tm.LayerScale: lambda m, node: Ctor(
         "LayerScale", (m.weight.shape[0], m.weight.dim() == 3, node.params["init"]), helper="LayerScale"
     ),
+    tm.Whiten: lambda m, node: Ctor("Whiten", (m.in_channels, m.kernel_size[0], m.eps, m.bias_epochs), helper="Whiten"),
     tm.ClassToken: lambda m, node: Ctor("ClassToken", (m.weight.shape[2],), helper="ClassToken"),
     tm.PositionEmbedding: lambda m, node: Ctor(
         "PositionEmbedding", (m.weight.shape[1], m.weight.shape[2]), helper="PositionEmbedding"

@@ -240,3 +240,42 @@ register(
         weights=True,
     )
 )
+
+
+# ----------------------------------------------------------------------------- whitening (data-dependent init)
+def _whiten_out(ins: list[Shape], p: Params) -> Shape:
+    c, h, w = need_map(ins, "whiten")
+    k = p["k"]
+    if h < k or w < k:
+        raise ShapeError(f"a {k}×{k} whitening window does not fit a {h}×{w} map")
+    return (2 * c * k * k, h - k + 1, w - k + 1)
+
+
+def _whiten(ins: list[Shape], p: Params) -> Any:
+    from ..torch_modules import Whiten
+
+    return Whiten(ins[0][0], p["k"], p["eps"], p["bias_epochs"])
+
+
+def _whiten_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
+    weights = out[0] * ins[0][0] * p["k"] ** 2
+    return weights + out[0], weights * out[1] * out[2]
+
+
+register(
+    Op(
+        "whiten",
+        (
+            P("k", "int", 2, min=1, max=8, doc="patch size: k×k windows, no padding"),
+            P("eps", "float", 5e-4, min=0, max=1e6, doc="added to each eigenvalue before its square root"),
+            P("bias_epochs", "int", 3, min=0, max=1_000_000, doc="epochs in which the bias trains (then frozen)"),
+        ),
+        _whiten_out,
+        _whiten,
+        _whiten_count,
+        style={"fillcolor": CONV_FILL},
+        role="conv",
+        doc="a k×k convolution to 2·C·k² channels whose weights whiten the input's patches, computed from "
+        "training images before the first step (airbench's first layer; never trained) and their negatives",
+    )
+)
