@@ -14,6 +14,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from . import ast
@@ -46,6 +47,15 @@ def _float(lo: float, hi: float) -> Check:
         return None
 
     return check
+
+
+def _epochs(v: Any) -> str | None:
+    if not _is_num(v) or not 0 < v <= MAX_EPOCHS or (isinstance(v, int) and v < 1):
+        return (
+            f"an integer in [1, {MAX_EPOCHS:,}], or a fractional number of epochs above 0 "
+            "(e.g. 9.9: the last epoch cut short)"
+        )
+    return None
 
 
 def _bool(v: Any) -> str | None:
@@ -122,8 +132,18 @@ class TrainSettings:
     """The recipe of one training run. Build with `from_file`, `with_overrides` or `from_json`;
     the constructor checks every field."""
 
-    epochs: int = setting(24, _int(1, MAX_EPOCHS), "training epochs")
-    batch_size: int = setting(512, _int(1, 1 << 20), "training batch size (last partial batch kept)")
+    epochs: int | float = setting(
+        24,
+        _epochs,
+        "training epochs; a fraction (9.9) trains ceil(steps per epoch * epochs) steps, the last epoch cut short",
+    )
+    batch_size: int = setting(512, _int(1, 1 << 20), "training batch size")
+    drop_last: bool = setting(
+        False,
+        _bool,
+        "drop each epoch's last partial batch (false: keep it, as the article's recipe does)",
+        added_later=True,
+    )
     eval_batch_size: int = setting(512, _int(1, 1 << 20), "test batch size")
     lr: Knots = setting(
         ((0, 0.0), (5, 0.4), (24, 0.0)),
@@ -153,8 +173,45 @@ class TrainSettings:
         "modules marked no_weight_decay)",
         added_later=True,
     )
+    norm_bias_lr: float = setting(
+        1.0,
+        _float(0.0, 1e4),
+        "learning-rate multiplier for the biases of normalisation layers (their own parameter group)",
+        added_later=True,
+    )
+    norm_bias_decay: float = setting(
+        1.0,
+        _float(0.0, 1e4),
+        "weight-decay multiplier for the biases of normalisation layers (their own parameter group)",
+        added_later=True,
+    )
+    ema_every: int = setting(
+        0,
+        _int(0, 1_000_000),
+        "every this many steps, average the weights into an EMA and copy it back (lookahead); 0: off",
+        added_later=True,
+    )
+    ema_start: int = setting(
+        0, _int(0, MAX_EPOCHS), "the epoch (0-based) from which the EMA runs (ema_every > 0)", added_later=True
+    )
+    ema_decay: float = setting(
+        0.95**5,
+        _float(0.0, 1.0),
+        "the EMA's decay at the end of training; at step k of K it is ema_decay * (k/K)**ema_power",
+        added_later=True,
+    )
+    ema_power: float = setting(
+        3.0, _float(0.0, 100.0), "how the EMA's decay grows over training (see ema_decay)", added_later=True
+    )
     pad: int = setting(4, _int(0, 64), "reflect padding before random crops (0: no crop)")
-    flip: bool = setting(True, _bool, "random horizontal flips, p=0.5")
+    flip: bool = setting(True, _bool, "horizontal flips (how: flip_mode)")
+    flip_mode: str = setting(
+        "random",
+        _choice("random", "alternate"),
+        "random: each image flipped with p=0.5 each epoch; alternate: a fixed random flip per image, "
+        "all mirrored in odd epochs",
+        added_later=True,
+    )
     cutout: int = setting(8, _int(0, 4096), "cutout square side, zero-filled after normalisation (0: off)")
     mean: tuple[float, ...] = setting(
         (0.4914, 0.4822, 0.4465), _channels(False), "per-channel normalisation mean (on [0,1] pixels)"
@@ -163,6 +220,21 @@ class TrainSettings:
         (0.2471, 0.2435, 0.2616), _channels(True), "per-channel normalisation std (on [0,1] pixels), above 0"
     )
     label_smoothing: float = setting(0.0, _float(0.0, 1.0), "cross-entropy label smoothing")
+    calibration_images: int = setting(
+        5000,
+        _int(1, 1 << 24),
+        "how many training images (the first, normalised, not augmented) modules with a calibrate method see",
+        added_later=True,
+    )
+    tta: int = setting(
+        0,
+        _int(0, 2),
+        "test-time augmentation: 0 none, 1 mirror, 2 mirror and 1-pixel diagonal translations",
+        added_later=True,
+    )
+    eval_every_epoch: bool = setting(
+        True, _bool, "evaluate on the test set after every epoch (false: only after the last)", added_later=True
+    )
     target: float = setting(DEFAULT_TARGET, _float(0.0, 1.0), "accuracy target reported as 'fraction >= target'")
 
     def __post_init__(self) -> None:
@@ -187,22 +259,64 @@ class TrainSettings:
             # a setting of the other optimizer would silently do nothing: refuse it unless it is the default
             if not out and f.metadata["only"] not in (None, self.optimizer) and getattr(self, f.name) != f.default:
                 out.append((f.name, "left out: it " + _not_for(f.name, self.optimizer)))
-        if not out and self.lr[-1][0] > self.epochs:
+        end = self.epoch_count if not out else 0
+        if not out and self.lr[-1][0] > end:
             # the schedule would be cut off mid-way: almost always a forgotten lr after changing epochs
             out.append(
                 (
                     "lr",
-                    f"knots that end by epoch {self.epochs} (epochs = {self.epochs}), but they run to "
+                    f"knots that end by epoch {end} (epochs = {self.epochs:g}), but they run to "
                     f"epoch {self.lr[-1][0]:g}; stretch them, or leave lr out to stretch the default",
                 )
             )
+        if not out and self.flip_mode != "random" and not self.flip:
+            out.append(("flip_mode", "left out: flip = false turns flips off"))
+        if not out and self.ema_every == 0:
+            # the EMA's other settings would silently do nothing
+            for f in dataclasses.fields(self):
+                if f.name in _EMA_DETAILS and getattr(self, f.name) != f.default:
+                    out.append((f.name, "left out: it applies only with ema_every > 0 (the EMA is off)"))
+                    break
         return out
 
-    def check_data(self, image_shape: tuple[int, ...], source: str = "") -> None:
-        """Checks that need the data: padding, cutout and normalisation against the image size."""
+    # ------------------------------------------------------------------ derived
+    @property
+    def epoch_count(self) -> int:
+        """How many (possibly partial) epochs a run has: `epochs` rounded up."""
+        return math.ceil(self.epochs)
+
+    def steps_per_epoch(self, n_train: int) -> int:
+        """Optimizer steps in a full epoch of `n_train` images (0 when drop_last leaves no batch)."""
+        return n_train // self.batch_size if self.drop_last else -(-n_train // self.batch_size)
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps of a whole run: ceil(steps_per_epoch * epochs), computed exactly from
+        the decimal `epochs` is written as (48 * 1.1 is 52.8, not 52.800000000000004)."""
+        steps = self.steps_per_epoch(n_train)
+        if isinstance(self.epochs, int):
+            return steps * self.epochs
+        return math.ceil(Fraction(repr(float(self.epochs))) * steps)
+
+    def check_data(self, image_shape: tuple[int, ...], source: str = "", n_train: int | None = None) -> None:
+        """Checks that need the data: padding, cutout and normalisation against the image size,
+        and (given `n_train`) that drop_last leaves at least one batch."""
         from .errors import DataError
 
         c, h, w = image_shape
+        if n_train is not None and self.steps_per_epoch(n_train) == 0:
+            raise DataError(
+                f"drop_last = true with batch_size = {self.batch_size} leaves no batch: the training set has "
+                f"{n_train} images",
+                file=source,
+                hint=f"use batch_size <= {n_train}, or drop_last = false",
+            )
+        if self.tta == 2 and min(h, w) < 2:
+            raise DataError(
+                f"setting tta = 2 translates by one pixel with reflect padding, which needs images of at least 2x2 "
+                f"(these are {h}x{w})",
+                file=source,
+                hint="use tta = 1 or 0",
+            )
         if self.pad >= min(h, w):
             raise DataError(
                 f"setting pad = {self.pad} needs images larger than {h}x{w} (reflect padding)",
@@ -280,7 +394,7 @@ class TrainSettings:
         except SettingsError as err:
             raise NetError(err.message, spans.get(err.setting)) from None
 
-    def with_overrides(self, epochs: int | None = None, **overrides: Any) -> TrainSettings:
+    def with_overrides(self, epochs: int | float | None = None, **overrides: Any) -> TrainSettings:
         """These settings with flag values replacing some (None keeps the value); a new `epochs`
         also stretches the lr knots to it. Raises SettingsError naming a bad value."""
         changes = {k: v for k, v in overrides.items() if v is not None}
@@ -367,13 +481,27 @@ def _not_for(name: str, optimizer: str) -> str:
     return f"applies only to optimizer = {_ONLY[name]}, and this recipe uses optimizer = {optimizer}"
 
 
-_FLOAT_FIELDS = {"momentum", "weight_decay", "label_smoothing", "target", "adam_eps"}
+_FLOAT_FIELDS = {
+    "momentum",
+    "weight_decay",
+    "label_smoothing",
+    "target",
+    "adam_eps",
+    "norm_bias_lr",
+    "norm_bias_decay",
+    "ema_decay",
+    "ema_power",
+}
+# settings of the EMA that do nothing while ema_every = 0
+_EMA_DETAILS = ("ema_start", "ema_decay", "ema_power")
 
 
 def _normalise(name: str, v: Any) -> Any:
     """One representation per value: floats for float settings, tuples for lists and pairs."""
     if name in _FLOAT_FIELDS and isinstance(v, int) and not isinstance(v, bool):
         return float(v)
+    if name == "epochs" and isinstance(v, float) and v.is_integer() and abs(v) <= MAX_EPOCHS:
+        return int(v)  # 10.0 epochs is 10
     if name == "lr" and isinstance(v, (list, tuple)):
         return tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in v)
     if name in ("mean", "std") and isinstance(v, (list, tuple)):
@@ -399,7 +527,7 @@ def _show(v: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def scaled_knots(knots: Knots, epochs: int) -> Knots:
+def scaled_knots(knots: Knots, epochs: int | float) -> Knots:
     """Knots for a different training length: stretched so the last knot lands on `epochs`.
 
     Interior knots at whole epochs stay whole (rounded), as in the article's recipes (peak at

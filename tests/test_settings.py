@@ -148,3 +148,78 @@ def test_every_setting_is_in_both_documentation_tables():
         table = [line for line in text.splitlines() if line.startswith("| `")]
         named = {n for line in table for n in line.split("|")[1].replace("`", "").replace(" ", "").split(",")}
         assert named == set(TrainSettings.names()), sorted(named ^ set(TrainSettings.names()))
+
+
+def test_fractional_epochs_and_their_steps():
+    s = dsl.loads("relu -> gmp -> fc\ntrain { epochs = 9.9 }").settings
+    assert s.epochs == 9.9 and s.epoch_count == 10 and s.lr[-1] == (9.9, 0.0)  # the default stretched
+    ten = TrainSettings().with_overrides(epochs=10.0)
+    assert ten.epochs == 10 and isinstance(ten.epochs, int) and ten == TrainSettings().with_overrides(epochs=10)
+    s = TrainSettings(epochs=9.9, batch_size=1024, drop_last=True, lr=[(0, 0.3), (109 / 48, 1.5), (476 / 48, 0.1)])
+    assert (s.steps_per_epoch(50_000), s.total_steps(50_000)) == (48, 476)  # the knots may end by epoch 10
+    assert TrainSettings(batch_size=1024).steps_per_epoch(50_000) == 49  # the partial batch kept by default
+    assert TrainSettings(epochs=1.1, lr=[(0, 1), (1, 0)], batch_size=1).total_steps(10) == 11  # not 12
+    assert TrainSettings(epochs=0.25, lr=[(0, 1), (1, 0)], batch_size=1).total_steps(10) == 3
+    assert TrainSettings.from_json(json.loads(json.dumps(s.to_json()))) == s
+    for bad in (0, 0.0, -1.5, True, 1e9):
+        with pytest.raises(SettingsError, match="epochs = .* must be an integer in"):
+            TrainSettings(epochs=bad)
+    with pytest.raises(SettingsError, match="knots that end by epoch 10 .epochs = 9.9."):
+        TrainSettings(epochs=9.9, lr=[(0, 0.0), (10.5, 0.1)])
+
+
+def test_airbench_settings_default_to_todays_recipe_and_old_run_folders_still_load():
+    new = [
+        "drop_last",
+        "norm_bias_lr",
+        "norm_bias_decay",
+        "ema_every",
+        "ema_start",
+        "ema_decay",
+        "ema_power",
+        "flip_mode",
+        "calibration_images",
+        "tta",
+        "eval_every_epoch",
+    ]
+    s = TrainSettings()
+    assert (s.drop_last, s.norm_bias_lr, s.norm_bias_decay, s.ema_every, s.flip_mode, s.tta, s.eval_every_epoch) == (
+        False,
+        1.0,
+        1.0,
+        0,
+        "random",
+        0,
+        True,
+    )
+    old = {k: v for k, v in s.to_json().items() if k not in new}  # a config.json written before them
+    assert TrainSettings.from_json(old) == s
+    assert not set(new) & set(s.key())  # netc search's resume keys did not change
+    changed = TrainSettings(tta=2, drop_last=True, ema_every=5, flip_mode="alternate").key()
+    assert {k for k in new if k in changed} == {"tta", "drop_last", "ema_every", "flip_mode"}
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("train { flip = false, flip_mode = alternate }", "flip_mode = 'alternate' must be left out: flip = false"),
+        ("train { ema_decay = 0.5 }", "ema_decay = 0.5 must be left out: it applies only with ema_every > 0"),
+        ("train { ema_every = 5, ema_start = -1 }", "'ema_start' must be an integer"),
+        ("train { tta = 3 }", "'tta' must be an integer in [0, 2]"),
+        ("train { flip_mode = sometimes }", "'flip_mode' must be one of random, alternate"),
+        ("train { norm_bias_lr = -1 }", "'norm_bias_lr' must be a number in [0, 10000]"),
+        ("train { drop_last = 1 }", "'drop_last' must be true or false"),
+    ],
+)
+def test_airbench_settings_are_checked_where_they_are_written(text, message):
+    with pytest.raises(NetError) as e:
+        dsl.loads("relu -> gmp -> fc\n" + text, filename="s.net")
+    assert message in str(e.value).replace("training setting ", "") and "s.net:2:" in str(e.value), str(e.value)
+
+
+def test_data_dependent_checks_of_the_airbench_settings():
+    with pytest.raises(DataError, match="drop_last = true with batch_size = 512 leaves no batch"):
+        TrainSettings(drop_last=True).check_data((3, 32, 32), "d", 100)
+    TrainSettings(drop_last=True).check_data((3, 32, 32), "d", 512)
+    with pytest.raises(DataError, match="tta = 2"):
+        TrainSettings(tta=2, pad=0, cutout=0).check_data((3, 1, 1))

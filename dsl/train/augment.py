@@ -8,12 +8,18 @@ inside the image, zeroed after normalisation, on every image), in that order.
 Random draws come from torch's global generator on the data's device, in this order:
 crop rows, crop columns, flips, cutout rows, cutout columns, then the shuffle. That is
 the order of shared/bench/ref_resnet9.py, so equal seeds give equal draws.
+
+Alternating flips (`flip_mode = alternate`, airbench's): `base_flips` draws one flip per
+image for the whole run from the run's seed (its own generator, so resuming redraws the same),
+and `epoch_flips` mirrors all of them in odd epochs; `augment_epoch` then takes that mask
+instead of drawing flips, and the other draws keep their order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,24 +37,41 @@ def prepare_images(
     return x.to(dtype)
 
 
+def base_flips(n: int, seed: int, device: torch.device | str) -> torch.Tensor:
+    """One fixed random flip (p=0.5) per training image for the whole run: (n,) bool on `device`,
+    a function of `seed` alone (a generator of its own, so the global RNG stream is untouched)."""
+    g = np.random.default_rng([seed % (1 << 63), 0x666C6970])  # "flip": apart from torch's seeding by `seed`
+    return torch.from_numpy(g.random(n) < 0.5).to(device)
+
+
+def epoch_flips(base: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Alternating flips: the base flips in even epochs, every image mirrored from them in odd ones."""
+    return ~base if epoch % 2 else base
+
+
 def augment_epoch(
     padded: torch.Tensor,
     labels: torch.Tensor,
     size: tuple[int, int],
     *,
-    flip: bool = True,
+    flip: bool | torch.Tensor = True,
     cutout: int = 0,
     channels_last: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One epoch of training data: (images (N,C,h,w) shuffled and augmented, labels in that order).
 
-    `padded` is (N,C,h+2p,w+2p); `size` = (h, w), the crop size (the original image size)."""
+    `padded` is (N,C,h+2p,w+2p); `size` = (h, w), the crop size (the original image size).
+    `flip`: True draws a random flip per image, False flips none, an (N,) bool tensor says which
+    images (in their stored order) to flip."""
     n, c, hp, wp = padded.shape
     h, w = size
     dev = padded.device
     oy = torch.randint(0, hp - h + 1, (n,), device=dev)
     ox = torch.randint(0, wp - w + 1, (n,), device=dev)
-    flips = torch.rand(n, device=dev) < 0.5 if flip else None
+    if isinstance(flip, torch.Tensor):
+        flips: torch.Tensor | None = flip.to(dev)
+    else:
+        flips = torch.rand(n, device=dev) < 0.5 if flip else None
     if cutout:
         cy = torch.randint(0, h - cutout + 1, (n,), device=dev)
         cx = torch.randint(0, w - cutout + 1, (n,), device=dev)

@@ -25,15 +25,27 @@ Public API (also what `netc search` uses; keep one `Trainer` per process for war
 * User-caused failures raise `NetError`: a non-finite loss (with epoch, step and lr), GPU out of
   memory (with a smaller batch size to try), data that does not fit the net.
 
-Recipe (shared/reference/recipe.md): per epoch, a fresh crop/flip/cutout of the whole training
-set and a shuffle (`augment.augment_epoch`); batches of `batch_size`, the last partial batch kept;
-by default SGD with (Nesterov) momentum on the summed cross-entropy with lr(t)/batch_size and
-weight decay weight_decay*batch_size, which is exactly mean-loss SGD with lr(t) and weight_decay
-on full batches and scales the last partial batch as the article's code did (`optimizer = adamw`:
-AdamW on the mean cross-entropy with lr(t); see `dsl.train.optim`); lr(t) through the knots in
-t = epoch + step/steps (linear, or cosine-falling with `lr_curve`), set every step; test
-loss/accuracy after every epoch (BN in eval mode), inside the timed loop. Speed: bf16 autocast and channels_last on CUDA, images stored in the
-autocast dtype, no DataLoader, one host-device sync per epoch.
+Recipe (shared/reference/recipe.md), at the default settings: per epoch, a fresh crop/flip/cutout
+of the whole training set and a shuffle (`augment.augment_epoch`); batches of `batch_size`, the
+last partial batch kept; by default SGD with (Nesterov) momentum on the summed cross-entropy with
+lr(t)/batch_size and weight decay weight_decay*batch_size, which is exactly mean-loss SGD with
+lr(t) and weight_decay on full batches and scales the last partial batch as the article's code did
+(`optimizer = adamw`: AdamW on the mean cross-entropy with lr(t); see `dsl.train.optim`); lr(t)
+through the knots in t = epoch + step/steps (linear, or cosine-falling with `lr_curve`), set every
+step; test loss/accuracy after every epoch (BN in eval mode), inside the timed loop.
+
+airbench94's elements, each a setting (docs/training.md): `drop_last`; fractional `epochs` (the run
+trains `settings.total_steps(n)` steps, the last epoch cut short); a norm-bias parameter group
+(`norm_bias_lr`, `norm_bias_decay`; norm layers are the graph's nodes with role "norm"); a
+lookahead EMA of the state dict (`ema_*`, `_Ema`), in the checkpoint; alternating flips
+(`flip_mode`); test-time augmentation (`tta`, `_logits`); evaluation after the last epoch only
+(`eval_every_epoch`). Modules take part through two duck-typed methods: `set_epoch(epoch)`, called
+before each epoch, and `calibrate(inputs)`, reached through `dsl.calibrate.calibrate` with the first
+`calibration_images` training images (normalised, not augmented) before the first step of a fresh
+run. A run's seconds: calibration + training + test evaluations, never warm-up or checkpoints.
+
+Speed: bf16 autocast and channels_last on CUDA, images stored in the autocast dtype, no DataLoader,
+one host-device sync per epoch.
 """
 
 from __future__ import annotations
@@ -49,12 +61,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import TrainError
+from ..errors import DataError, TrainError
 from ..settings import TrainSettings
-from .augment import augment_epoch
+from .augment import augment_epoch, base_flips, epoch_flips
 from .device import AMP_DTYPES, device_name, oom_error, resolve_device, resolve_precision
 from .devicedata import DeviceData, prepare_data
-from .optim import make_optimizer, mean_loss, step_lr
+from .optim import lr_scales, make_optimizer, mean_loss, norm_bias_names, step_lr
 from .report import Reporter
 from .schedule import epoch_lrs, lr_at
 from .state import RunResult, Snapshot
@@ -79,7 +91,7 @@ class _Slot:
 
     def __init__(self, module: torch.nn.Module, fwd: Callable[..., torch.Tensor]):
         self.module, self.fwd = module, fwd
-        self.warm: set[tuple[str, int]] = set()
+        self.warm: set[tuple[Any, ...]] = set()  # (mode, batch size, variant)
 
 
 class Trainer:
@@ -141,39 +153,57 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _warmup(self, slot: _Slot, data: DeviceData, bs: int, ebs: int) -> float:
-        """Untimed: cudnn autotuning / compilation for every batch shape the run will use."""
+    def _warmup(self, slot: _Slot, data: DeviceData, s: TrainSettings) -> float:
+        """Untimed: cudnn autotuning / compilation for every batch shape the run will use: the
+        training batches (for each pattern of trainable parameters the modules' `set_epoch`
+        makes over the run, since torch.compile specialises on it), the test batches with the
+        run's test-time augmentation, and the calibration (run on a copy of the module, so its
+        kernels, cudnn choices and solvers are ready when the timed one runs)."""
         if self.device.type != "cuda" and not self.compile:
             return 0.0
         n, nt = data.n_train, data.n_test
-        shapes = {("train", s) for s in {min(bs, n), n % bs} if s} | {
-            ("eval", s) for s in {min(ebs, nt), nt % ebs} if s
-        }
-        todo = sorted(shapes - slot.warm)
+        bs, ebs = s.batch_size, s.eval_batch_size
+        model, fwd = slot.module, slot.fwd
+        sizes = {min(bs, n)} | (set() if s.drop_last else {n % bs})
+        patterns = _grad_patterns(model, s.epoch_count)
+        todo = [("train", sz, key, e) for key, e in patterns.items() for sz in sorted(sizes) if sz]
+        todo += [("eval", sz, s.tta, 0) for sz in sorted({min(ebs, nt), nt % ebs}) if sz]
+        if _calibrated_modules(model):
+            todo.append(("calibrate", min(s.calibration_images, n), None, 0))
+        todo = [job for job in todo if job[:3] not in slot.warm]
         if not todo:
             return 0.0
         t = time.perf_counter()
-        model, fwd = slot.module, slot.fwd
         opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9, nesterov=True)
         h, w = data.image_shape[1:]
         p = data.pad
-        for mode, s in todo:
+        for mode, size, _, epoch in todo:
             model.train(mode == "train")
+            if mode == "train":
+                _set_epoch(model, epoch)
             for _ in range(2):
                 if mode == "train":
-                    x = data.train[:s, :, p : p + h, p : p + w]
-                    x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
+                    x = self._layout(data.train[:size, :, p : p + h, p : p + w])
                     with self._autocast():
                         out = fwd(x)
-                    F.cross_entropy(out.float(), data.train_y[:s], reduction="sum").backward()
+                    F.cross_entropy(out.float(), data.train_y[:size], reduction="sum").backward()
                     opt.step()
                     opt.zero_grad(set_to_none=True)
-                else:
-                    with torch.no_grad(), self._autocast():
-                        fwd(data.test[:s])
+                elif mode == "eval":
+                    with torch.no_grad():
+                        self._logits(fwd, data.test[:size], s.tta)
+                else:  # the calibration itself (eigh & co. start up here), on a copy of the module
+                    from ..calibrate import calibrate
+
+                    with self._autocast():
+                        calibrate(copy.deepcopy(model), self._layout(data.train[:size, :, p : p + h, p : p + w]))
         self._sync()
-        slot.warm |= set(todo)
+        slot.warm |= {job[:3] for job in todo}
         return time.perf_counter() - t
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` in the memory layout the model is fed (channels_last on CUDA), dense."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
 
     # -- one run
     def run(
@@ -191,9 +221,27 @@ class Trainer:
         """Train one run of `settings` on `data` from `seed` (or from `resume`)."""
         if not data.matches(settings):
             raise ValueError("prepare_data was called with other pad/mean/std settings than this run's")
+        if settings.steps_per_epoch(data.n_train) == 0:
+            raise DataError(
+                f"drop_last = true with batch_size = {settings.batch_size} leaves no batch: the training set has "
+                f"{data.n_train} images",
+                hint=f"use batch_size <= {data.n_train}, or drop_last = false",
+            )
         key, factory = self._factory(model)
+        norm_paths = _norm_paths(model)
         try:
-            return self._run(key, factory, data, settings, seed, reporter or Reporter(), on_epoch, resume, keep_model)
+            return self._run(
+                key,
+                factory,
+                norm_paths,
+                data,
+                settings,
+                seed,
+                reporter or Reporter(),
+                on_epoch,
+                resume,
+                keep_model,
+            )
         except torch.OutOfMemoryError:
             raise oom_error(f"training with batch size {settings.batch_size}", settings.batch_size) from None
 
@@ -201,6 +249,7 @@ class Trainer:
         self,
         key: Any,
         factory: Callable[[], torch.nn.Module],
+        norm_paths: list[str] | None,
         data: DeviceData,
         s: TrainSettings,
         seed: int,
@@ -213,15 +262,18 @@ class Trainer:
         np.random.seed(seed % (1 << 32))
         fresh = factory()  # the seed fixes the initial weights
         slot = self._slot(key, fresh)
-        warm_s = self._warmup(slot, data, s.batch_size, s.eval_batch_size)
+        warm_s = self._warmup(slot, data, s)
         if warm_s:
             reporter.note(f"warm-up (untimed): {warm_s:.1f}s")
         model = slot.module
         model.load_state_dict(fresh.state_dict())
         del fresh
-        opt = make_optimizer(model, s)
+        split = s.norm_bias_lr != 1.0 or s.norm_bias_decay != 1.0
+        opt = make_optimizer(model, s, norm_bias_names(model, norm_paths) if split else None)
+        scales = lr_scales(opt)
         rows: list[dict[str, Any]] = []
         seconds, start = 0.0, 0
+        ema: _Ema | None = None
         if resume is not None:
             model.load_state_dict(resume.model)
             opt.load_state_dict(resume.optimizer)
@@ -229,35 +281,55 @@ class Trainer:
             if resume.rng_cuda is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state(resume.rng_cuda, self.device)
             rows, seconds, start = [dict(r) for r in resume.rows], float(resume.seconds), int(resume.epoch)
-        steps = math.ceil(data.n_train / s.batch_size)
-        reporter.run_start(seed, s.epochs, steps, start)
+            if resume.ema is not None:
+                ema = _Ema.restore(model, resume.ema)
+        else:
+            calib_s = self._calibrate(model, data, s)
+            if calib_s:
+                reporter.note(f"calibration (counted in the run's time): {calib_s:.2f}s")
+            seconds += calib_s
+        steps = s.steps_per_epoch(data.n_train)
+        total = s.total_steps(data.n_train)
+        epochs = -(-total // steps)  # the last one may be partial
+        flips = base_flips(data.n_train, seed, self.device) if s.flip and s.flip_mode == "alternate" else None
+        reporter.run_start(seed, epochs, steps, start)
         self._sync()
-        for epoch in range(start, s.epochs):
+        for epoch in range(start, epochs):
+            _set_epoch(model, epoch)
+            todo = min(steps, total - epoch * steps)  # steps in this epoch
             t0 = time.perf_counter()
-            reporter.epoch_start(epoch, steps)
-            lrs = epoch_lrs(s.lr, epoch, steps, s.lr_curve)
-            train_loss, train_correct = self._train_epoch(slot, opt, data, s, lrs, reporter)
-            test_loss, test_correct = self._evaluate(slot, data, s.eval_batch_size)
-            stats = torch.stack([train_loss.sum(), train_correct.float(), test_loss, test_correct.float()]).tolist()
+            reporter.epoch_start(epoch, todo)
+            lrs = epoch_lrs(s.lr, epoch, steps, s.lr_curve)[:todo]
+            flip: bool | torch.Tensor = s.flip if flips is None else epoch_flips(flips, epoch)
+            train_loss, train_correct, ema = self._train_epoch(
+                slot, opt, data, s, lrs, reporter, flip, scales, ema, epoch, epoch * steps, total
+            )
+            evaluate = s.eval_every_epoch or epoch == epochs - 1
+            parts = [train_loss.sum(), train_correct.float()]
+            if evaluate:
+                test_loss, test_correct = self._evaluate(slot, data, s.eval_batch_size, s.tta)
+                parts += [test_loss, test_correct.float()]
+            stats = torch.stack(parts).tolist()
             now = time.perf_counter()  # .tolist() above is the epoch's one host-device sync
             seconds += now - t0
             if not all(math.isfinite(v) for v in stats):
                 self._non_finite(train_loss, epoch, steps, lrs)
+            seen = min(todo * s.batch_size, data.n_train)  # images trained on this epoch
             row = dict(
                 seed=seed,
                 epoch=epoch + 1,
-                lr=lr_at(s.lr, epoch + 1, s.lr_curve),
-                train_loss=stats[0] / data.n_train,
-                train_acc=stats[1] / data.n_train,
-                test_loss=stats[2] / data.n_test,
-                test_acc=stats[3] / data.n_test,
+                lr=lr_at(s.lr, epoch + 1 if todo == steps else epoch + todo / steps, s.lr_curve),
+                train_loss=stats[0] / seen,
+                train_acc=stats[1] / seen,
+                test_loss=stats[2] / data.n_test if evaluate else None,
+                test_acc=stats[3] / data.n_test if evaluate else None,
                 epoch_s=now - t0,
                 total_s=seconds,
             )
             rows.append(row)
             reporter.epoch_end(row)
             if on_epoch is not None:
-                on_epoch(self._snapshot(model, opt, seed, epoch + 1, seconds, rows))
+                on_epoch(self._snapshot(model, opt, seed, epoch + 1, seconds, rows, ema))
         last = rows[-1]
         result = RunResult(
             seed,
@@ -274,6 +346,23 @@ class Trainer:
         reporter.run_end(result)
         return result
 
+    def _calibrate(self, model: torch.nn.Module, data: DeviceData, s: TrainSettings) -> float:
+        """Data-dependent initialisation (`dsl.calibrate`) from the first `calibration_images`
+        training images, normalised as training normalises them, not augmented; its seconds
+        (0 without a module to calibrate)."""
+        if not _calibrated_modules(model):
+            return 0.0
+        from ..calibrate import calibrate
+
+        t = time.perf_counter()
+        h, w = data.image_shape[1:]
+        p = data.pad
+        images = self._layout(data.train[: min(s.calibration_images, data.n_train), :, p : p + h, p : p + w])
+        with self._autocast():
+            calibrate(model, images)
+        self._sync()
+        return time.perf_counter() - t
+
     def _train_epoch(
         self,
         slot: _Slot,
@@ -282,45 +371,85 @@ class Trainer:
         s: TrainSettings,
         lrs: list[float],
         reporter: Reporter,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One epoch of training on a fresh augmentation; (per-step summed losses, correct count) on the device."""
+        flip: bool | torch.Tensor,
+        scales: list[float],
+        ema: _Ema | None,
+        epoch: int,
+        done: int,
+        total: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, _Ema | None]:
+        """One epoch of training on a fresh augmentation (its first len(lrs) batches; `done` steps
+        of the run before it, of `total`); (per-step summed losses, correct count) on the device,
+        and the weight EMA."""
         model, fwd, bs, mean = slot.module, slot.fwd, s.batch_size, mean_loss(s)
         model.train()
         xs, ys = augment_epoch(
             data.train,
             data.train_y,
             data.image_shape[1:],
-            flip=s.flip,
+            flip=flip,
             cutout=s.cutout,
             channels_last=self.channels_last,
         )
         losses = torch.empty(len(lrs), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
+        averaging = s.ema_every > 0 and epoch >= s.ema_start
         for i, lr in enumerate(lrs):
             xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
             with self._autocast():
                 out = fwd(xb)
             loss = F.cross_entropy(out.float(), yb, reduction="sum", label_smoothing=s.label_smoothing)
             (loss / len(yb) if mean else loss).backward()
-            for g in opt.param_groups:
-                g["lr"] = step_lr(s, lr, bs)
+            step = step_lr(s, lr, bs)
+            for g, scale in zip(opt.param_groups, scales):
+                g["lr"] = step * scale if scale != 1.0 else step
             opt.step()
             opt.zero_grad(set_to_none=True)
             losses[i] = loss.detach()
             correct += (out.detach().argmax(1) == yb).sum()
+            if averaging and (done + i + 1) % s.ema_every == 0:
+                if ema is None:
+                    ema = _Ema(model)
+                else:
+                    ema.update(model, s.ema_decay * ((done + i + 1) / total) ** s.ema_power)
             reporter.step()
-        return losses, correct
+        if ema is not None:
+            ema.copy_to(model)  # the weights end every epoch as the EMA's
+        return losses, correct, ema
 
-    def _evaluate(self, slot: _Slot, data: DeviceData, ebs: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed test loss and correct count (BN in eval mode), on the device."""
+    def _logits(self, fwd: Callable[..., torch.Tensor], x: torch.Tensor, tta: int) -> torch.Tensor:
+        """Test logits of batch `x` (float32 when tta > 0) with test-time augmentation level `tta`:
+        0 the image; 1 the mean of the image's and its mirror's (mirror_avg); 2 half mirror_avg(image)
+        plus half the mean of mirror_avg of the image translated by one pixel up-left and down-right
+        (crops of its 1-pixel reflect padding)."""
+        if tta == 0:
+            with self._autocast():
+                return fwd(x)
+
+        def net(v: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                return fwd(v).float()
+
+        def mirror_avg(v: torch.Tensor) -> torch.Tensor:
+            return 0.5 * net(v) + 0.5 * net(self._layout(v.flip(-1)))
+
+        logits = mirror_avg(x)
+        if tta == 1:
+            return logits
+        h, w = x.shape[-2:]
+        padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+        shifted = [self._layout(padded[:, :, :h, :w]), self._layout(padded[:, :, 2 : h + 2, 2 : w + 2])]
+        return 0.5 * logits + 0.5 * torch.stack([mirror_avg(v) for v in shifted]).mean(0)
+
+    def _evaluate(self, slot: _Slot, data: DeviceData, ebs: int, tta: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed test loss and correct count (BN in eval mode, test-time augmentation `tta`), on the device."""
         slot.module.train(False)
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         with torch.no_grad():
             for j in range(0, data.n_test, ebs):
                 xb, yb = data.test[j : j + ebs], data.test_y[j : j + ebs]
-                with self._autocast():
-                    out = slot.fwd(xb)
+                out = self._logits(slot.fwd, xb, tta)
                 loss += F.cross_entropy(out.float(), yb, reduction="sum")
                 correct += (out.argmax(1) == yb).sum()
         return loss, correct
@@ -333,6 +462,7 @@ class Trainer:
         epoch: int,
         seconds: float,
         rows: list[dict[str, Any]],
+        ema: _Ema | None = None,
     ) -> Snapshot:
         def cpu(v: Any) -> Any:
             return v.detach().to("cpu", copy=True) if torch.is_tensor(v) else copy.deepcopy(v)
@@ -351,6 +481,7 @@ class Trainer:
             torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             seconds,
             [dict(r) for r in rows],
+            None if ema is None else {k: cpu(v) for k, v in ema.state().items()},
         )
 
     @staticmethod
@@ -367,3 +498,81 @@ class Trainer:
             f"the test loss became non-finite after epoch {epoch + 1} (lr {lrs[-1]:.4g})",
             hint="lower the peak learning rate in the lr knots, or check the data and the net",
         )
+
+
+class _Ema:
+    """airbench's lookahead: an exponential moving average of every floating-point entry of the
+    model's state dict (weights and BN statistics), copied back into the model at each update."""
+
+    def __init__(self, model: torch.nn.Module):
+        sd = model.state_dict()
+        self.keys = [k for k, v in sd.items() if v.is_floating_point()]
+        self.values = [sd[k].detach().clone() for k in self.keys]
+
+    @classmethod
+    def restore(cls, model: torch.nn.Module, saved: dict[str, torch.Tensor]) -> _Ema:
+        """An EMA holding `saved` (a checkpoint's), laid out as the model's tensors."""
+        ema = cls(model)
+        with torch.no_grad():
+            for k, v in zip(ema.keys, ema.values):
+                v.copy_(saved[k])
+        return ema
+
+    def _net(self, model: torch.nn.Module) -> list[torch.Tensor]:
+        sd = model.state_dict()
+        return [sd[k] for k in self.keys]
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, decay: float) -> None:
+        """ema += (1 - decay) * (net - ema); then net := ema."""
+        net = self._net(model)
+        torch._foreach_lerp_(self.values, net, 1.0 - decay)
+        torch._foreach_copy_(net, self.values)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        """net := ema (an update with decay 1)."""
+        torch._foreach_copy_(self._net(model), self.values)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The averaged tensors by state-dict key."""
+        return dict(zip(self.keys, self.values))
+
+
+def _norm_paths(model: ModelSource) -> list[str] | None:
+    """The module paths of a dsl graph's normalisation layers (its nodes with role "norm");
+    None for a model from a callable (then torch's norm classes are looked for)."""
+    nodes = getattr(model, "nodes", None)
+    if not hasattr(model, "fingerprint") or not isinstance(nodes, dict):
+        return None
+    return [n.name.replace("/", ".") for n in nodes.values() if n.role == "norm"]
+
+
+def _calibrated_modules(model: torch.nn.Module) -> bool:
+    """Whether a module of `model` sets its weights from data (has a `calibrate` method)."""
+    return any(m is not model and callable(getattr(m, "calibrate", None)) for m in model.modules())
+
+
+def _set_epoch(model: torch.nn.Module, epoch: int) -> None:
+    """The per-epoch protocol: `set_epoch(epoch)` on every module that has it (0-based epoch)."""
+    for m in model.modules():
+        hook = getattr(m, "set_epoch", None)
+        if callable(hook):
+            hook(epoch)
+
+
+def _grad_patterns(model: torch.nn.Module, epochs: int) -> dict[Any, int]:
+    """The distinct requires_grad patterns of the parameters that `set_epoch` makes over `epochs`
+    epochs, each with the first epoch showing it ({None: 0} without such modules); leaves the
+    flags as they were."""
+    if not any(callable(getattr(m, "set_epoch", None)) for m in model.modules()):
+        return {None: 0}
+    params = list(model.parameters())
+    before = [p.requires_grad for p in params]
+    seen: dict[Any, int] = {}
+    for epoch in range(epochs):
+        _set_epoch(model, epoch)
+        seen.setdefault(tuple(p.requires_grad for p in params), epoch)
+    for p, flag in zip(params, before):
+        p.requires_grad_(flag)
+    return seen

@@ -66,7 +66,7 @@ def start_session(req: TrainRequest) -> Session:
     trainer = Trainer(req.device, req.precision, req.compile)  # a missing device is said before the data is loaded
     ds = load_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
     ds.check_fits(graph)
-    settings.check_data(ds.image_shape, ds.source)
+    settings.check_data(ds.image_shape, ds.source, len(ds.train_y))
     return Session.start(
         graph,
         ds,

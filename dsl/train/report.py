@@ -18,10 +18,12 @@ HEADER = f"{'epoch':>5} {'lr':>7} {'train_loss':>10} {'train_acc':>9} {'test_los
 
 
 def epoch_line(row: dict[str, Any]) -> str:
-    """One finished epoch as a line under HEADER."""
+    """One finished epoch as a line under HEADER (test figures '-' in an epoch not evaluated)."""
+    test_loss = "-" if row["test_loss"] is None else f"{row['test_loss']:.4f}"
+    test_acc = "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}"
     return (
         f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} "
-        f"{row['test_loss']:>9.4f} {row['test_acc']:>8.4f} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}"
+        f"{test_loss:>9} {test_acc:>8} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}"
     )
 
 
@@ -32,10 +34,11 @@ class Reporter:
         """A line of information (warm-up time, run i of n)."""
 
     def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
-        """A run begins (at `start_epoch` when resumed)."""
+        """A run of `epochs` epochs (the last possibly cut short) of `steps` steps begins (at
+        `start_epoch` when resumed)."""
 
     def epoch_start(self, epoch: int, steps: int) -> None:
-        """An epoch of `steps` steps begins."""
+        """An epoch of `steps` steps begins (fewer than a full epoch's when it is cut short)."""
 
     def step(self) -> None:
         """One training step finished."""

@@ -154,7 +154,7 @@ class Session:
         """Continue from a verified checkpoint's contents."""
         self.done = list(ck["done"])
         self.snapshot = Snapshot.from_dict(ck["snapshot"]) if ck.get("snapshot") else None
-        if self.snapshot is not None and self.snapshot.epoch >= self.settings.epochs:
+        if self.snapshot is not None and self.snapshot.epoch >= self.settings.epoch_count:
             # the run had finished when the session stopped: its last checkpoint holds its final weights
             if not self.rundir.weights(len(self.done)).exists():
                 save_weights(self.snapshot.model, self.rundir.weights(len(self.done)))
@@ -177,7 +177,7 @@ class Session:
             try:
                 if snap is not None:
                     s = Snapshot.from_dict(snap)
-                    if not 1 <= s.epoch <= self.settings.epochs or s.seed != self.seed + len(ck["done"]):
+                    if not 1 <= s.epoch <= self.settings.epoch_count or s.seed != self.seed + len(ck["done"]):
                         problem = f"holds epoch {s.epoch} of seed {s.seed}, which this run never trains"
             except (KeyError, TypeError):
                 problem = "has a malformed snapshot"

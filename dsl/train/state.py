@@ -20,6 +20,7 @@ class Snapshot:
     rng_cuda: torch.Tensor | None
     seconds: float
     rows: list[dict[str, Any]]
+    ema: dict[str, torch.Tensor] | None = None  # the weight EMA (ema_every > 0) once it has started
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (what the checkpoint file stores)."""
@@ -27,8 +28,11 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Snapshot:
-        """The inverse of `to_dict`; raises KeyError/TypeError on a malformed dict."""
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        """The inverse of `to_dict`; raises KeyError/TypeError on a malformed dict. Checkpoints
+        written before a field with a default existed read as that default."""
+        fields = cls.__dataclass_fields__
+        optional = {"ema"}
+        return cls(**{k: d[k] for k in fields if k in d or k not in optional})
 
 
 @dataclass
@@ -36,12 +40,12 @@ class RunResult:
     """One finished run."""
 
     seed: int
-    epochs: int
+    epochs: int | float  # the setting (9.9 for a run whose last epoch was cut short)
     test_acc: float
     test_loss: float
     train_acc: float
     train_loss: float
-    seconds: float  # training + per-epoch evaluation, as the article counts
+    seconds: float  # calibration + training + test evaluations (per epoch, or the last only); not warm-up
     warmup_s: float = 0.0  # untimed warm-up done for this run (0 when cached)
     rows: list[dict[str, Any]] = field(default_factory=list)
     model: Any = field(default=None, repr=False)  # the trained module (on the device)
