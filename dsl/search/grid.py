@@ -45,13 +45,13 @@ class RunSpec:
     """One run of the grid: a network, a training length, a seed and the resolved settings."""
 
     network: Network
-    epochs: int
+    epochs: int | float  # the setting: a fraction (9.9) cuts the last epoch short
     seed: int
     settings: TrainSettings = field(repr=False)
     config_hash: str = ""
 
     @property
-    def key(self) -> tuple[str, int, int]:
+    def key(self) -> tuple[str, int | float, int]:
         """The resume key: (config_hash, epochs, seed)."""
         return (self.config_hash, self.epochs, self.seed)
 
