@@ -20,9 +20,9 @@ converts it to the network's channels (RGB for 3, L for 1; alpha dropped; 16-bit
 input: the shorter side becomes the input size; bilinear, antialiased), and cuts the centre
 H x W out of it. Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS) is enforced.
 
-Test-time augmentation (`tta=True`): each image and its horizontal mirror go through the net and
-their softmax probabilities are averaged; the prediction is the class of highest average
-probability and the loss is -log(average probability of the true class).
+Test-time augmentation (`tta`, 0, 1 or 2): the logits are averaged over views of each image exactly
+as the trainer's test evaluation does (dsl.train.tta: 1 the image and its mirror, 2 also one-pixel
+translations), so `netc eval` at the run's own level reproduces its test loss and accuracy.
 
 Batches stream through the net: nothing larger than a batch of logits and the classes x classes
 confusion matrix is kept. Problems the user can fix raise `NetError` subclasses naming the file.
@@ -45,6 +45,7 @@ import torch.nn.functional as F
 
 from .errors import DataError, NetError
 from .settings import TrainSettings
+from .train.tta import tta_logits
 
 PLOT_FORMATS = (".png", ".svg", ".pdf")
 MAX_CONFUSION = 1000  # classes: beyond this no confusion matrix is kept (it would be 8 MB and more)
@@ -179,7 +180,7 @@ class Evaluation:
     hits: np.ndarray  # (classes,) of those, predicted right
     predicted: np.ndarray  # (classes,) images predicted as each class
     confusion: np.ndarray | None  # (classes, classes) int64, [true, predicted]; None beyond MAX_CONFUSION
-    tta: bool
+    tta: int  # the test-time augmentation level (0: none)
 
     @property
     def accuracy(self) -> float:
@@ -224,7 +225,7 @@ def evaluate(
     batch_size: int | None = None,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
-    tta: bool = False,
+    tta: int = 0,
 ) -> Evaluation:
     """Loss, accuracy, per-class counts and the confusion matrix of `model` (moved to `device`, eval
     mode) on uint8 (N,C,H,W) `images` with int labels, in batches of `batch_size` (default: the
@@ -245,18 +246,9 @@ def evaluate(
         for j in range(0, n, bs):
             xb = _batch(images[j : j + bs], dev, settings, cl)
             yb = torch.tensor(np.ascontiguousarray(labels[j : j + bs], dtype=np.int64)).to(dev)
-            with _autocast(dev, prec):
-                out = model(xb)
-            if tta:
-                with _autocast(dev, prec):
-                    mirrored = model(xb.flip(3))
-                pair = torch.stack([F.log_softmax(out.float(), 1), F.log_softmax(mirrored.float(), 1)])
-                logp = torch.logsumexp(pair, 0) - math.log(2)  # log of the averaged probabilities
-                loss += F.nll_loss(logp, yb, reduction="sum")
-                pred = logp.argmax(1)
-            else:
-                loss += F.cross_entropy(out.float(), yb, reduction="sum")
-                pred = out.argmax(1)
+            out = tta_logits(lambda v: _forward(model, v, dev, prec), xb, tta)
+            loss += F.cross_entropy(out.float(), yb, reduction="sum")
+            pred = out.argmax(1)
             right = pred == yb
             correct += right.sum()
             counts += torch.bincount(yb, minlength=n_cls)
@@ -275,6 +267,11 @@ def evaluate(
         confusion.cpu().numpy().reshape(n_cls, n_cls) if keep_confusion else None,
         tta,
     )
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor, dev: torch.device, prec: str) -> torch.Tensor:
+    with _autocast(dev, prec):
+        return model(x).float()
 
 
 def predict(
@@ -310,7 +307,7 @@ def evaluation_text(ev: Evaluation) -> str:
     """The per-class table and (up to PRINT_CONFUSION classes) the confusion matrix, as plain text."""
     lines = [
         f"test loss {ev.loss:.6f}, accuracy {ev.accuracy:.4f} ({ev.correct}/{ev.n})"
-        + (" with TTA (image + horizontal mirror, softmax averaged)" if ev.tta else ""),
+        + (f" with test-time augmentation (TTA level {ev.tta})" if ev.tta else ""),
         "",
     ]
     names = [printable(c) for c in ev.classes]
@@ -392,7 +389,7 @@ def plot_confusion(ev: Evaluation, out: str | os.PathLike[str], title: str = "")
                     ax.text(j, i, str(int(conf[i, j])), ha="center", va="center", color=colour, fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    head = f"accuracy {ev.accuracy:.4f} on {ev.n} images" + (" (TTA)" if ev.tta else "")
+    head = f"accuracy {ev.accuracy:.4f} on {ev.n} images" + (f" (TTA level {ev.tta})" if ev.tta else "")
     ax.set_title(_label(title, 80) + "\n" + head if title else head, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -102,23 +102,38 @@ def test_eval_reproduces_the_runs_last_epoch(run, netc):
     assert b["correct"] == right and abs(b["loss"] - res["loss"]) <= 1e-5
 
 
-def test_eval_tta_averages_the_softmax_of_image_and_mirror(run, netc):
-    r = netc("eval", run, "--tta", "--json")
+@pytest.mark.parametrize("level", [1, 2])
+def test_eval_tta_averages_the_logits_of_the_views_as_training_does(run, netc, level):
+    r = netc("eval", run, "--tta", str(level), "--json")
     assert r.code == 0, r.err
     res = json.loads(r.out)
-    assert res["tta"] and 0 <= res["accuracy"] <= 1 and res["n"] == 100
+    assert res["tta"] == level and 0 <= res["accuracy"] <= 1 and res["n"] == 100
     # the same figures computed here, from the model and the test images
     trained = dsl.load_run(run)
     ds = load_dataset(trained.config.data.arg, limit_test=100)
     x = torch.from_numpy(ds.test_x).float() / 255
     x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    m = trained.model
     with torch.no_grad():
-        p = (F.softmax(trained.model(x), 1) + F.softmax(trained.model(x.flip(3)), 1)) / 2
+
+        def mirror_avg(v):
+            return (m(v) + m(v.flip(3))) / 2
+
+        logits = mirror_avg(x)
+        if level == 2:
+            p = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            h, w = x.shape[-2:]
+            logits = logits / 2 + (mirror_avg(p[:, :, :h, :w]) + mirror_avg(p[:, :, 2:, 2:])) / 4
     y = torch.from_numpy(ds.test_y)
-    assert res["correct"] == int((p.argmax(1) == y).sum())
-    assert math.isclose(res["loss"], float(-p[torch.arange(len(y)), y].log().mean()), rel_tol=1e-4)
-    text = netc("eval", run, "--tta")
-    assert text.code == 0 and "TTA" in text.out
+    assert res["correct"] == int((logits.argmax(1) == y).sum())
+    assert math.isclose(res["loss"], float(F.cross_entropy(logits, y)), rel_tol=1e-4)
+    text = netc("eval", run, "--tta", str(level))
+    assert text.code == 0 and f"TTA level {level}" in text.out
+
+
+def test_eval_defaults_to_the_runs_own_tta_level(run, netc):
+    assert dsl.load_run(run).settings.tta == 0
+    assert json.loads(netc("eval", run, "--json").out)["tta"] == 0
 
 
 def test_eval_plot_writes_a_png(run, netc, tmp_path):

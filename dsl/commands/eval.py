@@ -29,7 +29,11 @@ from .common import max_params_option, positive
     help="a fixed random subset of N test images (default: the run's own --limit-test on its own data, else all)",
 )
 @click.option(
-    "--tta", is_flag=True, help="test-time augmentation: average the softmax of each image and its horizontal mirror"
+    "--tta",
+    type=click.IntRange(0, 2),
+    default=None,
+    help="test-time augmentation level: 0 none, 1 image and mirror, 2 also one-pixel shifts, logits averaged "
+    "(default: the run's own `tta` setting, so the figures are the run's)",
 )
 @click.option(
     "--plot", "plot_out", default=None, metavar="OUT.png", help="also draw the confusion matrix (.png, .svg or .pdf)"
@@ -52,7 +56,7 @@ def command(
     run: int,
     data: str | None,
     limit_test: int | None,
-    tta: bool,
+    tta: int | None,
     plot_out: str | None,
     as_json: bool,
     batch_size: int | None,
@@ -125,7 +129,7 @@ def command(
         batch_size=batch_size,
         device=dev,
         precision=precision,
-        tta=tta,
+        tta=trained.settings.tta if tta is None else tta,
     )
     source = arg if arg is not None else "CIFAR-10"
     if as_json:

@@ -70,6 +70,7 @@ from .optim import lr_scales, make_optimizer, mean_loss, norm_bias_names, step_l
 from .report import Reporter
 from .schedule import epoch_lrs, lr_at
 from .state import RunResult, Snapshot
+from .tta import tta_logits
 
 __all__ = [
     "Trainer",
@@ -418,10 +419,7 @@ class Trainer:
         return losses, correct, ema
 
     def _logits(self, fwd: Callable[..., torch.Tensor], x: torch.Tensor, tta: int) -> torch.Tensor:
-        """Test logits of batch `x` (float32 when tta > 0) with test-time augmentation level `tta`:
-        0 the image; 1 the mean of the image's and its mirror's (mirror_avg); 2 half mirror_avg(image)
-        plus half the mean of mirror_avg of the image translated by one pixel up-left and down-right
-        (crops of its 1-pixel reflect padding)."""
+        """Test logits of batch `x` with test-time augmentation level `tta` (dsl.train.tta; float32 when tta > 0)."""
         if tta == 0:
             with self._autocast():
                 return fwd(x)
@@ -430,16 +428,7 @@ class Trainer:
             with self._autocast():
                 return fwd(v).float()
 
-        def mirror_avg(v: torch.Tensor) -> torch.Tensor:
-            return 0.5 * net(v) + 0.5 * net(self._layout(v.flip(-1)))
-
-        logits = mirror_avg(x)
-        if tta == 1:
-            return logits
-        h, w = x.shape[-2:]
-        padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
-        shifted = [self._layout(padded[:, :, :h, :w]), self._layout(padded[:, :, 2 : h + 2, 2 : w + 2])]
-        return 0.5 * logits + 0.5 * torch.stack([mirror_avg(v) for v in shifted]).mean(0)
+        return tta_logits(net, x, tta, self._layout)
 
     def _evaluate(self, slot: _Slot, data: DeviceData, ebs: int, tta: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed test loss and correct count (BN in eval mode, test-time augmentation `tta`), on the device."""
