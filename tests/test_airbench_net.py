@@ -177,3 +177,32 @@ def test_dirac_part_init_and_the_whitening_bias_schedule():
     for epoch, trains in ((0, True), (2, True), (3, False), (7, False)):
         whiten.set_epoch(epoch)
         assert whiten.bias.requires_grad is trains and not whiten.weight.requires_grad
+
+
+def test_netc_train_calibrates_the_whitening_from_the_first_training_images(tmp_path, capsys):
+    """The whole file through `netc train` on CPU (small generated data, smaller batches): the whitening
+    weights it ends with are those of the first training images, normalised as training does."""
+    from train_fixtures import write_npz
+
+    from dsl.cli import main
+
+    data = write_npz(tmp_path / "d.npz", 256, 64, size=32)
+    run = tmp_path / "run"
+    args = ["train", str(AIRBENCH), "--data", str(data), "--out", str(run), "--epochs", "2", "--batch-size", "64"]
+    assert main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "calibration" in out
+    trained = dsl.load_run(run)
+    s = trained.settings
+    images = np.load(data)["train_x"]  # N, H, W, C uint8, in stored order
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor(s.mean).view(1, 3, 1, 1)) / torch.tensor(s.std).view(1, 3, 1, 1)
+    fresh = dsl.build(trained.graph)
+    calibrate(fresh, x[: s.calibration_images])
+    # (the trainer normalises as (p - 255 mean) / (255 std) in float32: the last digits differ)
+    got, want = trained.model.get_submodule("0").weight, fresh.get_submodule("0").weight
+    assert torch.allclose(got, want, rtol=1e-3, atol=1e-3)
+    assert not torch.allclose(got, dsl.build(trained.graph).get_submodule("0").weight, atol=1e-2)  # not the default
+    with open(run / "metrics.csv") as f:
+        rows = f.read().splitlines()
+    assert len(rows) == 3  # a header and two epochs

@@ -49,6 +49,10 @@ def blocks_dot(graph: Graph, fold: bool = True, dashed: bool = True, depth: int 
 def _node_attrs(graph: Graph, part: Part, dashed: bool) -> dict[str, str]:
     fill = style.KIND_FILL[part.kind]
     title = "input" if part.kind == "input" else part.title()
+    if part.local_name.isdigit() and part.count == 1:
+        # an item of a numbered list (`[whiten, gelu, group(64)]`): its number says little, so say what it is
+        what = part.block.definition if part.block is not None else graph.nodes[part.output].op
+        title = f"{title}: {what}"
     attrs = {
         "label": bounded(f"{title}\\n{shape_text(part.out_shape)}"),
         "fillcolor": fill,
