@@ -231,17 +231,21 @@ def test_a_cut_off_last_line_stays_last_and_is_never_taken_for_a_row(tmp_path):
 
 BAD_VALUES = [  # (field, value, why) of one row of results.csv
     ("seed", "inf", "seed 'inf' is not a whole number"),
-    ("epochs", "1e400", "epochs '1e400' is not a whole number"),
-    ("epochs", "nan", "epochs 'nan' is not a whole number"),
-    ("epochs", "2.5", "epochs '2.5' is not a whole number"),
-    ("epochs", "0", "epochs '0' is less than 1"),
+    ("epochs", "1e400", "epochs '1e400' is not a number above 0 and at most 1,000,000"),
+    ("epochs", "nan", "epochs 'nan' is not a number above 0 and at most 1,000,000"),
+    (
+        "epochs",
+        "-2.5",
+        "epochs '-2.5' is not a number above 0 and at most 1,000,000",
+    ),  # 2.5 is a fraction of epochs, and valid
+    ("epochs", "0", "epochs '0' is not a number above 0 and at most 1,000,000"),
     ("test_acc", "inf", "test_acc 'inf' is not a finite number"),
     ("test_acc", "nan", "test_acc 'nan' is not a finite number"),
     ("test_acc", "1.5", "test_acc '1.5' is not between 0 and 1"),
     ("test_acc", "", "test_acc is empty"),
     ("seconds", "-inf", "seconds '-inf' is not a finite number"),
     ("seconds", "1e308", "seconds '1e308' is not between 0 and 1e+09 seconds"),
-    ("epochs", "1" + "0" * 100, "epochs '1" + "0" * 39 + "...' is over 1,000,000"),
+    ("epochs", "1" + "0" * 100, "epochs '1" + "0" * 39 + "...' is not a number above 0 and at most 1,000,000"),
     ("target", "nan", "target 'nan' is not a finite number"),
     ("params", "1" * 5000, "params '" + "1" * 40 + "...' is too large"),
     ("file", "x" * 200_000, "the line is longer than 131,072 characters"),
@@ -500,3 +504,17 @@ def test_network_names_are_not_markup_in_the_table_or_the_plot(tmp_path, netc):
     console.print(rich_table(group_rows(collect_rows([path.parent])), title="[/] report"))
     text = console.file.getvalue()
     assert "[/]closing" in text and "[/] report" in text and "esc\\x1b[2J" in text and "\x1b[2J" not in text
+
+
+def test_fractional_epochs_are_a_group_of_their_own(tmp_path, netc):
+    """airbench94 trains 9.9 epochs: its rows read back, resume by their key and report as 9.9."""
+    path = write_csv(tmp_path / "search", HEADER + line(0, epochs="9.9") + line(1, epochs="9.9") + line(2, epochs="10"))
+    rf = ResultsFile(path.parent)
+    assert rf.done_keys() == {("c", 9.9, 0), ("c", 9.9, 1), ("c", 10, 2)}
+    r = netc("report", path.parent, "--markdown")
+    assert r.code == 0 and r.err == "", r
+    rows = r.out.strip().splitlines()[2:]
+    assert sorted(rows) == [
+        "| A | 10 | 1 | 50.00% ± 0.00% | 0/1 ≥ 94.00% | 1.0 s |",
+        "| A | 9.9 | 2 | 50.00% ± 0.00% | 0/2 ≥ 94.00% | 1.0 s |",
+    ]

@@ -37,7 +37,7 @@ class Group:
     """The runs of one network at one training length."""
 
     network: str
-    epochs: int
+    epochs: int | float
     accs: list[float]
     seconds: list[float]
     target: float
@@ -339,7 +339,7 @@ def group_rows(rows: list[dict], target: float | None = None) -> list[Group]:
         acc, sec = r.get("test_acc"), r.get("seconds")
         if not isinstance(acc, float) or not isinstance(sec, float) or not math.isfinite(acc) or not math.isfinite(sec):
             continue  # the readers keep only finite values; rows from elsewhere may not
-        key = (str(r["variant"]), int(r["epochs"]))
+        key = (str(r["variant"]), r["epochs"])  # a whole number, or a fraction (9.9)
         g = groups.get(key)
         if g is None:
             own = r.get("target")

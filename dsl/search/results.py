@@ -48,7 +48,7 @@ FIELDS = [
     "finished_at",
 ]
 REQUIRED = ("variant", "epochs", "seed", "test_acc", "seconds")  # a row without one of these is no result
-INTS = {"epochs": 1, "seed": None, "params": 0}  # name -> smallest allowed value
+INTS = {"seed": None, "params": 0}  # name -> smallest allowed value
 MAX_EPOCHS = 1_000_000  # beyond any real run; a bigger count is a corrupt value (and breaks the plot's title)
 MAX_SECONDS = 1e9  # 31 years: a bigger duration is a corrupt value (and overflows the plot's axis)
 FRACTIONS = {"test_acc", "train_acc", "target"}  # finite, in [0, 1]
@@ -102,9 +102,18 @@ def _int(name: str, s: str) -> int:
     low = INTS[name]
     if low is not None and v < low:
         raise _Invalid(f"{name} {_shown(s)} is less than {low}")
-    if name == "epochs" and v > MAX_EPOCHS:
-        raise _Invalid(f"{name} {_shown(s)} is over {MAX_EPOCHS:,}")
     return v
+
+
+def _epochs(s: str) -> int | float:
+    """An epochs count: a whole number (24), or a fraction (9.9: the last epoch cut short), above 0."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise _Invalid(f"epochs {_shown(s)} is not a number") from None
+    if not math.isfinite(v) or not 0 < v <= MAX_EPOCHS:
+        raise _Invalid(f"epochs {_shown(s)} is not a number above 0 and at most {MAX_EPOCHS:,}")
+    return int(v) if v.is_integer() else v
 
 
 def _float(name: str, s: str) -> float:
@@ -132,7 +141,9 @@ def _typed(values: dict[str, str]) -> dict:
     for k, v in values.items():
         if v == "" or v is None:
             continue
-        if k in INTS:
+        if k == "epochs":
+            out[k] = _epochs(v)
+        elif k in INTS:
             out[k] = _int(k, v)
         elif k in FRACTIONS or k in DURATIONS or k in LOSSES:
             out[k] = _float(k, v)
