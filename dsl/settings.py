@@ -394,6 +394,40 @@ class TrainSettings:
         except SettingsError as err:
             raise NetError(err.message, spans.get(err.setting)) from None
 
+    @classmethod
+    def assignments(cls, texts: Iterable[str]) -> dict[str, Any]:
+        """`--set key=value` flags as {key: value}: each value written as in a `train { }` section
+        (numbers, true/false, names, tuples, lists), read by the same parser and checked like it;
+        errors name the flag. Later flags of one key are refused, not silently preferred."""
+        from .parser import parse
+
+        known = cls.names()
+        out: dict[str, Any] = {}
+        for text in texts:
+            key, eq, value = text.partition("=")
+            key = key.strip()
+            if not eq or not key or not value.strip():
+                raise NetError(f"--set {text!r} is not key=value", file="--set", hint="e.g. --set label_smoothing=0.1")
+            if key not in known:
+                raise NetError(
+                    f"--set {key}: unknown training setting '{key}'",
+                    file="--set",
+                    hint=did_you_mean(key, known) or "known settings: " + ", ".join(known),
+                )
+            if key in out:
+                raise NetError(f"--set {key} is given twice", file="--set")
+            module = parse(f"train {{ {key} = {value.strip()} }}\n", f"--set {key}")
+            if len(module.settings) != 1 or module.defs or module.net is not None or module.uses:
+                raise NetError(f"--set {text!r}: the value must be one value", file="--set")
+            got = module.settings[0].value
+            problem = _field_check(key)(_normalise(key, got))
+            if problem:
+                raise NetError(
+                    f"--set {key}: training setting '{key}' must be {problem}, got {_show(got)}", file="--set"
+                )
+            out[key] = got
+        return out
+
     def with_overrides(self, epochs: int | float | None = None, **overrides: Any) -> TrainSettings:
         """These settings with flag values replacing some (None keeps the value); a new `epochs`
         also stretches the lr knots to it. Raises SettingsError naming a bad value."""

@@ -51,6 +51,14 @@ RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quie
     show_default=True,
     help="write a checkpoint after every epoch (needed for --resume)",
 )
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override one training setting, written as in a train { } section (repeatable): "
+    "--set label_smoothing=0.1 --set lr=[(0,0),(2,0.4),(10,0)]; recorded in the run folder",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar or per-epoch lines; only the final table")
 @engine_options
 @max_params_option
@@ -70,6 +78,7 @@ def command(
     limit: int | None,
     limit_test: int | None,
     checkpoint: bool,
+    sets: tuple[str, ...],
     quiet: bool,
     max_params: int,
 ) -> None:
@@ -127,6 +136,7 @@ def command(
         limit_test=limit_test,
         checkpoint=checkpoint,
         max_params=max_params,
+        sets=sets,
     )
     _run(console, reporter, start_session(request))
 

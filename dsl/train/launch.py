@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import NetError
-from ..settings import SettingsError
+from ..settings import SettingsError, TrainSettings
 from .checks import check_trainable
 from .engine import Trainer
 from .session import Session
@@ -41,6 +42,7 @@ class TrainRequest:
     limit_test: int | None = None
     checkpoint: bool = True
     max_params: int = 1_000_000_000
+    sets: tuple[str, ...] = ()  # `--set key=value` flags, applied after the file's train { } section
 
 
 def start_session(req: TrainRequest) -> Session:
@@ -56,7 +58,11 @@ def start_session(req: TrainRequest) -> Session:
             hint="its variants: " + ", ".join(graph.variant_names),
         )
     check_trainable(graph)
-    overrides = {"epochs": req.epochs, "batch_size": req.batch_size}
+    overrides: dict[str, Any] = {"epochs": req.epochs, "batch_size": req.batch_size}
+    for key, value in TrainSettings.assignments(req.sets).items():
+        if overrides.get(key) is not None:
+            raise NetError(f"--set {key} and --{key.replace('_', '-')} both set {key}; give one", file=req.file)
+        overrides[key] = value
     try:
         settings = graph.settings.with_overrides(**overrides)
     except SettingsError as err:
