@@ -1,54 +1,87 @@
-"""Training data for `netc train`: one function, `load_dataset`, three on-disk layouts.
+"""Training data for `netc train`: one function, `load_dataset`, datasets by name or on-disk layouts.
 
 The package: `dataset` (what a dataset is and the checks every layout's arrays go through),
-`paths` (looking at a path before reading it), `cifar` (torchvision's pickles, the safe
-unpickler, the download), `npz` (netc's own .npz reader, plain or encoded images) and
-`images` (decoding images, image folders).
+`paths` (looking at a path before reading it), `named` (datasets by name: the cache folder and
+torchvision's downloads), `cifar` (torchvision's CIFAR-10/100 pickles, the safe unpickler, the
+CIFAR-10 download), `svhn` (SVHN's MATLAB files, read by netc's own bounded MAT-file reader),
+`idx` (the IDX files of Fashion-MNIST and MNIST), `stl10` (STL-10's binaries), `npz` (netc's own
+.npz reader, plain or encoded images) and `images` (decoding images, image folders).
 
     ds = load_dataset(None)                  # CIFAR-10, downloaded once into $NETC_DATA or ~/.cache/netc
-    ds = load_dataset("path/to/DIR_or.npz")  # torchvision pickles, image folders, or an .npz
+    ds = load_dataset("cifar100")            # by name: cifar10, cifar100, svhn, fashion-mnist, mnist, stl10
+    ds = load_dataset("path/to/DIR_or.npz")  # torchvision's copies, image folders, or an .npz
 
-`Dataset` holds uint8 NCHW numpy arrays and int64 labels; nothing here imports torch
-(only the download path uses torchvision's downloader). Layouts accepted by `--data`:
+`Dataset` holds uint8 NCHW numpy arrays and int64 labels; nothing here imports torch (only the
+downloads use torchvision). A name (case and '-', '_' ignored; `named.NAMED` lists the aliases) is
+looked up in the cache folder in torchvision's layout and downloaded there with torchvision's
+dataset classes when missing; a file or folder of that name in the working folder wins over the
+name. Layouts accepted as a path (the folder itself, or a folder holding one of them):
 
-* torchvision's CIFAR layout: `cifar-10-batches-py/` (or a folder holding it) with
-  `data_batch_1..5`, `test_batch` and optionally `batches.meta`. The pickles are read with
-  `SafeUnpickler`, which builds only plain containers, numbers, strings, bytes and numeric
-  numpy arrays: a data file can never run code.
-* an image folder: `train/<class>/*.png|jpg|...` and `test/<class>/...` (ImageFolder's layout;
-  classes are the sorted folder names of `train/`).
+* CIFAR-10: `cifar-10-batches-py/` with `data_batch_1..5`, `test_batch` and optionally `batches.meta`.
+* CIFAR-100: `cifar-100-python/` with `train`, `test` and `meta`: the 100 fine labels and their names.
+  Both CIFARs' pickles are read with `SafeUnpickler`, which builds only plain containers, numbers,
+  strings, bytes and numeric numpy arrays: a data file can never run code.
+* SVHN: `train_32x32.mat` and `test_32x32.mat` (MATLAB v5; label 10 is the digit 0), in a folder
+  (the cache keeps them in `svhn/`).
+* Fashion-MNIST / MNIST: the IDX files (`train-images-idx3-ubyte`, ..., plain or .gz) in
+  torchvision's `FashionMNIST/raw/` or `MNIST/raw/` (the folder's name gives the class names);
+  1x28x28 images.
+* STL-10: `stl10_binary/` with `train_X.bin`, `train_y.bin`, `test_X.bin`, `test_y.bin` and
+  `class_names.txt`; 3x96x96 images (the unlabeled set is not read).
+* an image folder: `train/<class>/*.png|jpg|...` and `test/<class>/...` or `val/<class>/...`
+  (ImageFolder's layout; classes are the sorted folder names of `train/`; any one image size).
 * an `.npz` (or a folder holding exactly one) with `train_x`, `train_y`, `test_x`, `test_y`;
   images uint8, NHWC or NCHW; or with encoded images `{split}_jpeg` + `{split}_offsets` +
   `{split}_y` (the layout of `shared/data/cifar10_jpeg.npz`, the JPEG copy), decoded on load.
 
-Anything but the official CIFAR-10 pickles is accepted with a one-line notice (`Dataset.notice`).
-Every problem with the data raises `DataError` naming the file, and nothing is read before
-`stat` says it is a regular file or a folder (a device, FIFO or socket is refused unopened).
+A folder holding several of these is refused (which one is meant cannot be told). Anything but a
+dataset's official release (checksums verified) is accepted with a one-line notice (`Dataset.notice`).
+Every problem with the data raises `DataError` naming the file, and nothing is read before `stat`
+says it is a regular file or a folder (a device, FIFO or socket is refused unopened); every size a
+file states is checked against the file or this machine's memory before anything is allocated.
 Labels are integers in [0, 2**31); images are non-empty uint8 arrays of one size per dataset.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from .cifar import CIFAR_DIR, PickleRefused, SafeUnpickler, _download_cifar, _load_cifar_pickles, read_pickle
+from .cifar import (
+    CIFAR100_DIR,
+    CIFAR_DIR,
+    PickleRefused,
+    SafeUnpickler,
+    _download_cifar,
+    _load_cifar100,
+    _load_cifar_pickles,
+    read_pickle,
+)
 from .dataset import LABEL_LIMIT, USAGE, Dataset, _check, default_root
+from .idx import IDX_DATASETS, _load_idx, has_idx
 from .images import _load_imagefolder
+from .named import NAMED, data_arg, dataset_name, load_named, named
 from .npz import _load_npz
-from .paths import _entries, _is_dir, _stat, check_data_path
+from .paths import _entries, _is_dir, _is_file, _stat, check_data_path
+from .stl10 import STL10_DIR, _load_stl10, has_stl10
+from .svhn import SVHN_FILES, _load_svhn
 
 __all__ = [
     "LABEL_LIMIT",
+    "NAMED",
     "USAGE",
     "Dataset",
     "PickleRefused",
     "SafeUnpickler",
     "check_data_path",
+    "data_arg",
+    "dataset_name",
     "default_root",
     "load_dataset",
     "read_pickle",
@@ -63,9 +96,17 @@ def load_dataset(
     channels: int = 3,
     download: bool = True,
 ) -> Dataset:
-    """Load a dataset (see the module docstring); `limit`/`limit_test` keep N images, a fixed
-    random subset in the original order (some copies are sorted by class, so the first N would not do)."""
-    ds = _download_cifar(download) if data is None else _load_path(Path(data), channels)
+    """Load a dataset (see the module docstring): None (CIFAR-10), a dataset's name or a path.
+    `limit`/`limit_test` keep N images, a fixed random subset in the original order (some copies
+    are sorted by class, so the first N would not do); `channels` (the net's) is what image folders
+    and encoded images are decoded to; `download=False` refuses to download a missing named dataset."""
+    n = named(data)
+    if data is None:
+        ds = _download_cifar(download)
+    elif n is not None:
+        ds = load_named(n, download)
+    else:
+        ds = _load_path(Path(data), channels)
     _check(ds)
     if limit is not None:
         ds.train_x, ds.train_y = _subset(ds.train_x, ds.train_y, limit)
@@ -93,13 +134,14 @@ def _load_path(path: Path, channels: int) -> Dataset:
     check_data_path(path)
     if stat.S_ISREG(os.stat(path).st_mode):
         return _load_npz(path, channels)
-    if _stat(path / "data_batch_1") is not None or _stat(path / "test_batch") is not None:
-        return _load_cifar_pickles(path)
-    if _is_dir(path / CIFAR_DIR):
-        return _load_cifar_pickles(path / CIFAR_DIR)
-    train, test = _is_dir(path / "train"), _is_dir(path / "test")
-    if train and test:
-        return _load_imagefolder(path, channels)
+    found = _layouts(path, channels) or _held_layouts(path, channels)
+    if len(found) > 1:
+        raise DataError(
+            f"'{path}' holds several datasets ({', '.join(what for what, _ in found)}); pass the folder of the one to use",
+            file=str(path),
+        )
+    if found:
+        return found[0][1]()
     npz = [p for p in _entries(path) if p.suffix.lower() == ".npz"]
     if len(npz) == 1:
         return _load_npz(npz[0], channels)
@@ -107,11 +149,56 @@ def _load_path(path: Path, channels: int) -> Dataset:
         raise DataError(
             f"'{path}' holds several .npz files ({', '.join(p.name for p in npz)}); pass the one to use", file=str(path)
         )
+    train, test = _is_dir(path / "train"), _is_dir(path / "test") or _is_dir(path / "val")
     if train or test:
-        have, lack = ("train", "test") if train else ("test", "train")
+        have = "train/" if train else ("test/" if _is_dir(path / "test") else "val/")
+        lack = "test/" if train else "train/"
         raise DataError(
-            f"'{path}' has a {have}/ folder but no {lack}/ folder; an image folder needs both",
+            f"'{path}' has a {have} folder but no {lack} folder; an image folder needs both"
+            + (" (a val/ folder serves as test/)" if train else ""),
             file=str(path),
             hint=USAGE,
         )
     raise DataError(f"'{path}' holds no data in a layout netc reads", file=str(path), hint=USAGE)
+
+
+Found = list[tuple[str, Callable[[], Dataset]]]
+
+
+def _layouts(path: Path, channels: int) -> Found:
+    """The layouts whose files lie in `path` itself: (what, its loader)."""
+    found: Found = []
+    if _stat(path / "data_batch_1") is not None or _stat(path / "test_batch") is not None:
+        found.append(("CIFAR-10 pickles", lambda: _load_cifar_pickles(path)))
+    if _is_file(path / "train") and (_is_file(path / "test") or _is_file(path / "meta")):
+        found.append(("CIFAR-100 pickles", lambda: _load_cifar100(path)))
+    if any(_is_file(path / name) for name in SVHN_FILES.values()):
+        found.append(("SVHN .mat files", lambda: _load_svhn(path)))
+    if has_stl10(path):
+        found.append(("STL-10 binaries", lambda: _load_stl10(path)))
+    if has_idx(path):
+        found.append(("IDX files", lambda: _load_idx(path)))
+    if _is_dir(path / "train") and (_is_dir(path / "test") or _is_dir(path / "val")):
+        found.append(("an image folder (train/, test/)", lambda: _load_imagefolder(path, channels)))
+    return found
+
+
+def _held_layouts(path: Path, channels: int) -> Found:
+    """The datasets in torchvision's folders inside `path` (as in the cache folder): (what, its loader)."""
+    found: Found = []
+    if _is_dir(path / CIFAR_DIR):
+        found.append((f"{CIFAR_DIR}/", lambda: _load_cifar_pickles(path / CIFAR_DIR)))
+    if _is_dir(path / CIFAR100_DIR):
+        found.append((f"{CIFAR100_DIR}/", lambda: _load_cifar100(path / CIFAR100_DIR)))
+    if any(_is_file(path / "svhn" / name) for name in SVHN_FILES.values()):
+        found.append(("svhn/", lambda: _load_svhn(path / "svhn")))
+    if _is_dir(path / STL10_DIR):
+        found.append((f"{STL10_DIR}/", lambda: _load_stl10(path / STL10_DIR)))
+    for kind in IDX_DATASETS:
+        for sub in (path / kind / "raw", path / kind):
+            if has_idx(sub):
+                found.append((f"{sub.relative_to(path)}/", functools.partial(_load_idx, sub, kind)))
+                break
+    if has_idx(path / "raw"):
+        found.append(("raw/", lambda: _load_idx(path / "raw")))
+    return found

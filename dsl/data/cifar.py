@@ -1,8 +1,8 @@
-"""torchvision's CIFAR layout: the pickles, read by an unpickler that can only build plain data, and the download."""
+"""torchvision's CIFAR-10 and CIFAR-100 layouts: the pickles, read by an unpickler that can only build plain
+data, and the CIFAR-10 download."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import pickle
 from pathlib import Path
@@ -13,9 +13,11 @@ import numpy as np
 from ..errors import DataError
 from .dataset import USAGE, Dataset, _class_names, _labels, default_root
 from .images import _exc
-from .paths import _entries, _open_file, _stat
+from .paths import _entries, _is_file, _md5, _open_file, _stat
 
 CIFAR_DIR = "cifar-10-batches-py"
+
+CIFAR100_DIR = "cifar-100-python"
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
@@ -30,6 +32,9 @@ CIFAR_MD5 = {
     "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
     "test_batch": "40351d587109b95175f43aff81a1287e",
 }
+
+# torchvision's CIFAR100.train_list / test_list
+CIFAR100_MD5 = {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"}
 
 
 class PickleRefused(pickle.UnpicklingError):
@@ -116,20 +121,22 @@ def _get(d: dict, key: str) -> Any:
     return d.get(key, d.get(key.encode()))
 
 
-def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_batch(path: Path, key: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR pickle: (N, 3, H, W) uint8 images and labels; `key` names the labels (CIFAR-10's
+    'labels', falling back to 'fine_labels'; CIFAR-100's 'fine_labels' only)."""
     d = read_pickle(path)
     f = str(path)
     if not isinstance(d, dict):
         raise DataError(
-            f"'{path}' holds a {type(d).__name__}, not a CIFAR batch (a dict with 'data' and 'labels')", file=f
+            f"'{path}' holds a {type(d).__name__}, not a CIFAR batch (a dict with 'data' and '{key}')", file=f
         )
-    data, labels = _get(d, "data"), _get(d, "labels")
-    if labels is None:
+    data, labels = _get(d, "data"), _get(d, key)
+    if labels is None and key == "labels":
         labels = _get(d, "fine_labels")
     if data is None or labels is None:
         raise DataError(
-            f"'{path}' has no '{'data' if data is None else 'labels'}' entry; a CIFAR batch is a dict "
-            "with 'data' and 'labels'",
+            f"'{path}' has no '{'data' if data is None else key}' entry; a CIFAR batch is a dict "
+            f"with 'data' and '{key}'",
             file=f,
         )
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
@@ -138,18 +145,10 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     side = math.isqrt(data.shape[1] // 3)
     if data.shape[1] == 0 or 3 * side * side != data.shape[1]:
         raise DataError(f"'{path}': rows of {data.shape[1]} bytes are not square 3-channel images", file=f)
-    y = _labels(labels, f"'{path}': 'labels'", f)
+    y = _labels(labels, f"'{path}': '{key}'", f)
     if len(y) != len(data):
         raise DataError(f"'{path}' has {len(data)} images but {len(y)} labels", file=f)
     return data.reshape(-1, 3, side, side), y
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with _open_file(path) as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_cifar_pickles(folder: Path) -> Dataset:
@@ -191,7 +190,48 @@ def _load_cifar_pickles(folder: Path) -> Dataset:
     )
 
 
-# the zip compression methods Python's zipfile unpacks (stored, deflate, bzip2, lzma)
+def _load_cifar100(folder: Path) -> Dataset:
+    """torchvision's CIFAR-100 layout: `train` and `test` pickles (dicts with 'data', 'fine_labels' and
+    'coarse_labels') and `meta` ('fine_label_names'); the 100 fine labels are the classes."""
+    train, test, meta = folder / "train", folder / "test", folder / "meta"
+    for p in (train, test):
+        if not _is_file(p):
+            raise DataError(
+                f"'{folder}' has no '{p.name}' file; a CIFAR-100 copy has train, test and meta",
+                file=str(p),
+                hint=USAGE,
+            )
+    x, y = _cifar_batch(train, "fine_labels")
+    tx, ty = _cifar_batch(test, "fine_labels")
+    if x.shape[1:] != tx.shape[1:]:
+        raise DataError(
+            f"'{train}' holds {x.shape[2]}x{x.shape[3]} images but '{test}' holds {tx.shape[2]}x{tx.shape[3]}",
+            file=str(folder),
+        )
+    classes = []
+    if _stat(meta) is not None:
+        d = read_pickle(meta)
+        names = _get(d, "fine_label_names") if isinstance(d, dict) else None
+        if names is None:
+            raise DataError(
+                f"'{meta}' holds no 'fine_label_names' (CIFAR-100's meta is a dict with 'fine_label_names')",
+                file=str(meta),
+            )
+        classes = _class_names(names, f"'{meta}': 'fine_label_names'", str(meta))
+    official = all(_md5(folder / n) == m for n, m in CIFAR100_MD5.items())
+    return Dataset(
+        x,
+        y,
+        tx,
+        ty,
+        classes,
+        str(folder),
+        "cifar100-pickle",
+        official,
+        None
+        if official
+        else f"note: '{folder}' is not the official CIFAR-100 release (checksums differ); using it as given",
+    )
 
 
 def _download_cifar(download: bool) -> Dataset:

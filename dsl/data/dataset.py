@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, Span
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".webp", ".tif", ".tiff"}
 
 USAGE = (
-    "pass --data pointing at a CIFAR-10 copy: a cifar-10-batches-py/ folder, an image folder "
-    "(train/<class>/*.png, test/<class>/...) or an .npz with train_x, train_y, test_x, test_y"
+    "pass --data a dataset's name (cifar10, cifar100, svhn, fashion-mnist, mnist, stl10: downloaded once) "
+    "or a PATH: torchvision's copy of one (cifar-10-batches-py/, cifar-100-python/, the folder of "
+    "train_32x32.mat and test_32x32.mat, FashionMNIST/raw/, stl10_binary/), an image folder "
+    "(train/<class>/*.png and test/<class>/... or val/<class>/...) or an .npz with train_x, train_y, test_x, test_y"
 )
 
 LABEL_LIMIT = 2**31  # labels are class indices in [0, LABEL_LIMIT)
@@ -33,8 +36,9 @@ class Dataset:
     test_y: np.ndarray  # (M,) int64
     classes: list[str] = field(default_factory=list)
     source: str = ""  # where it came from (a path)
-    layout: str = ""  # "cifar-pickle", "imagefolder", "npz" or "npz-encoded"
-    official: bool = False  # the official CIFAR-10 files, checksums verified
+    # "cifar-pickle", "cifar100-pickle", "svhn-mat", "idx", "stl10-binary", "imagefolder", "npz" or "npz-encoded"
+    layout: str = ""
+    official: bool = False  # a dataset's official release (CIFAR-10, CIFAR-100, ...), checksums verified
     notice: str | None = None  # one line for the user when not official
 
     @property
@@ -59,7 +63,8 @@ class Dataset:
         return int(max(self.train_y.max(initial=-1), self.test_y.max(initial=-1))) + 1
 
     def check_fits(self, graph: Any) -> None:
-        """Refuse data a network cannot take: other image shape, more classes than outputs."""
+        """Refuse data a network cannot take: another image shape; a class count other than the file's
+        `classes = N` (the error points at that line); more classes than outputs (it points at the network)."""
         fmt = "x".join
         if tuple(self.image_shape) != tuple(graph.input_shape):
             raise DataError(
@@ -68,20 +73,45 @@ class Dataset:
                 file=self.source,
                 hint="change the file's 'input' line or pass other --data",
             )
+        n = self.num_classes
+        data = f"(the data: {self.source})"
         declared = getattr(graph, "classes", None)
-        if declared is not None and declared != self.num_classes:
+        if declared is not None and declared != n:
             raise DataError(
-                f"the data has {self.num_classes} classes but '{graph.name}' declares classes = {declared}",
+                f"the data has {n} classes but '{graph.name}' declares classes = {declared} {data}",
+                span=_classes_span(graph),
                 file=self.source,
-                hint=f"set classes = {self.num_classes} in the .net file, or pass other --data",
+                hint=f"set classes = {n} in the .net file, or pass other --data",
             )
-        if self.num_classes > graph.num_classes:
+        if n > graph.num_classes:
             raise DataError(
-                f"the data has {self.num_classes} classes but '{graph.name}' has {graph.num_classes} outputs",
+                f"the data has {n} classes but '{graph.name}' has {graph.num_classes} outputs {data}",
+                span=getattr(graph, "net_span", None),
                 file=self.source,
-                hint=f"end the net with a linear({self.num_classes}), or set classes = {self.num_classes} "
-                "(the prelude's fc has `classes` outputs)",
+                hint=f"end the net with a linear({n}), or set classes = {n} (the prelude's fc has `classes` outputs)",
             )
+
+
+def _classes_span(graph: Any) -> Span | None:
+    """Where the file says `classes = N`: the graph's `classes_span` when it has one, else the first
+    line of its sources that defines `classes`, else the network's span."""
+    span = getattr(graph, "classes_span", None)
+    if isinstance(span, Span):
+        return span
+    texts = {graph.file: graph.source, **(getattr(graph, "sources", None) or {})}
+    for file, text in texts.items():
+        if not isinstance(text, str):
+            continue
+        for i, line in enumerate(text.splitlines(), 1):
+            m = _CLASSES_LINE.match(line)
+            if m:
+                end = len(line.split("#", 1)[0].rstrip()) + 1
+                return Span(file, i, m.start(1) + 1, i, max(end, m.end(1) + 1), text)
+    net_span = getattr(graph, "net_span", None)
+    return net_span if isinstance(net_span, Span) else None
+
+
+_CLASSES_LINE = re.compile(r"[ \t]*(classes)[ \t]*=(?!=)")
 
 
 def default_root() -> Path:

@@ -77,7 +77,14 @@ def _decode_all(
     return np.ascontiguousarray(x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2))
 
 
+def _test_split(root: Path) -> str:
+    """The evaluation folder of an image folder: `test/`, else `val/`."""
+    return "test" if _is_dir(root / "test") else "val"
+
+
 def _load_imagefolder(root: Path, channels: int) -> Dataset:
+    """ImageFolder's layout: `train/<class>/*` and `test/<class>/*` (or `val/<class>/*` when there is no
+    test/); any image size (one for all) and any number of classes (the sorted folder names of train/)."""
     mode = _MODES.get(channels)
     if mode is None:
         raise DataError(f"image folders can feed 1- or 3-channel nets, not {channels}", file=str(root))
@@ -86,12 +93,13 @@ def _load_imagefolder(root: Path, channels: int) -> Dataset:
         raise DataError(f"'{root / 'train'}' has no class folders", file=str(root / "train"), hint=USAGE)
     index = {c: i for i, c in enumerate(classes)}
     out = {}
-    for split in ("train", "test"):
+    test = _test_split(root)
+    for split in ("train", test):
         files, labels = [], []
         for d in (p for p in _entries(root / split) if _is_dir(p)):
             if d.name not in index:
                 raise DataError(
-                    f"test class folder '{d}' has no training counterpart (train/ has {', '.join(classes)})",
+                    f"{split} class folder '{d}' has no training counterpart (train/ has {', '.join(classes)})",
                     file=str(d),
                 )
             imgs = [p for p in _entries(d) if p.suffix.lower() in IMAGE_EXTS]
@@ -109,12 +117,13 @@ def _load_imagefolder(root: Path, channels: int) -> Dataset:
         out[split] = (x, np.asarray(labels, dtype=np.int64))
     return Dataset(
         *out["train"],
-        *out["test"],
+        *out[test],
         classes,
         str(root),
         "imagefolder",
         False,
-        f"note: '{root}' is an image folder, not the official CIFAR-10 release; using it as given",
+        f"note: '{root}' is an image folder, not the official CIFAR-10 release; using it as given"
+        + ("" if test == "test" else " (its val/ folder is the test set)"),
     )
 
 
