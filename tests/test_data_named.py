@@ -583,3 +583,26 @@ def test_fuzzed_files_load_or_give_a_data_error(tmp_path, fmt):
             assert "Traceback" not in str(err)
 
     run()
+
+
+def test_a_run_trained_on_a_dataset_by_name_records_the_name_resumes_and_evaluates(tmp_path, monkeypatch, capsys):
+    """`--data cifar100` is recorded as the name (not a path under the current folder), so --resume and
+    netc eval find the same data from anywhere."""
+    cache = tmp_path / "cache"
+    write_cifar100(cache)
+    monkeypatch.setenv("NETC_DATA", str(cache))
+    monkeypatch.chdir(tmp_path)
+    net = tmp_path / "c100.net"
+    net.write_text(NET.format(classes=100, head="linear(classes)").replace("epochs = 1", "epochs = 2"))
+    run = tmp_path / "run"
+    from train_fixtures import ctrl_c_at_epoch
+
+    with ctrl_c_at_epoch(1):
+        assert main(["train", str(net), "--data", "CIFAR-100", "--out", str(run)]) == 130
+    assert json.loads((run / "config.json").read_text())["data"]["arg"] == "cifar100"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["n"] == 20

@@ -70,6 +70,7 @@ def command(
     import os
 
     from ..data import load_dataset
+    from ..data.named import dataset_name
     from ..errors import DataError
     from ..infer import check_plot_path, evaluate, evaluation_text, plot_confusion, printable
     from ..train.device import resolve_device
@@ -82,7 +83,7 @@ def command(
     dev = resolve_device(device)  # a missing GPU is said before the data is loaded
     own = data is None
     arg = cfg.data.arg if own else data
-    if own and arg is not None and not os.path.exists(arg):
+    if own and arg is not None and dataset_name(arg) is None and not os.path.exists(arg):
         raise DataError(
             f"the data run {run} of '{run_dir}' trained on, '{arg}', is no longer there",
             file=arg,

@@ -117,8 +117,9 @@ class ConsoleEvents(SearchEvents):
 @click.option(
     "--data",
     default=None,
-    metavar="PATH",
-    help="cifar-10-batches-py/ folder, image folder or .npz (default: CIFAR-10, downloaded once)",
+    metavar="NAME|PATH",
+    help="a dataset by name (cifar10, cifar100, svhn, fashion-mnist, mnist, stl10) or a path (a torchvision "
+    "layout, an image folder or .npz); default: CIFAR-10, downloaded once",
 )
 @click.option(
     "--out",

@@ -23,9 +23,10 @@ RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quie
 @click.option(
     "--data",
     default=None,
-    metavar="PATH",
-    help="cifar-10-batches-py/ folder, image folder (train/<class>/..., test/<class>/...) or .npz; "
-    "default: CIFAR-10 downloaded into $NETC_DATA or ~/.cache/netc",
+    metavar="NAME|PATH",
+    help="a dataset by name (cifar10, cifar100, svhn, fashion-mnist, mnist, stl10: downloaded once into "
+    "$NETC_DATA or ~/.cache/netc), or a path: a torchvision layout, an image folder (train/<class>/..., "
+    "test/ or val/) or .npz; default: CIFAR-10",
 )
 @click.option(
     "--epochs",

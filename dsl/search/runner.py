@@ -22,7 +22,6 @@ import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NetError
@@ -50,7 +49,9 @@ class EngineConfig:
 
     def data_id(self) -> str:
         """What identifies the data in a run's resume key."""
-        where = "cifar10-download" if self.data is None else str(Path(self.data).resolve())
+        from ..data.named import data_arg
+
+        where = "cifar10-download" if self.data is None else data_arg(self.data)
         return f"{where}|train={self.limit}|test={self.limit_test}"
 
 

@@ -13,7 +13,6 @@ classifier), the settings with the flags applied, the device, and the data again
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..errors import NetError
@@ -48,6 +47,7 @@ class TrainRequest:
 def start_session(req: TrainRequest) -> Session:
     """A new run folder for `req`, after every check; the session holds the folder's lock."""
     from ..data import load_dataset
+    from ..data.named import data_arg
     from ..loader import load
 
     graph = load(req.file, variant=req.variant, max_params=req.max_params)
@@ -83,7 +83,7 @@ def start_session(req: TrainRequest) -> Session:
         out=req.out,
         net_file=req.file,
         variant=req.variant,
-        data_arg=str(Path(req.data).resolve()) if req.data else None,
+        data_arg=data_arg(req.data),  # a dataset's name stays a name; a path is made absolute
         limits=(req.limit, req.limit_test),
         overrides=overrides,
         checkpoint=req.checkpoint,
