@@ -186,7 +186,7 @@ def test_netc_train_calibrates_the_whitening_from_the_first_training_images(tmp_
 
     from dsl.cli import main
 
-    data = write_npz(tmp_path / "d.npz", 256, 64, size=32)
+    data = write_npz(tmp_path / "d.npz", 128, 32, size=32)
     run = tmp_path / "run"
     args = ["train", str(AIRBENCH), "--data", str(data), "--out", str(run), "--epochs", "2", "--batch-size", "64"]
     assert main(args) == 0, capsys.readouterr().err
