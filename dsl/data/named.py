@@ -35,6 +35,12 @@ class Named:
     shape: str  # C x H x W of its images
 
 
+# the four IDX files of (Fashion-)MNIST, plain or gzipped, as torchvision keeps them
+_IDX_FILES = tuple(
+    f"{n}|{n}.gz"
+    for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+)
+
 NAMED = [
     Named(
         "cifar10",
@@ -52,15 +58,7 @@ NAMED = [
         "Fashion-MNIST",
         ("fmnist",),
         "FashionMNIST/raw",
-        tuple(
-            f"{n}|{n}.gz"
-            for n in (
-                "train-images-idx3-ubyte",
-                "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte",
-                "t10k-labels-idx1-ubyte",
-            )
-        ),
+        _IDX_FILES,
         "30 MB",
         "1x28x28",
     ),
@@ -69,15 +67,7 @@ NAMED = [
         "MNIST",
         (),
         "MNIST/raw",
-        tuple(
-            f"{n}|{n}.gz"
-            for n in (
-                "train-images-idx3-ubyte",
-                "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte",
-                "t10k-labels-idx1-ubyte",
-            )
-        ),
+        _IDX_FILES,
         "12 MB",
         "1x28x28",
     ),
