@@ -306,7 +306,7 @@ def top_k(probs: np.ndarray, classes: Sequence[str], k: int) -> list[list[dict[s
 def evaluation_text(ev: Evaluation) -> str:
     """The per-class table and (up to PRINT_CONFUSION classes) the confusion matrix, as plain text."""
     lines = [
-        f"test loss {ev.loss:.6f}, accuracy {ev.accuracy:.4f} ({ev.correct}/{ev.n})"
+        f"test loss {ev.loss:.6f}, accuracy {ev.accuracy:.2%} ({ev.correct}/{ev.n})"
         + (f" with test-time augmentation (TTA level {ev.tta})" if ev.tta else ""),
         "",
     ]
@@ -316,7 +316,7 @@ def evaluation_text(ev: Evaluation) -> str:
     cw = max(5, len(str(ev.n)))
     lines.append(f"{'#':>{iw}}  {'class':<{nw}}  {'count':>{cw}}  {'right':>{cw}}  accuracy")
     for row in ev.per_class():
-        acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.2%}"
         lines.append(
             f"{row['index']:>{iw}}  {names[row['index']]:<{nw}}  {row['count']:>{cw}}  {row['correct']:>{cw}}  {acc:>8}"
         )
@@ -389,7 +389,7 @@ def plot_confusion(ev: Evaluation, out: str | os.PathLike[str], title: str = "")
                     ax.text(j, i, str(int(conf[i, j])), ha="center", va="center", color=colour, fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    head = f"accuracy {ev.accuracy:.4f} on {ev.n} images" + (f" (TTA level {ev.tta})" if ev.tta else "")
+    head = f"accuracy {ev.accuracy:.2%} on {ev.n} images" + (f" (TTA level {ev.tta})" if ev.tta else "")
     ax.set_title(_label(title, 80) + "\n" + head if title else head, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -81,7 +81,7 @@ class ConsoleEvents(SearchEvents):
     @override
     def finished(self, spec: Any, row: dict[str, Any]) -> None:
         self._advance(
-            f"{spec.name} {spec.epochs} epochs seed {spec.seed}: test acc {row['test_acc']:.4f} "
+            f"{spec.name} {spec.epochs} epochs seed {spec.seed}: test acc {row['test_acc']:.2%} "
             f"in {row['seconds']:.1f}s ({row['device']})"
         )
 

@@ -164,12 +164,17 @@ def _header(console: Any, session: Any) -> None:
         f"{session.runs} run(s) from seed {session.seed}; run folder {session.rundir.path}",
         markup=False,
     )
+    if trainer.device.type == "cpu":
+        why = "no GPU found: training on the CPU" if trainer.requested_device == "auto" else "training on the CPU"
+        console.print(f"note: {why}; netc estimates the run's time after its first steps", markup=False)
 
 
 def _run(console: Any, reporter: Any, session: Any) -> None:
-    from ..train.report import results_table
+    from ..train.report import ConsoleReporter, results_table
 
     _header(console, session)
+    if isinstance(reporter, ConsoleReporter):
+        reporter.estimate = session.trainer.device.type == "cpu"
     try:
         done = session.train(reporter)
     except KeyboardInterrupt:
@@ -182,7 +187,7 @@ def _run(console: Any, reporter: Any, session: Any) -> None:
         accs = [d["test_acc"] for d in done]
         secs = [d["seconds"] for d in done]
         console.print(
-            f"test accuracy {statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} over {len(done)} runs, "
+            f"test accuracy {statistics.mean(accs):.2%} ± {statistics.stdev(accs):.2%} over {len(done)} runs, "
             f"{statistics.mean(secs):.2f} s per run",
             markup=False,
         )

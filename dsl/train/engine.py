@@ -107,6 +107,7 @@ class Trainer:
         compile: bool = False,
         channels_last: bool | None = None,
     ):
+        self.requested_device = str(device)  # what was asked for: "auto" may have found no GPU
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.amp_dtype = AMP_DTYPES[self.precision]

@@ -3,14 +3,18 @@
 `Reporter` does nothing (what `netc search` gets unless it passes its own). `ConsoleReporter`
 shows a rich progress bar during each epoch (only on a terminal) and prints one line per
 finished epoch: epoch, lr, train loss/acc, test loss/acc, epoch seconds, total seconds.
+Accuracies are shown as percentages with two decimals everywhere netc prints them (`91.23%`,
+as `netc report` and `netc eval` do); files (metrics.csv, result.json) keep fractions.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from typing_extensions import override
 
@@ -20,9 +24,9 @@ HEADER = f"{'epoch':>5} {'lr':>7} {'train_loss':>10} {'train_acc':>9} {'test_los
 def epoch_line(row: dict[str, Any]) -> str:
     """One finished epoch as a line under HEADER (test figures '-' in an epoch not evaluated)."""
     test_loss = "-" if row["test_loss"] is None else f"{row['test_loss']:.4f}"
-    test_acc = "-" if row["test_acc"] is None else f"{row['test_acc']:.4f}"
+    test_acc = "-" if row["test_acc"] is None else f"{row['test_acc']:.2%}"
     return (
-        f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} "
+        f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.2%} "
         f"{test_loss:>9} {test_acc:>8} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}"
     )
 
@@ -53,12 +57,26 @@ class Reporter:
 class ConsoleReporter(Reporter):
     """A progress bar during each epoch (on a terminal) and one line per finished epoch."""
 
-    def __init__(self, console: Console | None = None, bar: bool | None = None):
+    ESTIMATE_AFTER = 3  # steps timed (after the first, which pays for start-up) before the estimate
+    LONG = 600.0  # seconds: a run this long gets the suggestion of a quick look
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        bar: bool | None = None,
+        estimate: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.bar = self.console.is_terminal if bar is None else bar
         self.progress: Progress | None = None
         self.task: Any = None
         self.epochs = 0
+        # estimate: say once, after the first steps, how long the whole run will take (on a CPU,
+        # where the full recipe takes hours and a new user deserves to know before waiting)
+        self.estimate, self.clock = estimate, clock
+        self.steps_left = 0
+        self.timed: list[float] = []
 
     @override
     def note(self, text: str) -> None:
@@ -67,6 +85,8 @@ class ConsoleReporter(Reporter):
     @override
     def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
         self.epochs = epochs
+        self.steps_left = max(0, (epochs - start_epoch) * steps)
+        self.timed = []
         if start_epoch:
             self.console.print(f"resuming at epoch {start_epoch + 1} of {epochs}", markup=False)
         self.console.print(HEADER, markup=False)
@@ -80,6 +100,8 @@ class ConsoleReporter(Reporter):
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=self.console,
             transient=True,
         )
@@ -90,6 +112,19 @@ class ConsoleReporter(Reporter):
     def step(self) -> None:
         if self.progress is not None:
             self.progress.advance(self.task)
+        self.steps_left -= 1
+        if self.estimate and len(self.timed) <= self.ESTIMATE_AFTER:
+            self.timed.append(self.clock())
+            if len(self.timed) == self.ESTIMATE_AFTER + 1:
+                per_step = (self.timed[-1] - self.timed[0]) / self.ESTIMATE_AFTER
+                left = per_step * self.steps_left
+                text = (
+                    f"estimated training time for this run: {duration(left)} ({per_step:.2f} s per step, "
+                    f"{self.steps_left:,} steps to go; test evaluations come on top)"
+                )
+                if left >= self.LONG:
+                    text += "; for a quick look, try --limit 5000 --epochs 2"
+                self.console.print(text, markup=False)
 
     @override
     def epoch_end(self, row: dict[str, Any]) -> None:
@@ -110,6 +145,15 @@ class ConsoleReporter(Reporter):
         self.run_end(None)
 
 
+def duration(seconds: float) -> str:
+    """`42 s`, `7.5 min`, `10.9 h`: a duration as a person reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def results_table(results: list[dict[str, Any]], target: float) -> Table:
     """The final table: one row per run, then mean ± std when there are several."""
     import statistics
@@ -122,7 +166,7 @@ def results_table(results: list[dict[str, Any]], target: float) -> Table:
             str(i),
             str(r["seed"]),
             str(r["epochs"]),
-            f"{r['test_acc']:.4f}",
+            f"{r['test_acc']:.2%}",
             f"{r['test_loss']:.4f}",
             f"{r['seconds']:.2f}",
         )
@@ -135,7 +179,7 @@ def results_table(results: list[dict[str, Any]], target: float) -> Table:
             "mean",
             "",
             "",
-            f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f}",
+            f"{statistics.mean(accs):.2%} ± {statistics.stdev(accs):.2%}",
             "",
             f"{statistics.mean(secs):.2f} ± {statistics.stdev(secs):.2f}",
         )

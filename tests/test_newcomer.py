@@ -1,0 +1,76 @@
+"""What a new user meets first: training on a CPU says so and estimates the run's time after its first
+steps (with a quick-look suggestion for long runs), the progress bar shows an ETA, and accuracy reads the
+same (`91.23%`) in `netc train`, `netc eval` and `netc report`."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+from train_fixtures import write_net, write_npz
+
+from dsl.cli import main
+from dsl.train.report import ConsoleReporter, duration
+
+
+class Clock:
+    def __init__(self, step: float):
+        self.t, self.dt = 0.0, step
+
+    def __call__(self) -> float:
+        self.t += self.dt
+        return self.t
+
+
+def reporter(estimate: bool, per_step: float) -> tuple[ConsoleReporter, io.StringIO]:
+    out = io.StringIO()
+    return ConsoleReporter(Console(file=out, width=200), bar=False, estimate=estimate, clock=Clock(per_step)), out
+
+
+def test_a_cpu_run_is_estimated_after_its_first_steps():
+    rep, out = reporter(True, 18.0)  # the article's recipe on these 2-core machines: about 18 s a step
+    rep.run_start(0, 24, 98, 0)
+    rep.epoch_start(0, 98)
+    for _ in range(3):
+        rep.step()
+    assert "estimated" not in out.getvalue()  # not before the first steps are timed
+    rep.step()
+    text = out.getvalue()
+    assert "estimated training time for this run: 11.7 h (18.00 s per step, 2,348 steps to go" in text
+    assert "--limit 5000 --epochs 2" in text
+    for _ in range(20):
+        rep.step()
+    assert text.count("estimated") == out.getvalue().count("estimated") == 1  # said once
+
+
+def test_a_short_run_gets_no_quick_look_hint_and_a_gpu_run_no_estimate():
+    rep, out = reporter(True, 0.05)
+    rep.run_start(0, 2, 10, 0)
+    for _ in range(5):
+        rep.step()
+    assert "estimated training time for this run: 1 s" in out.getvalue() and "--limit" not in out.getvalue()
+    rep, out = reporter(False, 18.0)
+    rep.run_start(0, 24, 98, 0)
+    for _ in range(10):
+        rep.step()
+    assert "estimated" not in out.getvalue()
+
+
+def test_durations_read_as_a_person_says_them():
+    assert [duration(s) for s in (42, 450, 39_240)] == ["42 s", "7.5 min", "10.9 h"]
+
+
+def test_netc_train_says_no_gpu_and_accuracy_is_a_percentage_everywhere(tmp_path, capsys):
+    data, net, run = write_npz(tmp_path / "d.npz", 128, 64), write_net(tmp_path / "tiny.net"), tmp_path / "run"
+    assert main(["train", str(net), "--data", str(data), "--out", str(run), "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "note: no GPU found: training on the CPU" in out  # CI machines have no GPU: device auto -> cpu
+    train_pcts = set(re.findall(r"\d+\.\d\d%", out))
+    assert train_pcts and not re.search(r"test accuracy 0\.\d{4}", out)
+    assert main(["report", str(run)]) == 0
+    report = capsys.readouterr().out
+    mean = re.search(r"test accuracy (\d+\.\d\d%) ± (\d+\.\d\d%) over 2 runs", out)
+    assert mean is not None and mean.group(1) in report  # the same figure, the same format
+    assert main(["eval", str(run)]) == 0
+    assert re.search(r"accuracy \d+\.\d\d% \(\d+/64\)", capsys.readouterr().out)
