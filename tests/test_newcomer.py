@@ -74,3 +74,36 @@ def test_netc_train_says_no_gpu_and_accuracy_is_a_percentage_everywhere(tmp_path
     assert mean is not None and mean.group(1) in report  # the same figure, the same format
     assert main(["eval", str(run)]) == 0
     assert re.search(r"accuracy \d+\.\d\d% \(\d+/64\)", capsys.readouterr().out)
+
+
+def test_plot_labels_do_not_overlap_and_error_bars_show_the_spread(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from dsl.search.report import place_labels
+
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    points = [
+        ("Residual:L1", 40.0, 93.0),
+        ("Backbone", 40.2, 93.05),
+        ("Residual:L1+L3", 40.1, 92.98),
+        ("Extra:L2", 60, 91),
+    ]
+    ax.plot([p[1] for p in points], [p[2] for p in points], "o")
+    ax.set_xlim(39.5, 60.2)  # the last point at the right edge
+    texts = place_labels(ax, points)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    area = ax.bbox  # the right-most label stays inside the axes
+    assert all(area.contains(b.x0, b.y0) and area.contains(b.x1, b.y1) for b in boxes)
+    plt.close(fig)
+
+
+def test_the_report_title_says_epoch_in_the_singular(tmp_path, capsys):
+    from dsl.search.report import _epochs
+
+    assert (_epochs(1), _epochs(20), _epochs(9.9)) == ("1 epoch", "20 epochs", "9.9 epochs")

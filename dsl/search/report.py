@@ -420,6 +420,54 @@ def _label(text: str, limit: int = 60) -> str:
     return text.replace("$", r"\$")
 
 
+def _epochs(n: float) -> str:
+    """`1 epoch`, `20 epochs`, `9.9 epochs`."""
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
+# where a label may sit, in points from its marker, in the order tried: right, left, above, below, diagonals
+_OFFSETS = [(6, -3), (-6, -3), (0, 7), (0, -12), (6, 6), (-6, 6), (6, -12), (-6, -12)]
+
+
+def place_labels(ax: Any, labels: list[tuple[str, float, float]]) -> list[Any]:
+    """Annotate each (text, x, y) next to its point, inside the axes, where it overlaps no label placed
+    before it (the first free place of _OFFSETS, then further out); returns the Text objects."""
+    fig = ax.figure
+    fig.canvas.draw()  # a renderer to measure text with; the axes' limits are final by now
+    renderer = fig.canvas.get_renderer()
+    area = ax.bbox  # a label must stay inside the axes (one at the right edge goes to the left of its point)
+    placed: list[Any] = []
+    boxes: list[Any] = []
+    for text, x, y in sorted(labels, key=lambda t: (t[1], t[2])):
+        chosen = None
+        for scale in (1, 2, 3):
+            for dx, dy in _OFFSETS:
+                ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+                t = ax.annotate(
+                    text,
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(dx * scale, dy * scale),
+                    fontsize=8,
+                    color="0.15",
+                    ha=ha,
+                )
+                box = t.get_window_extent(renderer).expanded(1.05, 1.1)
+                inside = area.contains(box.x0, box.y0) and area.contains(box.x1, box.y1)
+                if inside and not any(box.overlaps(b) for b in boxes):
+                    chosen = (t, box)
+                    break
+                t.remove()
+            if chosen:
+                break
+        if chosen is None:  # crowded beyond every place tried: keep the first, overlapping
+            t = ax.annotate(text, (x, y), textcoords="offset points", xytext=_OFFSETS[0], fontsize=8, color="0.15")
+            chosen = (t, t.get_window_extent(renderer))
+        placed.append(chosen[0])
+        boxes.append(chosen[1])
+    return placed
+
+
 def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path:
     """The article's plot: a point per network at its shortest epochs, lines to its longer ones."""
     out = Path(out)
@@ -439,6 +487,7 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
     colours = dict(zip(families, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]  # a ListedColormap
     epochs_all = sorted({g.epochs for g in groups})
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    labels: list[tuple[str, float, float]] = []
     for name, gs in by_net.items():
         gs = sorted(gs, key=lambda g: g.epochs)
         xs, ys = [g.mean_seconds for g in gs], [g.mean_acc * 100 for g in gs]
@@ -453,17 +502,24 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
             markersize=7,
             label=_label(_family(name)) if name == min(n for n in by_net if _family(n) == _family(name)) else None,
         )
-        if gs[0].runs > 1:
+        several = [g for g in gs if g.runs > 1]
+        if several:  # mean ± std of the runs, at every length that has several
             ax.errorbar(
-                xs[:1], ys[:1], yerr=[gs[0].std_acc * 100 / math.sqrt(gs[0].runs)], color=c, capsize=2, linewidth=0.8
+                [g.mean_seconds for g in several],
+                [g.mean_acc * 100 for g in several],
+                yerr=[g.std_acc * 100 for g in several],
+                fmt="none",
+                ecolor=c,
+                capsize=2,
+                linewidth=0.8,
             )
-        ax.annotate(_label(name), (xs[0], ys[0]), textcoords="offset points", xytext=(5, -10), fontsize=8, color="0.15")
+        labels.append((_label(name), xs[0], ys[0]))
     ax.set_xlabel("training time per run (s)")
     ax.set_ylabel("test accuracy (%)")
     lengths = (
-        f"points: {epochs_all[0]} epochs, lines to {', '.join(map(str, epochs_all[1:]))} epochs"
+        f"points: {_epochs(epochs_all[0])}, lines to {', '.join(map(str, epochs_all[1:]))} epochs"
         if len(epochs_all) > 1
-        else f"{epochs_all[0]} epochs"
+        else _epochs(epochs_all[0])
         if epochs_all
         else ""
     )
@@ -472,6 +528,7 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
     if len(families) > 1:
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    place_labels(ax, labels)  # after the layout: the distances between points are final
     # rendered in memory, then written atomically: a full disk leaves the previous plot (or none),
     # never a truncated file, and the error says why (dsl.fileio.FileWriteError)
     buf = io.BytesIO()
