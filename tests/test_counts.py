@@ -226,14 +226,6 @@ conv(6, k=(1, 7)) -> conv(6, k=(3, 5), stride=(2, 1), dilation=(1, 2)) -> conv(6
 }
 
 
-def _tuples_supported() -> bool:
-    try:
-        dsl.loads("input 3x8x8\nconv(4, k=(1, 3))")
-    except NetError:
-        return False
-    return True
-
-
 @pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")  # torch pads a copy; counts unaffected
 @pytest.mark.parametrize("name", list(HAND))
 def test_counts_of_hand_written_nets_equal_torch(name):
@@ -242,7 +234,6 @@ def test_counts_of_hand_written_nets_equal_torch(name):
     check_counts(graph)
 
 
-@pytest.mark.skipif(not _tuples_supported(), reason="the grammar has no tuple literals yet")
 @pytest.mark.parametrize("name", list(HAND_PAIRS))
 def test_counts_of_rectangular_windows_equal_torch(name):
     graph = dsl.loads(HAND_PAIRS[name], filename=f"{name}.net")
