@@ -26,6 +26,9 @@ COMMANDS = {
     "export": "dsl.commands.export",
     "eval": "dsl.commands.eval",
     "predict": "dsl.commands.predict",
+    "fmt": "dsl.commands.fmt",
+    "lsp": "dsl.commands.lsp",
+    "watch": "dsl.commands.watch",
 }
 
 

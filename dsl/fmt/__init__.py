@@ -1,0 +1,1 @@
+"""`netc fmt`: the canonical layout of .net files, comments kept."""

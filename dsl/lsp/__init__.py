@@ -1,0 +1,1 @@
+"""`netc lsp`: a Language Server Protocol server over the real front end."""
