@@ -1,15 +1,19 @@
-"""A dataset put on the training device once: normalised, the training set reflect-padded."""
+"""A dataset put on the training device once: normalised, the training set reflect-padded
+(`DeviceData`, the article's path), and a run's batches from it (`DeviceEpochs`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..data import Dataset
 from ..settings import TrainSettings
-from .augment import prepare_images
+from .augment import base_flips, epoch_flips, prepare_images
+from .batches import Split
 from .device import AMP_DTYPES, oom_error, resolve_device, resolve_precision
 
 
@@ -40,6 +44,59 @@ class DeviceData:
     def matches(self, settings: TrainSettings) -> bool:
         """Whether this copy was prepared with `settings`' padding and normalisation."""
         return (settings.pad, settings.mean, settings.std) == (self.pad, self.mean, self.std)
+
+    def source(
+        self, settings: TrainSettings, seed: int, channels_last: bool, augment: Callable[..., Any]
+    ) -> DeviceEpochs:
+        """One run's batches (a `batches.BatchSource`); `augment` is `augment.augment_epoch` (the
+        engine passes its own reference, which tests replace)."""
+        return DeviceEpochs(self, settings, seed, channels_last, augment)
+
+
+class DeviceEpochs:
+    """The batches of one run from data on the device: each epoch one gather (`augment_epoch`)
+    of the whole training set, cut into batches."""
+
+    streamed = False
+
+    def __init__(
+        self,
+        data: DeviceData,
+        settings: TrainSettings,
+        seed: int,
+        channels_last: bool,
+        augment: Callable[..., Any],
+    ):
+        self.data, self.s, self.channels_last, self.augment = data, settings, channels_last, augment
+        self.n_train, self.n_test = data.n_train, data.n_test
+        alternate = settings.flip and settings.flip_mode == "alternate"
+        # drawn from the seed by a generator of its own: the global RNG stream is untouched
+        self.flips = base_flips(data.n_train, seed, data.train.device) if alternate else None
+
+    def train_epoch(self, epoch: int, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A fresh crop/flip/cutout of the whole training set and a shuffle, then its first `steps` batches."""
+        d, s, bs = self.data, self.s, self.s.batch_size
+        flip: bool | torch.Tensor = s.flip if self.flips is None else epoch_flips(self.flips, epoch)
+        xs, ys = self.augment(
+            d.train, d.train_y, d.image_shape[1:], flip=flip, cutout=s.cutout, channels_last=self.channels_last
+        )
+        for i in range(steps):
+            yield xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
+
+    def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The test set in its stored order, `eval_batch_size` at a time."""
+        d, ebs = self.data, self.s.eval_batch_size
+        for j in range(0, d.n_test, ebs):
+            yield d.test[j : j + ebs], d.test_y[j : j + ebs]
+
+    def head(self, split: Split, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first `k` images of `split`, normalised, the training images' padding cut away."""
+        d = self.data
+        if split == "test":
+            return d.test[:k], d.test_y[:k]
+        h, w = d.image_shape[1:]
+        p = d.pad
+        return d.train[:k, :, p : p + h, p : p + w], d.train_y[:k]
 
 
 def prepare_data(

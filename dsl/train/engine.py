@@ -63,9 +63,15 @@ import torch.nn.functional as F
 
 from ..errors import DataError, TrainError
 from ..settings import TrainSettings
-from .augment import augment_epoch, base_flips, epoch_flips
+from .augment import augment_epoch
+from .batches import BatchSource
 from .device import AMP_DTYPES, device_name, oom_error, resolve_device, resolve_precision
 from .devicedata import DeviceData, prepare_data
+from .ema import Ema as _Ema
+from .hooks import calibrated_modules as _calibrated_modules
+from .hooks import grad_patterns as _grad_patterns
+from .hooks import norm_paths as _norm_paths
+from .hooks import set_epoch as _set_epoch
 from .optim import lr_scales, make_optimizer, mean_loss, norm_bias_names, step_lr
 from .report import Reporter
 from .schedule import epoch_lrs, lr_at
@@ -84,6 +90,7 @@ __all__ = [
 ]
 
 ModelSource = Any  # a dsl Graph, or a zero-argument callable returning a fresh torch.nn.Module
+Data = DeviceData  # data prepared for a path: DeviceData (device-resident) or stream.StreamData
 
 
 class _Slot:
@@ -155,7 +162,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _warmup(self, slot: _Slot, data: DeviceData, s: TrainSettings) -> float:
+    def _warmup(self, slot: _Slot, src: BatchSource, s: TrainSettings) -> float:
         """Untimed: cudnn autotuning / compilation for every batch shape the run will use: the
         training batches (for each pattern of trainable parameters the modules' `set_epoch`
         makes over the run, since torch.compile specialises on it), the test batches with the
@@ -163,7 +170,7 @@ class Trainer:
         kernels, cudnn choices and solvers are ready when the timed one runs)."""
         if self.device.type != "cuda" and not self.compile:
             return 0.0
-        n, nt = data.n_train, data.n_test
+        n, nt = src.n_train, src.n_test
         bs, ebs = s.batch_size, s.eval_batch_size
         model, fwd = slot.module, slot.fwd
         sizes = {min(bs, n)} | (set() if s.drop_last else {n % bs})
@@ -177,28 +184,26 @@ class Trainer:
             return 0.0
         t = time.perf_counter()
         opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9, nesterov=True)
-        h, w = data.image_shape[1:]
-        p = data.pad
         for mode, size, _, epoch in todo:
             model.train(mode == "train")
             if mode == "train":
                 _set_epoch(model, epoch)
             for _ in range(2):
                 if mode == "train":
-                    x = self._layout(data.train[:size, :, p : p + h, p : p + w])
+                    x, y = src.head("train", size)
                     with self._autocast():
-                        out = fwd(x)
-                    F.cross_entropy(out.float(), data.train_y[:size], reduction="sum").backward()
+                        out = fwd(self._layout(x))
+                    F.cross_entropy(out.float(), y, reduction="sum").backward()
                     opt.step()
                     opt.zero_grad(set_to_none=True)
                 elif mode == "eval":
                     with torch.no_grad():
-                        self._logits(fwd, data.test[:size], s.tta)
+                        self._logits(fwd, src.head("test", size)[0], s.tta)
                 else:  # the calibration itself (eigh & co. start up here), on a copy of the module
                     from ..calibrate import calibrate
 
                     with self._autocast():
-                        calibrate(copy.deepcopy(model), self._layout(data.train[:size, :, p : p + h, p : p + w]))
+                        calibrate(copy.deepcopy(model), self._layout(src.head("train", size)[0]))
         self._sync()
         slot.warm |= {job[:3] for job in todo}
         return time.perf_counter() - t
@@ -207,11 +212,17 @@ class Trainer:
         """`x` in the memory layout the model is fed (channels_last on CUDA), dense."""
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
 
+    def _source(self, data: Data, s: TrainSettings, seed: int) -> BatchSource:
+        """One run's batches from data prepared for either path."""
+        if isinstance(data, DeviceData):
+            return data.source(s, seed, self.channels_last, augment_epoch)
+        return data.source(s, seed, self.channels_last)
+
     # -- one run
     def run(
         self,
         model: ModelSource,
-        data: DeviceData,
+        data: Data,
         settings: TrainSettings,
         seed: int = 0,
         *,
@@ -252,7 +263,7 @@ class Trainer:
         key: Any,
         factory: Callable[[], torch.nn.Module],
         norm_paths: list[str] | None,
-        data: DeviceData,
+        data: Data,
         s: TrainSettings,
         seed: int,
         reporter: Reporter,
@@ -264,7 +275,8 @@ class Trainer:
         np.random.seed(seed % (1 << 32))
         fresh = factory()  # the seed fixes the initial weights
         slot = self._slot(key, fresh)
-        warm_s = self._warmup(slot, data, s)
+        src = self._source(data, s, seed)
+        warm_s = self._warmup(slot, src, s)
         if warm_s:
             reporter.note(f"warm-up (untimed): {warm_s:.1f}s")
         model = slot.module
@@ -286,14 +298,13 @@ class Trainer:
             if resume.ema is not None:
                 ema = _Ema.restore(model, resume.ema)
         else:
-            calib_s = self._calibrate(model, data, s)
+            calib_s = self._calibrate(model, src, s)
             if calib_s:
                 reporter.note(f"calibration (counted in the run's time): {calib_s:.2f}s")
             seconds += calib_s
         steps = s.steps_per_epoch(data.n_train)
         total = s.total_steps(data.n_train)
         epochs = -(-total // steps)  # the last one may be partial
-        flips = base_flips(data.n_train, seed, self.device) if s.flip and s.flip_mode == "alternate" else None
         reporter.run_start(seed, epochs, steps, start)
         self._sync()
         for epoch in range(start, epochs):
@@ -302,14 +313,13 @@ class Trainer:
             t0 = time.perf_counter()
             reporter.epoch_start(epoch, todo)
             lrs = epoch_lrs(s.lr, epoch, steps, s.lr_curve)[:todo]
-            flip: bool | torch.Tensor = s.flip if flips is None else epoch_flips(flips, epoch)
             train_loss, train_correct, ema = self._train_epoch(
-                slot, opt, data, s, lrs, reporter, flip, scales, ema, epoch, epoch * steps, total
+                slot, opt, src, s, lrs, reporter, scales, ema, epoch, epoch * steps, total
             )
             evaluate = s.eval_every_epoch or epoch == epochs - 1
             parts = [train_loss.sum(), train_correct.float()]
             if evaluate:
-                test_loss, test_correct = self._evaluate(slot, data, s.eval_batch_size, s.tta)
+                test_loss, test_correct = self._evaluate(slot, src, s.tta)
                 parts += [test_loss, test_correct.float()]
             stats = torch.stack(parts).tolist()
             now = time.perf_counter()  # .tolist() above is the epoch's one host-device sync
@@ -327,6 +337,7 @@ class Trainer:
                 test_acc=stats[3] / data.n_test if evaluate else None,
                 epoch_s=now - t0,
                 total_s=seconds,
+                images_s=seen / (now - t0) if now > t0 else None,
             )
             rows.append(row)
             reporter.epoch_end(row)
@@ -348,7 +359,7 @@ class Trainer:
         reporter.run_end(result)
         return result
 
-    def _calibrate(self, model: torch.nn.Module, data: DeviceData, s: TrainSettings) -> float:
+    def _calibrate(self, model: torch.nn.Module, src: BatchSource, s: TrainSettings) -> float:
         """Data-dependent initialisation (`dsl.calibrate`) from the first `calibration_images`
         training images, normalised as training normalises them, not augmented; its seconds
         (0 without a module to calibrate)."""
@@ -357,9 +368,7 @@ class Trainer:
         from ..calibrate import calibrate
 
         t = time.perf_counter()
-        h, w = data.image_shape[1:]
-        p = data.pad
-        images = self._layout(data.train[: min(s.calibration_images, data.n_train), :, p : p + h, p : p + w])
+        images = self._layout(src.head("train", min(s.calibration_images, src.n_train))[0])
         with self._autocast():
             calibrate(model, images)
         self._sync()
@@ -369,11 +378,10 @@ class Trainer:
         self,
         slot: _Slot,
         opt: torch.optim.Optimizer,
-        data: DeviceData,
+        src: BatchSource,
         s: TrainSettings,
         lrs: list[float],
         reporter: Reporter,
-        flip: bool | torch.Tensor,
         scales: list[float],
         ema: _Ema | None,
         epoch: int,
@@ -385,19 +393,10 @@ class Trainer:
         and the weight EMA."""
         model, fwd, bs, mean = slot.module, slot.fwd, s.batch_size, mean_loss(s)
         model.train()
-        xs, ys = augment_epoch(
-            data.train,
-            data.train_y,
-            data.image_shape[1:],
-            flip=flip,
-            cutout=s.cutout,
-            channels_last=self.channels_last,
-        )
         losses = torch.empty(len(lrs), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         averaging = s.ema_every > 0 and epoch >= s.ema_start
-        for i, lr in enumerate(lrs):
-            xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
+        for i, (lr, (xb, yb)) in enumerate(zip(lrs, src.train_epoch(epoch, len(lrs)))):
             with self._autocast():
                 out = fwd(xb)
             loss = F.cross_entropy(out.float(), yb, reduction="sum", label_smoothing=s.label_smoothing)
@@ -431,14 +430,13 @@ class Trainer:
 
         return tta_logits(net, x, tta, self._layout)
 
-    def _evaluate(self, slot: _Slot, data: DeviceData, ebs: int, tta: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def _evaluate(self, slot: _Slot, src: BatchSource, tta: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed test loss and correct count (BN in eval mode, test-time augmentation `tta`), on the device."""
         slot.module.train(False)
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         with torch.no_grad():
-            for j in range(0, data.n_test, ebs):
-                xb, yb = data.test[j : j + ebs], data.test_y[j : j + ebs]
+            for xb, yb in src.test_batches():
                 out = self._logits(slot.fwd, xb, tta)
                 loss += F.cross_entropy(out.float(), yb, reduction="sum")
                 correct += (out.argmax(1) == yb).sum()
@@ -488,81 +486,3 @@ class Trainer:
             f"the test loss became non-finite after epoch {epoch + 1} (lr {lrs[-1]:.4g})",
             hint="lower the peak learning rate in the lr knots, or check the data and the net",
         )
-
-
-class _Ema:
-    """airbench's lookahead: an exponential moving average of every floating-point entry of the
-    model's state dict (weights and BN statistics), copied back into the model at each update."""
-
-    def __init__(self, model: torch.nn.Module):
-        sd = model.state_dict()
-        self.keys = [k for k, v in sd.items() if v.is_floating_point()]
-        self.values = [sd[k].detach().clone() for k in self.keys]
-
-    @classmethod
-    def restore(cls, model: torch.nn.Module, saved: dict[str, torch.Tensor]) -> _Ema:
-        """An EMA holding `saved` (a checkpoint's), laid out as the model's tensors."""
-        ema = cls(model)
-        with torch.no_grad():
-            for k, v in zip(ema.keys, ema.values):
-                v.copy_(saved[k])
-        return ema
-
-    def _net(self, model: torch.nn.Module) -> list[torch.Tensor]:
-        sd = model.state_dict()
-        return [sd[k] for k in self.keys]
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module, decay: float) -> None:
-        """ema += (1 - decay) * (net - ema); then net := ema."""
-        net = self._net(model)
-        torch._foreach_lerp_(self.values, net, 1.0 - decay)
-        torch._foreach_copy_(net, self.values)
-
-    @torch.no_grad()
-    def copy_to(self, model: torch.nn.Module) -> None:
-        """net := ema (an update with decay 1)."""
-        torch._foreach_copy_(self._net(model), self.values)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        """The averaged tensors by state-dict key."""
-        return dict(zip(self.keys, self.values))
-
-
-def _norm_paths(model: ModelSource) -> list[str] | None:
-    """The module paths of a dsl graph's normalisation layers (its nodes with role "norm");
-    None for a model from a callable (then torch's norm classes are looked for)."""
-    nodes = getattr(model, "nodes", None)
-    if not hasattr(model, "fingerprint") or not isinstance(nodes, dict):
-        return None
-    return [n.name.replace("/", ".") for n in nodes.values() if n.role == "norm"]
-
-
-def _calibrated_modules(model: torch.nn.Module) -> bool:
-    """Whether a module of `model` sets its weights from data (has a `calibrate` method)."""
-    return any(m is not model and callable(getattr(m, "calibrate", None)) for m in model.modules())
-
-
-def _set_epoch(model: torch.nn.Module, epoch: int) -> None:
-    """The per-epoch protocol: `set_epoch(epoch)` on every module that has it (0-based epoch)."""
-    for m in model.modules():
-        hook = getattr(m, "set_epoch", None)
-        if callable(hook):
-            hook(epoch)
-
-
-def _grad_patterns(model: torch.nn.Module, epochs: int) -> dict[Any, int]:
-    """The distinct requires_grad patterns of the parameters that `set_epoch` makes over `epochs`
-    epochs, each with the first epoch showing it ({None: 0} without such modules); leaves the
-    flags as they were."""
-    if not any(callable(getattr(m, "set_epoch", None)) for m in model.modules()):
-        return {None: 0}
-    params = list(model.parameters())
-    before = [p.requires_grad for p in params]
-    seen: dict[Any, int] = {}
-    for epoch in range(epochs):
-        _set_epoch(model, epoch)
-        seen.setdefault(tuple(p.requires_grad for p in params), epoch)
-    for p, flag in zip(params, before):
-        p.requires_grad_(flag)
-    return seen
