@@ -1,0 +1,322 @@
+"""The pygls adapter: LSP messages <-> `analysis`, `hover`, `index`, `outline`, `complete`.
+
+Checks run on one worker thread, debounced after edits (a newer edit cancels a pending check
+and drops the result of a running one), so the event loop keeps answering requests while a
+check runs. A check that fails inside netc is logged and the last good results are kept;
+diagnostics are kept per document and per file they point at, so an error found while
+checking one document never hides or overwrites another document's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from typing import Any, TypeVar
+
+from lsprotocol import types as t
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from ..loader import STRING_FILE
+from .analysis import Analysis, Diagnostic, analyze
+from .complete import completions
+from .hover import hover
+from .index import index_of
+from .outline import Symbol, inlay_hints, symbols
+from .positions import Lines, Range
+
+R = TypeVar("R")
+DEBOUNCE_S = 0.2  # quiet time after an edit before the check starts
+log = logging.getLogger("netc.lsp")
+
+_SYMBOL_KINDS = {
+    "file": t.SymbolKind.File,
+    "constant": t.SymbolKind.Constant,
+    "function": t.SymbolKind.Function,
+    "network": t.SymbolKind.Module,
+    "section": t.SymbolKind.Struct,
+    "setting": t.SymbolKind.Property,
+}
+_COMPLETION_KINDS = {
+    "op": t.CompletionItemKind.Function,
+    "definition": t.CompletionItemKind.Class,
+    "parameter": t.CompletionItemKind.Property,
+    "setting": t.CompletionItemKind.Field,
+    "keyword": t.CompletionItemKind.Keyword,
+}
+
+
+def _range(r: Range) -> t.Range:
+    return t.Range(t.Position(*r.start), t.Position(*r.end))
+
+
+def _version() -> str:
+    try:
+        return metadata.version("netc")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+class NetcServer(LanguageServer):
+    """`netc lsp`: diagnostics, hover, definition, symbols, completion and inlay hints for .net files."""
+
+    def __init__(self) -> None:
+        super().__init__("netc", _version(), text_document_sync_kind=t.TextDocumentSyncKind.Incremental)
+        self.latest: dict[str, Analysis] = {}  # uri -> the newest analysis of that document
+        self.parsed: dict[str, Analysis] = {}  # uri -> the newest analysis whose text parsed
+        self.shown: dict[str, dict[str, list[Diagnostic]]] = {}  # target uri -> {document uri: its diagnostics}
+        self.pending: dict[str, asyncio.Task[None]] = {}
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-check")
+
+    # ------------------------------------------------------------ documents
+    def path_of(self, uri: str) -> str:
+        """A document's file path, or `<string>` for a buffer that is not a file."""
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        return os.path.abspath(path) if path else STRING_FILE
+
+    def uri_of(self, path: str, doc_uri: str) -> str:
+        """The URI of a file an analysis names (an open document keeps its own spelling)."""
+        if path == STRING_FILE:
+            return doc_uri
+        for uri in self.workspace.text_documents:
+            if uri.startswith("file:") and self.path_of(uri) == path:
+                return uri
+        return from_fs_path(path) or path
+
+    def encoding(self) -> str:
+        """The position encoding agreed with the client (`utf-16` unless it asked otherwise)."""
+        enc = self.server_capabilities.position_encoding
+        return str(getattr(enc, "value", enc) or "utf-16")
+
+    def schedule(self, uri: str, delay: float) -> None:
+        """(Re)start the check of one open document after `delay` seconds of quiet."""
+        old = self.pending.pop(uri, None)
+        if old is not None:
+            old.cancel()
+        self.pending[uri] = asyncio.get_running_loop().create_task(self._check(uri, delay))
+
+    def dependents(self, uri: str) -> list[str]:
+        """The other open documents whose last check read this document's file."""
+        path = self.path_of(uri)
+        return [u for u, a in self.latest.items() if u != uri and path in a.files]
+
+    async def _check(self, uri: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            doc = self.workspace.get_text_document(uri)
+        except Exception:  # closed meanwhile
+            return
+        version, text, path = doc.version, doc.source, self.path_of(uri)
+        others = {
+            self.path_of(u): d.source
+            for u, d in self.workspace.text_documents.items()
+            if u != uri and u.startswith("file:")
+        }
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.worker, _safe_analyze, text, path, others, self.encoding())
+        if uri not in self.workspace.text_documents or self.workspace.get_text_document(uri).version != version:
+            return  # edited or closed while checking: a newer check is on its way
+        if self.pending.get(uri) is asyncio.current_task():
+            del self.pending[uri]
+        if result is None:
+            self.window_log_message(t.LogMessageParams(t.MessageType.Error, f"netc lsp: checking {uri} failed"))
+            return
+        self.latest[uri] = result
+        if result.module is not None:
+            self.parsed[uri] = result
+        self.publish(uri, {self.uri_of(p, uri): ds for p, ds in result.diagnostics.items()})
+
+    def publish(self, source: str, found: dict[str, list[Diagnostic]]) -> None:
+        """Replace what document `source` says about each file, and publish every file it touches."""
+        touched = {target for target, by in self.shown.items() if source in by} | set(found) | {source}
+        for target in touched:
+            by = self.shown.setdefault(target, {})
+            by.pop(source, None)
+            if found.get(target):
+                by[source] = found[target]
+            seen: set[tuple[object, str]] = set()
+            out: list[t.Diagnostic] = []
+            for ds in by.values():
+                for d in ds:
+                    if (d.range, d.message) not in seen:
+                        seen.add((d.range, d.message))
+                        out.append(self._diagnostic(d, source))
+            self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=target, diagnostics=out))
+
+    def _diagnostic(self, d: Diagnostic, doc_uri: str) -> t.Diagnostic:
+        related = [
+            t.DiagnosticRelatedInformation(t.Location(self.uri_of(r.path, doc_uri), _range(r.range)), r.message)
+            for r in d.related
+        ]
+        return t.Diagnostic(
+            range=_range(d.range),
+            message=d.message,
+            severity=t.DiagnosticSeverity.Error,
+            source="netc",
+            related_information=related or None,
+        )
+
+    def closed(self, uri: str) -> None:
+        """Forget a closed document: its pending check, its results, what it published."""
+        task = self.pending.pop(uri, None)
+        if task is not None:
+            task.cancel()
+        self.latest.pop(uri, None)
+        self.parsed.pop(uri, None)
+        self.publish(uri, {})
+
+    def analysis(self, uri: str) -> Analysis | None:
+        """What features read: the newest analysis whose text parsed (positions may lag an edit)."""
+        return self.parsed.get(uri) or self.latest.get(uri)
+
+
+def _safe_analyze(text: str, path: str, others: dict[str, str], encoding: str) -> Analysis | None:
+    """`analyze`, with a failure inside netc logged instead of ending the server."""
+    try:
+        return analyze(text, path, others, encoding)
+    except Exception:  # a bug in netc must not take the editor's server down
+        log.error("netc lsp: internal error while checking %s:\n%s", path, traceback.format_exc())
+        return None
+
+
+def _guard(fn: Callable[[NetcServer, Any], R]) -> Callable[[NetcServer, Any], R | None]:
+    """A feature handler that answers None instead of failing on a bug (logged)."""
+
+    def wrapped(ls: NetcServer, params: Any) -> R | None:
+        try:
+            return fn(ls, params)
+        except Exception:
+            log.error("netc lsp: internal error in %s:\n%s", fn.__name__, traceback.format_exc())
+            return None
+
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+def make_server() -> NetcServer:
+    """A server with every feature registered."""
+    server = NetcServer()
+
+    @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: NetcServer, params: t.DidOpenTextDocumentParams) -> None:
+        ls.schedule(params.text_document.uri, 0)
+        for u in ls.dependents(params.text_document.uri):
+            ls.schedule(u, DEBOUNCE_S)
+
+    @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: NetcServer, params: t.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.schedule(uri, DEBOUNCE_S)
+        for u in ls.dependents(uri):
+            ls.schedule(u, DEBOUNCE_S)
+
+    @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: NetcServer, params: t.DidSaveTextDocumentParams) -> None:
+        for u in ls.dependents(params.text_document.uri):
+            ls.schedule(u, 0)
+
+    @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: NetcServer, params: t.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        deps = ls.dependents(uri)
+        ls.closed(uri)
+        for u in deps:  # they read the editor's text of this file; now the disk's
+            ls.schedule(u, 0)
+
+    @server.feature(t.TEXT_DOCUMENT_HOVER)
+    @_guard
+    def on_hover(ls: NetcServer, params: t.HoverParams) -> t.Hover | None:
+        a = ls.analysis(params.text_document.uri)
+        got = hover(a, (params.position.line, params.position.character)) if a else None
+        if got is None:
+            return None
+        text, rng = got
+        return t.Hover(t.MarkupContent(t.MarkupKind.Markdown, text), _range(rng))
+
+    @server.feature(t.TEXT_DOCUMENT_DEFINITION)
+    @_guard
+    def on_definition(ls: NetcServer, params: t.DefinitionParams) -> t.Location | None:
+        uri = params.text_document.uri
+        a = ls.analysis(uri)
+        got = index_of(a).definition((params.position.line, params.position.character)) if a else None
+        if got is None:
+            return None
+        return t.Location(ls.uri_of(got[0], uri), _range(got[1]))
+
+    @server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @_guard
+    def on_symbols(ls: NetcServer, params: t.DocumentSymbolParams) -> list[t.DocumentSymbol]:
+        a = ls.analysis(params.text_document.uri)
+
+        def conv(s: Symbol) -> t.DocumentSymbol:
+            return t.DocumentSymbol(
+                name=s.name,
+                kind=_SYMBOL_KINDS[s.kind],
+                range=_range(s.range),
+                selection_range=_range(s.selection),
+                detail=s.detail or None,
+                children=[conv(c) for c in s.children] or None,
+            )
+
+        return [conv(s) for s in symbols(a)] if a else []
+
+    @server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=["(", ",", "{"]))
+    @_guard
+    def on_completion(ls: NetcServer, params: t.CompletionParams) -> t.CompletionList:
+        uri = params.text_document.uri
+        a = ls.analysis(uri)
+        if a is None:
+            return t.CompletionList(is_incomplete=False, items=[])
+        text = ls.workspace.get_text_document(uri).source
+        lines = Lines(text, ls.encoding())
+        offset = lines.offset(params.position.line, params.position.character)
+        items = [
+            t.CompletionItem(
+                label=i.label,
+                kind=_COMPLETION_KINDS[i.kind],
+                detail=i.detail or None,
+                documentation=t.MarkupContent(t.MarkupKind.Markdown, i.doc) if i.doc else None,
+                insert_text=i.insert,
+            )
+            for i in completions(a, text, offset)
+        ]
+        return t.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(t.TEXT_DOCUMENT_INLAY_HINT)
+    @_guard
+    def on_inlay(ls: NetcServer, params: t.InlayHintParams) -> list[t.InlayHint]:
+        a = ls.latest.get(params.text_document.uri)
+        r = params.range
+        within = Range((r.start.line, r.start.character), (r.end.line, r.end.character))
+        return [t.InlayHint(t.Position(*h.position), h.label) for h in inlay_hints(a, within)] if a else []
+
+    _formatting(server)
+    return server
+
+
+def _formatting(server: NetcServer) -> None:
+    """textDocument/formatting through `dsl.fmt.format_text`, when netc has it."""
+    try:
+        from ..fmt import format_text
+    except ImportError:
+        return
+
+    @server.feature(t.TEXT_DOCUMENT_FORMATTING)
+    @_guard
+    def on_format(ls: NetcServer, params: t.DocumentFormattingParams) -> list[t.TextEdit] | None:
+        uri = params.text_document.uri
+        text = ls.workspace.get_text_document(uri).source
+        try:
+            new = format_text(text, ls.path_of(uri))
+        except Exception as err:  # a file that does not parse is left as it is
+            log.info("netc lsp: not formatting %s: %s", uri, err)
+            return None
+        if new == text:
+            return []
+        lines = Lines(text, ls.encoding())
+        return [t.TextEdit(t.Range(t.Position(0, 0), t.Position(*lines.end())), new)]
