@@ -73,6 +73,16 @@ def _lark() -> Lark:
     )
 
 
+def lark_parser() -> Lark:
+    """The grammar's shared lark LALR parser, for tools that need its tokens (`netc fmt`, the editor support)."""
+    return _lark()
+
+
+def syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:
+    """The located `NetError` for a lark syntax error in `text` (what `parse` raises for it)."""
+    return _syntax_error(e, text, file)
+
+
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse one file's text into an `ast.Module` (no name resolution yet).
 
