@@ -220,6 +220,8 @@ def analyze(text: str, path: str, others: Mapping[str, str] | None = None, encod
     elif module is not None:
         result.defs = {**prelude_defs(), **{d.name: d for d in module.defs}}
         result.files = frozenset(file_path(_import_path(path, u.path), path) for u in module.uses)
+    else:  # mid-edit text that does not parse: the prelude's names still complete
+        result.defs = dict(prelude_defs())
     result.module, result.program, result.graph = module, program, graph
     for e in errors:
         report.add(e)

@@ -1,0 +1,365 @@
+"""`netc lsp`: one real server subprocess driven over stdio by pygls's client (diagnostics,
+hover, definition, completion, closing, hostile documents), and the analysis library directly
+for the rest (positions, related information, symbols, completion contexts, hints)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as t
+from pygls.lsp.client import LanguageClient
+from pygls.uris import from_fs_path
+
+from dsl.loader import PRELUDE
+from dsl.lsp.analysis import analyze
+from dsl.lsp.complete import completions, context
+from dsl.lsp.hover import hover
+from dsl.lsp.index import index_of
+from dsl.lsp.outline import inlay_hints, symbols
+from dsl.lsp.positions import Lines
+
+ROOT = Path(__file__).resolve().parents[1]
+NETC = str(Path(sys.executable).parent / "netc")
+RESNET = ROOT / "nets" / "residual_l1_l3.net"
+WAIT_S = 60  # only a guard against a hung server; never a timing assertion
+
+
+class Session:
+    """A running `netc lsp` and the diagnostics it published, on an event loop of our own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = LanguageClient("netc-tests", "1")
+        self.diagnostics: dict[str, list[t.Diagnostic]] = {}
+        self.publishes = 0
+
+        @self.client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def published(params: t.PublishDiagnosticsParams) -> None:
+            self.diagnostics[params.uri] = list(params.diagnostics)
+            self.publishes += 1
+
+    def run(self, coro):  # noqa: ANN001, ANN201
+        return self.loop.run_until_complete(asyncio.wait_for(coro, WAIT_S))
+
+    def start(self) -> None:
+        async def go() -> None:
+            await self.client.start_io(NETC, "lsp")
+            await self.client.initialize_async(t.InitializeParams(capabilities=t.ClientCapabilities()))
+            self.client.initialized(t.InitializedParams())
+
+        self.run(go())
+
+    def stop(self) -> int | None:
+        async def go() -> int | None:
+            await self.client.shutdown_async(None)
+            self.client.exit(None)
+            server = self.client._server
+            return await server.wait() if server is not None else None
+
+        try:
+            return self.run(go())
+        finally:
+            self.loop.close()
+
+    def wait_for(self, uri: str, check) -> list[t.Diagnostic]:  # noqa: ANN001
+        """Wait until the diagnostics published for `uri` satisfy `check`."""
+
+        async def go() -> list[t.Diagnostic]:
+            while uri not in self.diagnostics or not check(self.diagnostics[uri]):
+                await asyncio.sleep(0.01)
+            return self.diagnostics[uri]
+
+        return self.run(go())
+
+    def open(self, path: Path, text: str | None = None, version: int = 1) -> str:
+        uri = from_fs_path(str(path))
+        self.diagnostics.pop(uri, None)
+        body = path.read_text(encoding="utf-8") if text is None else text
+        self.client.text_document_did_open(t.DidOpenTextDocumentParams(t.TextDocumentItem(uri, "net", version, body)))
+        return uri
+
+    def change(self, uri: str, text: str, version: int) -> None:
+        self.client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                t.VersionedTextDocumentIdentifier(version=version, uri=uri),
+                [t.TextDocumentContentChangeWholeDocument(text)],
+            )
+        )
+
+    def close(self, uri: str) -> None:
+        self.client.text_document_did_close(t.DidCloseTextDocumentParams(t.TextDocumentIdentifier(uri)))
+
+    def hover(self, uri: str, line: int, col: int) -> t.Hover | None:
+        doc = t.TextDocumentIdentifier(uri)
+        return self.run(self.client.text_document_hover_async(t.HoverParams(doc, t.Position(line, col))))
+
+
+@pytest.fixture(scope="module")
+def lsp():
+    s = Session()
+    s.start()
+    yield s
+    assert s.stop() == 0  # shutdown + exit end the process cleanly
+
+
+def _pos(text: str, needle: str, offset: int = 0) -> tuple[int, int]:
+    """(line, UTF-16 column) of the first `needle` in `text`, plus `offset` characters."""
+    i = text.index(needle) + offset
+    line = text.count("\n", 0, i)
+    start = text.rfind("\n", 0, i) + 1
+    return line, len(text[start:i].encode("utf-16-le")) // 2
+
+
+# ------------------------------------------------------------------ over stdio (a real client)
+def test_mistake_gives_a_diagnostic_at_its_range_and_fixing_it_clears_it(lsp, tmp_path):
+    bad = "input 3x32x32\nprep -> layr1 -> gmp -> fc\n"
+    uri = lsp.open(tmp_path / "typo.net", bad)
+    (d,) = lsp.wait_for(uri, lambda ds: len(ds) > 0)
+    assert (d.range.start.line, d.range.start.character) == _pos(bad, "layr1")
+    assert (d.range.end.line, d.range.end.character) == _pos(bad, "layr1", len("layr1"))
+    assert "layr1" in d.message and "layer1" in d.message  # the front end's own message, its hint too
+    assert d.severity == t.DiagnosticSeverity.Error
+    lsp.change(uri, bad.replace("layr1", "layer1"), 2)
+    assert lsp.wait_for(uri, lambda ds: ds == []) == []
+
+
+def test_hover_on_layer1_shows_its_shape_and_parameter_count(lsp):
+    text = RESNET.read_text(encoding="utf-8")
+    uri = lsp.open(RESNET)
+    lsp.wait_for(uri, lambda ds: True)
+    h = lsp.hover(uri, *_pos(text, "layer1(res)", 2))
+    assert h is not None and h.contents.kind == t.MarkupKind.Markdown
+    assert "128×16×16" in h.contents.value
+    assert "369,408 params" in h.contents.value  # 73,728 + 256 + 2 × (147,456 + 256)
+    line, col = _pos(text, "layer1(res)")
+    assert (h.range.start.line, h.range.start.character, h.range.end.character) == (line, col, col + 6)
+
+
+def test_definition_of_res_is_its_prelude_line(lsp):
+    text = RESNET.read_text(encoding="utf-8")
+    uri = lsp.open(RESNET)
+    lsp.wait_for(uri, lambda ds: True)
+    doc = t.TextDocumentIdentifier(uri)
+    pos = t.Position(*_pos(text, "res)", 1))
+    loc = lsp.run(lsp.client.text_document_definition_async(t.DefinitionParams(doc, pos)))
+    assert isinstance(loc, t.Location) and loc.uri == from_fs_path(str(PRELUDE))
+    prelude = PRELUDE.read_text(encoding="utf-8").split("\n")
+    assert prelude[loc.range.start.line].startswith('res "Residual" = ')
+    assert (loc.range.start.character, loc.range.end.character) == (0, 3)
+
+
+def test_completion_after_con_offers_conv_and_conv_bn(lsp, tmp_path):
+    text = "input 3x32x32\nprep -> con"
+    uri = lsp.open(tmp_path / "typing.net", text)
+    lsp.wait_for(uri, lambda ds: True)
+    params = t.CompletionParams(t.TextDocumentIdentifier(uri), t.Position(1, len("prep -> con")))
+    got = lsp.run(lsp.client.text_document_completion_async(params))
+    labels = {i.label for i in (got.items if isinstance(got, t.CompletionList) else got)}
+    assert {"conv", "conv_bn"} <= labels
+
+
+def test_an_unsaved_imported_file_is_checked_and_its_mistake_shown_in_both(lsp, tmp_path):
+    (tmp_path / "lib.net").write_text("blk = conv_bn(32)\n", encoding="utf-8")
+    main = 'use "lib.net"\ninput 3x32x32\nblk -> gmp -> fc\n'
+    main_uri = lsp.open(tmp_path / "main.net", main)
+    assert lsp.wait_for(main_uri, lambda ds: True) == []
+    lib_uri = lsp.open(tmp_path / "lib.net", "blk = conv_bn(32) ->\n")  # unsaved: the disk copy is fine
+    lsp.change(lib_uri, "blk = conv_bn(32) ->\n", 2)  # (an edit re-checks the files that import it)
+    (d,) = lsp.wait_for(main_uri, lambda ds: len(ds) == 1)
+    assert d.range.start.line == 0 and "unexpected end of file" in d.message  # at the `use` line
+    assert d.related_information and d.related_information[0].location.uri == lib_uri
+    (own,) = lsp.wait_for(lib_uri, lambda ds: len(ds) == 1)
+    assert own.range.start.line == 0 and "unexpected end of file" in own.message
+    lsp.close(lib_uri)  # closed unsaved: the disk copy, which is fine, counts again
+    assert lsp.wait_for(main_uri, lambda ds: ds == []) == []
+    assert lsp.wait_for(lib_uri, lambda ds: ds == []) == []
+
+
+def test_closing_a_document_clears_its_diagnostics(lsp, tmp_path):
+    uri = lsp.open(tmp_path / "closing.net", "input 3x32x32\nprep -> nope\n")
+    lsp.wait_for(uri, lambda ds: len(ds) == 1)
+    lsp.close(uri)
+    assert lsp.wait_for(uri, lambda ds: ds == []) == []
+
+
+def test_hostile_documents_never_stop_the_server(lsp, tmp_path):
+    hostile = {
+        "empty.net": "",
+        "junk.net": "\x00\x01\xff\ufffd\x7f" * 200,
+        "number.net": "input 3x32x32\nconv(" + "9" * 5000 + ")\n",
+        "deep.net": "input 3x32x32\n" + "[" * 5000 + "relu" + "]" * 5000 + "\n",
+        "surrogate.net": "input 3x32x32\nrelu # \ud800\n",
+        "huge.net": "input 3x32x32\n" + "relu -> " * 200_000 + "relu\n",
+    }
+    uris = [lsp.open(tmp_path / name, text) for name, text in hostile.items()]
+    for uri in uris:
+        lsp.wait_for(uri, lambda ds: True)
+    assert lsp.diagnostics[uris[1]] and "NUL" in lsp.diagnostics[uris[1]][0].message
+    assert lsp.diagnostics[uris[2]] and "out of range" in lsp.diagnostics[uris[2]][0].message
+    assert lsp.diagnostics[uris[3]]  # nesting beyond the parser's bound: refused, located
+    for uri in uris:
+        lsp.hover(uri, 0, 0)  # answered (a hover or None), not an error response
+        lsp.close(uri)
+    # still serving: a fresh document is checked
+    uri = lsp.open(tmp_path / "after.net", "input 3x32x32\nprep -> nope\n")
+    assert len(lsp.wait_for(uri, lambda ds: len(ds) == 1)) == 1
+
+
+def test_requests_are_answered_while_a_check_is_pending(lsp, tmp_path):
+    text = RESNET.read_text(encoding="utf-8")
+    uri = lsp.open(tmp_path / "pending.net", text)
+    lsp.wait_for(uri, lambda ds: ds == [])
+    before = lsp.publishes
+    lsp.change(uri, text.replace("layer2", "layer2(64)"), 2)  # a check is now debounced
+    h = lsp.hover(uri, *_pos(text, "layer1(res)", 2))  # answered from the last analysis
+    assert h is not None and "128×16×16" in h.contents.value
+    lsp.wait_for(uri, lambda ds: len(ds) == 1)
+    assert lsp.publishes > before
+
+
+def test_netc_lsp_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from dsl.commands.lsp import command\n"
+        "from dsl.lsp.server import make_server\n"
+        "from dsl.lsp.analysis import analyze\n"
+        "from dsl.lsp.hover import hover\n"
+        "make_server()\n"
+        f"a = analyze(open({str(RESNET)!r}).read(), {str(RESNET)!r})\n"
+        "assert a.graph is not None and hover(a, (5, 9))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# ------------------------------------------------------------------ the analysis library
+def _analyze(tmp_path: Path, text: str, name: str = "doc.net", **files: str):
+    for f, body in files.items():
+        (tmp_path / f).write_text(body, encoding="utf-8")
+    return analyze(text, str(tmp_path / name))
+
+
+def test_notes_become_related_information(tmp_path):
+    text = "input 3x32x32\nblk = relu\nblk = gelu\nprep -> blk -> gmp -> fc\n"
+    a = _analyze(tmp_path, text)
+    (d,) = a.diagnostics[a.path]
+    assert d.range.start == _pos(text, "blk = gelu") and "defined twice" in d.message
+    (r,) = d.related
+    assert r.path == a.path and r.range.start == _pos(text, "blk = relu") and r.message == "first definition"
+    # a note in the prelude points there
+    b = _analyze(tmp_path, "input 3x32x32\nprep -> layer2(64) -> gmp -> fc\n")
+    (d,) = b.diagnostics[b.path]
+    assert d.related[0].path == str(PRELUDE) and "defined here" in d.related[0].message
+
+
+def test_independent_mistakes_are_all_reported(tmp_path):
+    text = "input 3x32x32\nprep -> gmp -> fc\ntrain {\n  epochs = -1\n  flop = true\n  lr = 0.1\n}\n"
+    a = _analyze(tmp_path, text)
+    ds = a.diagnostics[a.path]
+    assert [d.range.start for d in ds] == [_pos(text, "epochs"), _pos(text, "flop"), _pos(text, "lr")]
+    assert "did you mean 'flip'" in ds[1].message
+    assert a.graph is not None  # the network itself still checked: hover keeps its shapes
+
+
+def test_non_ascii_text_maps_to_utf16_columns(tmp_path):
+    text = 'input 3x32x32\nblk "Größe 🚀 ü" = conv_bn(32) -> nope\nprep -> blk -> gmp -> fc\n'
+    a = _analyze(tmp_path, text)
+    (d,) = a.diagnostics[a.path]
+    line, col = _pos(text, "nope")
+    assert d.range.start == (line, col) and d.range.end == (line, col + 4)
+    assert col == text.split("\n")[1].index("nope") + 1  # the emoji is two UTF-16 units
+    lines = Lines(text, "utf-8")
+    assert lines.to_units(2, text.split("\n")[1].index("nope") + 1)[1] == text.split("\n")[1].encode().index(b"nope")
+    for enc in ("utf-8", "utf-16", "utf-32"):
+        ls = Lines(text, enc)
+        for ch in range(len(text.split("\n")[1]) + 1):
+            assert ls.to_chars(1, ls.to_units(2, ch + 1)[1]) == ch
+
+
+def test_hover_on_an_op_shows_shape_params_and_macs_for_each_use(tmp_path):
+    text = "input 3x32x32\n# two convs\nblk(c) = conv(c) -> relu\nblk(16) -> blk(32) -> gmp -> fc\n"
+    a = _analyze(tmp_path, text)
+    got = hover(a, _pos(text, "conv(c)", 1))
+    assert got is not None
+    body, rng = got
+    assert rng.start == _pos(text, "conv(c)")
+    assert "`blk_1/conv`: output **16×32×32**, 448 params, 442,368 MACs" in body
+    assert "`blk_2/conv`: output **32×32×32**, 4,640 params, 4,718,592 MACs" in body
+    assert "conv(c=auto, k=3" in body  # its signature
+    body, _ = hover(a, _pos(text, "blk(c)"))
+    assert "two convs" in body and "2 uses" in body  # the definition's comment, each use's shape
+    body, _ = hover(a, _pos(text, "blk(32)"))
+    assert "`blk_2` (c=32): output **32×32×32**" in body
+
+
+def test_hover_on_a_choice_lists_its_variants(tmp_path):
+    text = "input 3x32x32\nprep -> (relu | gelu) -> gmp -> fc\n"
+    a = _analyze(tmp_path, text)
+    body, _ = hover(a, _pos(text, " | ", 1))
+    assert "2 options" in body and "2 variants" in body and "relu" in body and "gelu" in body
+
+
+def test_symbols_list_definitions_network_and_train(tmp_path):
+    text = 'use "lib.net"\ninput 3x32x32\nblk(c=8) "B" = conv_bn(c)\nprep -> blk -> gmp -> fc\ntrain { epochs = 2 }\n'
+    a = _analyze(tmp_path, text, **{"lib.net": "other = relu\n"})
+    got = [(s.name, s.kind) for s in symbols(a)]
+    assert got == [
+        ("lib.net", "file"),
+        ("input", "constant"),
+        ("blk(c)", "function"),
+        ("network", "network"),
+        ("train", "section"),
+    ]
+    assert symbols(a)[-1].children[0].name == "epochs"
+
+
+def test_completion_of_parameters_with_defaults_and_of_settings(tmp_path):
+    checked = "input 3x32x32\nblk(c, k=3) = conv(c, k)\nprep -> blk(8) -> gmp -> fc\n"
+    a = _analyze(tmp_path, checked)  # what the server keeps: the last text that parsed
+    typing = checked + "x = conv_bn(64, ) -> blk(8, \ntrain {\n  ep\n}\n"  # mid-edit, does not parse
+
+    def at(needle: str, offset: int, text: str = typing) -> dict[str, str]:
+        return {i.label: i.detail for i in completions(a, text, text.index(needle) + offset)}
+
+    inside_def = at("conv_bn(64, )", len("conv_bn(64, "))
+    assert inside_def["c="] == "default auto" and inside_def["k="] == "default 3"
+    assert "conv" in inside_def and "blk" in inside_def  # blocks and values can be arguments too
+    inside_user = at("blk(8, ", len("blk(8, "))
+    assert inside_user["c="] == "required" and inside_user["k="] == "default 3"
+    inside_op = at("conv(", 5, "conv(")
+    assert inside_op["stride="].endswith("default 1") and "bias=" in inside_op
+    settings = at("  ep", 4)
+    assert settings["epochs"] == "default 24" and "lr" in settings and "conv" not in settings
+    after_equals = at("k=3)", 2, checked)  # a value position: names, no parameter names
+    assert "conv" in after_equals and "c=" not in after_equals
+    assert context("train { epochs = 2", 18).at_name is False
+    # a text that does not parse at all still completes the prelude's definitions
+    broken = analyze("prep -> (", str(tmp_path / "broken.net"))
+    assert "conv_bn" in {i.label for i in completions(broken, "prep -> (con", 12)}
+
+
+def test_inlay_hints_show_each_blocks_output_shape(tmp_path):
+    text = RESNET.read_text(encoding="utf-8")
+    a = analyze(text, str(RESNET))
+    hints = {h.label.strip() for h in inlay_hints(a)}
+    assert {"64×32×32", "128×16×16", "256×8×8", "512×4×4", "512", "10"} <= hints
+
+
+def test_a_library_file_without_a_network_is_not_an_error(tmp_path):
+    a = _analyze(tmp_path, "# helpers\nblk(c) = conv_bn(c) -> relu\n", name="lib.net")
+    assert a.ok and index_of(a).definition(_pos("# helpers\nblk(c) = conv_bn(c) -> relu\n", "conv_bn"))
+
+
+def test_definition_of_a_parameter_and_of_an_import(tmp_path):
+    text = 'use "lib.net"\ninput 3x32x32\nblk(width) = conv(width)\nprep -> blk(8) -> other -> gmp -> fc\n'
+    a = _analyze(tmp_path, text, **{"lib.net": "# lib\nother = relu\n"})
+    assert a.ok
+    path, rng = index_of(a).definition(_pos(text, "conv(width)", 5))
+    assert path == a.path and rng.start == _pos(text, "width)")
+    path, rng = index_of(a).definition(_pos(text, "other ->"))
+    assert path == str(tmp_path / "lib.net") and rng.start == (1, 0)
+    assert "lib" in hover(a, _pos(text, "other ->"))[0]
