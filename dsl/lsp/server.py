@@ -26,7 +26,7 @@ from ..loader import STRING_FILE
 from .analysis import Analysis, Diagnostic, analyze
 from .complete import completions
 from .hover import hover
-from .index import index_of
+from .index import block_stats, index_of
 from .outline import Symbol, inlay_hints, symbols
 from .positions import Lines, Range
 
@@ -178,7 +178,11 @@ class NetcServer(LanguageServer):
 def _safe_analyze(text: str, path: str, others: dict[str, str], encoding: str) -> Analysis | None:
     """`analyze`, with a failure inside netc logged instead of ending the server."""
     try:
-        return analyze(text, path, others, encoding)
+        result = analyze(text, path, others, encoding)
+        index_of(result)  # built here, off the event loop, so that the first hover is quick
+        if result.graph is not None:
+            block_stats(result, "")
+        return result
     except Exception:  # a bug in netc must not take the editor's server down
         log.error("netc lsp: internal error while checking %s:\n%s", path, traceback.format_exc())
         return None
