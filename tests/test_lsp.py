@@ -274,6 +274,9 @@ def test_non_ascii_text_maps_to_utf16_columns(tmp_path):
     assert col == text.split("\n")[1].index("nope") + 1  # the emoji is two UTF-16 units
     lines = Lines(text, "utf-8")
     assert lines.to_units(2, text.split("\n")[1].index("nope") + 1)[1] == text.split("\n")[1].encode().index(b"nope")
+    crlf = text.replace("\n", "\r\n")  # Windows line ends (and old Mac ones) count one line each
+    assert analyze(crlf, a.path).diagnostics[a.path][0].range == d.range
+    assert analyze(text.replace("\n", "\r"), a.path).diagnostics[a.path][0].range == d.range
     for enc in ("utf-8", "utf-16", "utf-32"):
         ls = Lines(text, enc)
         for ch in range(len(text.split("\n")[1]) + 1):

@@ -34,7 +34,9 @@ class Lines:
             raise ValueError(f"unknown position encoding {encoding!r}")
         # the front end drops a leading byte-order mark; the editor's text still has it
         self.bom = text.startswith("\ufeff")
-        self.lines = text.split("\n")
+        # line breaks as the front end and LSP count them: CRLF, a lone CR and LF are each one
+        self.text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.lines = self.text.split("\n")
         self.encoding = encoding
 
     def _units(self, s: str) -> int:
@@ -69,7 +71,7 @@ class Lines:
         return len(text)
 
     def offset(self, line0: int, units: int) -> int:
-        """An LSP position as a character offset into the whole text."""
+        """An LSP position as a character offset into `self.text` (line breaks made LF)."""
         line0 = min(max(0, line0), len(self.lines) - 1)
         return sum(len(s) + 1 for s in self.lines[:line0]) + self.to_chars(line0, units)
 

@@ -287,7 +287,7 @@ def make_server() -> NetcServer:
                 documentation=t.MarkupContent(t.MarkupKind.Markdown, i.doc) if i.doc else None,
                 insert_text=i.insert,
             )
-            for i in completions(a, text, offset)
+            for i in completions(a, lines.text, offset)
         ]
         return t.CompletionList(is_incomplete=False, items=items)
 
