@@ -95,6 +95,20 @@ def _betas(v: Any) -> str | None:
     return "a pair (beta1, beta2) of numbers in [0, 1), e.g. (0.9, 0.999)"
 
 
+def _range_pair(lo: float, hi: float, example: str) -> Check:
+    def check(v: Any) -> str | None:
+        if (
+            isinstance(v, (list, tuple))
+            and len(v) == 2
+            and all(_is_num(x) and lo < x <= hi for x in v)
+            and v[0] <= v[1]
+        ):
+            return None
+        return f"a pair (low, high) of numbers in ({lo:g}, {hi:g}] with low <= high, e.g. {example}"
+
+    return check
+
+
 def _eps(v: Any) -> str | None:
     return None if _is_num(v) and 0 < v <= 1 else "a number in (0, 1]"
 
@@ -213,6 +227,45 @@ class TrainSettings:
         added_later=True,
     )
     cutout: int = setting(8, _int(0, 4096), "cutout square side, zero-filled after normalisation (0: off)")
+    augment: str = setting(
+        "article",
+        _choice("article", "imagenet"),
+        "training augmentation: article (pad-crop, flip, cutout) or imagenet (random-resized crop and flip; "
+        "evaluation resizes and centre-crops)",
+        added_later=True,
+    )
+    resolution: int = setting(
+        0,
+        _int(0, 8192),
+        "side of the images the network is fed (0: the network's input size); must match the network's input",
+        added_later=True,
+    )
+    crop_scale: tuple[float, float] = setting(
+        (0.08, 1.0),
+        _range_pair(0.0, 1.0, "(0.08, 1)"),
+        "augment = imagenet: the random crop's share of the image's area, drawn in [low, high]",
+        added_later=True,
+    )
+    crop_ratio: tuple[float, float] = setting(
+        (0.75, 4 / 3),
+        _range_pair(0.0, 100.0, "(0.75, 1.3333)"),
+        "augment = imagenet: the random crop's aspect ratio (width / height), drawn log-uniformly in [low, high]",
+        added_later=True,
+    )
+    eval_crop: float = setting(
+        0.875,
+        _float(0.01, 1.0),
+        "augment = imagenet: evaluation resizes the shorter side to round(resolution / eval_crop), then "
+        "takes the centre resolution x resolution",
+        added_later=True,
+    )
+    data_path: str = setting(
+        "auto",
+        _choice("auto", "device", "stream"),
+        "device: the whole dataset on the device (the article's); stream: batches decoded and augmented by "
+        "DataLoader workers; auto: device when the data is one image size and fits, else stream",
+        added_later=True,
+    )
     mean: tuple[float, ...] = setting(
         (0.4914, 0.4822, 0.4465), _channels(False), "per-channel normalisation mean (on [0,1] pixels)"
     )
@@ -269,6 +322,8 @@ class TrainSettings:
                     f"epoch {self.lr[-1][0]:g}; stretch them, or leave lr out to stretch the default",
                 )
             )
+        if not out:
+            out += self._augment_problems()
         if not out and self.flip_mode != "random" and not self.flip:
             out.append(("flip_mode", "left out: flip = false turns flips off"))
         if not out and self.ema_every == 0:
@@ -278,6 +333,21 @@ class TrainSettings:
                     out.append((f.name, "left out: it applies only with ema_every > 0 (the EMA is off)"))
                     break
         return out
+
+    def _augment_problems(self) -> list[tuple[str, str]]:
+        """Settings of the other augmentation recipe would silently do nothing: refuse them."""
+        other = "article" if self.augment == "imagenet" else "imagenet"
+        for f in dataclasses.fields(self):
+            if f.name in _AUGMENT_ONLY[other] and getattr(self, f.name) != f.default:
+                return [(f.name, f"left out: it applies only with augment = {other} (this recipe uses {self.augment})")]
+        if self.augment == "imagenet" and self.data_path == "device":
+            return [
+                (
+                    "data_path",
+                    "stream (or auto) with augment = imagenet: its crops are made per image by the streamed path",
+                )
+            ]
+        return []
 
     # ------------------------------------------------------------------ derived
     @property
@@ -317,13 +387,13 @@ class TrainSettings:
                 file=source,
                 hint="use tta = 1 or 0",
             )
-        if self.pad >= min(h, w):
+        if self.augment == "article" and self.pad >= min(h, w):
             raise DataError(
                 f"setting pad = {self.pad} needs images larger than {h}x{w} (reflect padding)",
                 file=source,
                 hint=f"use pad <= {min(h, w) - 1} (0 turns cropping off)",
             )
-        if self.cutout > min(h, w):
+        if self.augment == "article" and self.cutout > min(h, w):
             raise DataError(
                 f"setting cutout = {self.cutout} is larger than the {h}x{w} images",
                 file=source,
@@ -525,7 +595,10 @@ _FLOAT_FIELDS = {
     "norm_bias_decay",
     "ema_decay",
     "ema_power",
+    "eval_crop",
 }
+# settings that apply to one augmentation recipe only
+_AUGMENT_ONLY = {"article": ("pad", "cutout"), "imagenet": ("crop_scale", "crop_ratio", "eval_crop")}
 # settings of the EMA that do nothing while ema_every = 0
 _EMA_DETAILS = ("ema_start", "ema_decay", "ema_power")
 
@@ -540,7 +613,7 @@ def _normalise(name: str, v: Any) -> Any:
         return tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in v)
     if name in ("mean", "std") and isinstance(v, (list, tuple)):
         return tuple(v)
-    if name == "betas" and isinstance(v, (list, tuple)):
+    if name in ("betas", "crop_scale", "crop_ratio") and isinstance(v, (list, tuple)):
         return tuple(float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v)
     return v
 

@@ -134,3 +134,41 @@ def ctrl_c_at_epoch(after: int) -> Iterator[None]:
         yield
     finally:
         report_mod.ConsoleReporter.epoch_start = real
+
+
+def write_class_folder(
+    root: Path, classes: int = 20, per_train: int = 8, per_test: int = 3, size: int | None = 64, seed: int = 0
+) -> Path:
+    """An image folder (train/, test/) of `classes` classes told apart by their tint; PNG images of
+    `size` x `size`, or of mixed sizes (each side in 24..80) when `size` is None."""
+    from PIL import Image
+
+    g = np.random.default_rng(seed)
+    tints = g.integers(30, 226, (classes, 3))
+    for split, n in (("train", per_train), ("test", per_test)):
+        for c in range(classes):
+            d = root / split / f"class{c:02d}"
+            d.mkdir(parents=True)
+            for i in range(n):
+                h, w = (size, size) if size else (int(g.integers(24, 81)), int(g.integers(24, 81)))
+                x = np.clip(g.integers(-40, 40, (h, w, 3)) + tints[c], 0, 255).astype(np.uint8)
+                Image.fromarray(x).save(d / f"{i:03d}.png")
+    return root
+
+
+STREAM_NET = """\
+input 3x{size}x{size}
+conv_bn(8) -> maxpool(4) -> conv_bn(16) -> gmp -> linear({classes})
+train {{
+  epochs = {epochs}
+  batch_size = 32
+  eval_batch_size = 64
+  lr = [(0, 0), ({peak}, 0.2), ({epochs}, 0)]
+{extra}}}
+"""
+
+
+def write_stream_net(path: Path, epochs: int = 2, size: int = 64, classes: int = 20, extra: str = "") -> Path:
+    """A tiny classifier of `size` x `size` RGB images into `classes` classes (`extra`: train { } lines)."""
+    path.write_text(STREAM_NET.format(epochs=epochs, size=size, classes=classes, extra=extra, peak=min(1, epochs / 2)))
+    return path

@@ -15,7 +15,7 @@ from click.core import ParameterSource
 from ..errors import NetError
 from .common import engine_options, max_params_option, positive
 
-RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quiet"}  # flags --resume accepts
+RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quiet", "workers"}  # flags --resume accepts
 
 
 @click.command("train")
@@ -60,6 +60,13 @@ RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quie
     help="override one training setting, written as in a train { } section (repeatable): "
     "--set label_smoothing=0.1 --set lr=[(0,0),(2,0.4),(10,0)]; recorded in the run folder",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=None,
+    help="DataLoader worker processes of the streamed data path (default: the CPUs but one, at most 8; "
+    "0 decodes in the training process); results do not depend on it",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar or per-epoch lines; only the final table")
 @engine_options
 @max_params_option
@@ -80,6 +87,7 @@ def command(
     limit_test: int | None,
     checkpoint: bool,
     sets: tuple[str, ...],
+    workers: int | None,
     quiet: bool,
     max_params: int,
 ) -> None:
@@ -112,6 +120,7 @@ def command(
             compile_ if "compile_" in given else None,
             max_params,
             say=lambda text: console.print(text, markup=False),
+            workers=workers,
         )
         if len(session.done) >= session.runs:
             console.print(f"'{session.rundir.path}' is already complete", markup=False)
@@ -138,6 +147,7 @@ def command(
         checkpoint=checkpoint,
         max_params=max_params,
         sets=sets,
+        workers=workers,
     )
     _run(console, reporter, start_session(request))
 
@@ -158,6 +168,7 @@ def _header(console: Any, session: Any) -> None:
     console.print(f"netc train {session.name}: {ds.describe()}", markup=False)
     if ds.notice:
         console.print(ds.notice, markup=False)
+    console.print(session.data_line(), markup=False)
     console.print(
         f"device {device_name(trainer.device)} ({trainer.device.type}), precision {trainer.precision}, "
         f"compile {'on' if trainer.compile else 'off'}; {s.epochs} epochs, batch {s.batch_size}, "

@@ -30,6 +30,8 @@ name. Layouts accepted as a path (the folder itself, or a folder holding one of 
   `class_names.txt`; 3x96x96 images (the unlabeled set is not read).
 * an image folder: `train/<class>/*.png|jpg|...` and `test/<class>/...` or `val/<class>/...`
   (ImageFolder's layout; classes are the sorted folder names of `train/`; any one image size).
+  `open_dataset` lists it instead of decoding it: an `ImageFiles` (`folder`), read image by image
+  by the streamed data path, so its images may have any sizes.
 * an `.npz` (or a folder holding exactly one) with `train_x`, `train_y`, `test_x`, `test_y`;
   images uint8, NHWC or NCHW; or with encoded images `{split}_jpeg` + `{split}_offsets` +
   `{split}_y` (the layout of `shared/data/cifar10_jpeg.npz`, the JPEG copy), decoded on load.
@@ -64,8 +66,9 @@ from .cifar import (
     read_pickle,
 )
 from .dataset import LABEL_LIMIT, USAGE, Dataset, _check, default_root
+from .folder import ImageFiles
 from .idx import IDX_DATASETS, _load_idx, has_idx
-from .images import _load_imagefolder
+from .images import _load_imagefolder, list_imagefolder
 from .named import NAMED, data_arg, dataset_name, load_named, named
 from .npz import _load_npz
 from .paths import _entries, _is_dir, _is_file, _stat, check_data_path
@@ -77,6 +80,7 @@ __all__ = [
     "NAMED",
     "USAGE",
     "Dataset",
+    "ImageFiles",
     "PickleRefused",
     "SafeUnpickler",
     "check_data_path",
@@ -84,6 +88,7 @@ __all__ = [
     "dataset_name",
     "default_root",
     "load_dataset",
+    "open_dataset",
     "read_pickle",
 ]
 
@@ -100,18 +105,39 @@ def load_dataset(
     `limit`/`limit_test` keep N images, a fixed random subset in the original order (some copies
     are sorted by class, so the first N would not do); `channels` (the net's) is what image folders
     and encoded images are decoded to; `download=False` refuses to download a missing named dataset."""
+    ds = open_dataset(data, limit=limit, limit_test=limit_test, channels=channels, download=download, lazy=False)
+    assert isinstance(ds, Dataset)
+    return ds
+
+
+def open_dataset(
+    data: str | os.PathLike | None = None,
+    *,
+    limit: int | None = None,
+    limit_test: int | None = None,
+    channels: int = 3,
+    download: bool = True,
+    lazy: bool = True,
+) -> Dataset | ImageFiles:
+    """`load_dataset`, except that an image folder is listed, not decoded (an `ImageFiles`, read as
+    batches need it) unless `lazy` is False."""
     n = named(data)
     if data is None:
-        ds = _download_cifar(download)
+        ds: Dataset | ImageFiles = _download_cifar(download)
     elif n is not None:
         ds = load_named(n, download)
     else:
-        ds = _load_path(Path(data), channels)
-    _check(ds)
-    if limit is not None:
-        ds.train_x, ds.train_y = _subset(ds.train_x, ds.train_y, limit)
-    if limit_test is not None:
-        ds.test_x, ds.test_y = _subset(ds.test_x, ds.test_y, limit_test)
+        ds = _load_path(Path(data), channels, lazy)
+    if isinstance(ds, ImageFiles):  # the listing checked its splits and labels
+        for split, k in (("train", limit), ("test", limit_test)):
+            if k is not None:
+                ds.subset(split, _keep(len(ds.files(split)), k))
+    else:
+        _check(ds)
+        if limit is not None:
+            ds.train_x, ds.train_y = _subset(ds.train_x, ds.train_y, limit)
+        if limit_test is not None:
+            ds.test_x, ds.test_y = _subset(ds.test_x, ds.test_y, limit_test)
     # the file has images (checked above), so an empty set here is what --limit made of it
     if len(ds.train_y) == 0:
         raise DataError(f"--limit {limit} leaves no training images (it must be at least 1)", file=ds.source)
@@ -123,18 +149,25 @@ def load_dataset(
 def _subset(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     if n >= len(y):
         return x, y
-    keep = np.sort(np.random.default_rng(0).permutation(len(y))[: max(n, 0)])
+    keep = _keep(len(y), n)
     return x[keep], y[keep]
+
+
+def _keep(total: int, n: int) -> np.ndarray:
+    """The indices `--limit n` keeps of `total` images: a fixed random subset, sorted."""
+    if n >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(0).permutation(total)[: max(n, 0)])
 
 
 # ----------------------------------------------------------------------------- files
 
 
-def _load_path(path: Path, channels: int) -> Dataset:
+def _load_path(path: Path, channels: int, lazy: bool = False) -> Dataset | ImageFiles:
     check_data_path(path)
     if stat.S_ISREG(os.stat(path).st_mode):
         return _load_npz(path, channels)
-    found = _layouts(path, channels) or _held_layouts(path, channels)
+    found = _layouts(path, channels, lazy) or _held_layouts(path, channels)
     if len(found) > 1:
         raise DataError(
             f"'{path}' holds several datasets ({', '.join(what for what, _ in found)}); pass the folder of the one to use",
@@ -162,10 +195,17 @@ def _load_path(path: Path, channels: int) -> Dataset:
     raise DataError(f"'{path}' holds no data in a layout netc reads", file=str(path), hint=USAGE)
 
 
-Found = list[tuple[str, Callable[[], Dataset]]]
+Found = list[tuple[str, Callable[[], Dataset | ImageFiles]]]
 
 
-def _layouts(path: Path, channels: int) -> Found:
+def _image_folder(path: Path, channels: int, lazy: bool) -> Dataset | ImageFiles:
+    if lazy:
+        listing = list_imagefolder(path, channels)
+        return ImageFiles(listing, listing.notice)
+    return _load_imagefolder(path, channels)
+
+
+def _layouts(path: Path, channels: int, lazy: bool = False) -> Found:
     """The layouts whose files lie in `path` itself: (what, its loader)."""
     found: Found = []
     if _stat(path / "data_batch_1") is not None or _stat(path / "test_batch") is not None:
@@ -179,7 +219,7 @@ def _layouts(path: Path, channels: int) -> Found:
     if has_idx(path):
         found.append(("IDX files", lambda: _load_idx(path)))
     if _is_dir(path / "train") and (_is_dir(path / "test") or _is_dir(path / "val")):
-        found.append(("an image folder (train/, test/)", lambda: _load_imagefolder(path, channels)))
+        found.append(("an image folder (train/, test/)", lambda: _image_folder(path, channels, lazy)))
     return found
 
 

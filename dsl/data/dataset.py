@@ -73,23 +73,28 @@ class Dataset:
                 file=self.source,
                 hint="change the file's 'input' line or pass other --data",
             )
-        n = self.num_classes
-        data = f"(the data: {self.source})"
-        declared = getattr(graph, "classes", None)
-        if declared is not None and declared != n:
-            raise DataError(
-                f"the data has {n} classes but '{graph.name}' declares classes = {declared} {data}",
-                span=_classes_span(graph),
-                file=self.source,
-                hint=f"set classes = {n} in the .net file, or pass other --data",
-            )
-        if n > graph.num_classes:
-            raise DataError(
-                f"the data has {n} classes but '{graph.name}' has {graph.num_classes} outputs {data}",
-                span=getattr(graph, "net_span", None),
-                file=self.source,
-                hint=f"end the net with a linear({n}), or set classes = {n} (the prelude's fc has `classes` outputs)",
-            )
+        check_classes(self.num_classes, self.source, graph)
+
+
+def check_classes(n: int, source: str, graph: Any) -> None:
+    """Refuse `n` classes (of the data at `source`) that a network cannot take: a count other than the
+    file's `classes = N` (the error points at that line), more classes than outputs (at the network)."""
+    data = f"(the data: {source})"
+    declared = getattr(graph, "classes", None)
+    if declared is not None and declared != n:
+        raise DataError(
+            f"the data has {n} classes but '{graph.name}' declares classes = {declared} {data}",
+            span=_classes_span(graph),
+            file=source,
+            hint=f"set classes = {n} in the .net file, or pass other --data",
+        )
+    if n > graph.num_classes:
+        raise DataError(
+            f"the data has {n} classes but '{graph.name}' has {graph.num_classes} outputs {data}",
+            span=getattr(graph, "net_span", None),
+            file=source,
+            hint=f"end the net with a linear({n}), or set classes = {n} (the prelude's fc has `classes` outputs)",
+        )
 
 
 def _classes_span(graph: Any) -> Span | None:

@@ -1,4 +1,5 @@
-"""Decoding images (Pillow, in threads, decompression bombs refused) and image folders."""
+"""Decoding images (Pillow, in threads, decompression bombs refused) and image folders: listing one
+(`list_imagefolder`, shared with the lazily read `folder.ImageFiles`) and decoding it whole."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +28,13 @@ def _exc(err: BaseException) -> str:
 
 def _decode(blob: bytes | Path, mode: str, what: str, file: str) -> np.ndarray:
     """One image (bytes, or a regular file) decoded with Pillow into `mode`; `what` names it in messages."""
+    return np.asarray(open_image(blob, mode, what, file))
+
+
+def open_image(blob: bytes | Path, mode: str, what: str, file: str) -> Any:
+    """One image (bytes, or a regular file) decoded with Pillow into `mode` (a loaded PIL image);
+    anything that is not a decodable image raises DataError naming `file` (`what` in the message).
+    Decompression bombs are refused when the caller turned Pillow's warning into an error."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -32,7 +42,9 @@ def _decode(blob: bytes | Path, mode: str, what: str, file: str) -> np.ndarray:
             _open_file(blob, "an image file") if isinstance(blob, Path) else io.BytesIO(blob) as f,
             Image.open(f) as im,
         ):
-            return np.asarray(im.convert(mode))
+            out = im.convert(mode)
+            out.load()
+            return out
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -82,20 +94,45 @@ def _test_split(root: Path) -> str:
     return "test" if _is_dir(root / "test") else "val"
 
 
-def _load_imagefolder(root: Path, channels: int) -> Dataset:
-    """ImageFolder's layout: `train/<class>/*` and `test/<class>/*` (or `val/<class>/*` when there is no
-    test/); any image size (one for all) and any number of classes (the sorted folder names of train/)."""
+@dataclass
+class FolderList:
+    """An image folder's files: per split (train, and test or val) the image paths and labels."""
+
+    root: Path
+    mode: str  # Pillow mode the images are converted to ("RGB" or "L")
+    classes: list[str]
+    test_split: str  # "test", or "val" when there is no test/
+    files: dict[str, tuple[list[Path], np.ndarray]]  # "train" / "test" -> (paths, int64 labels)
+
+    @property
+    def notice(self) -> str:
+        """The line saying the data is used as given."""
+        return f"note: '{self.root}' is an image folder, not the official CIFAR-10 release; using it as given" + (
+            "" if self.test_split == "test" else " (its val/ folder is the test set)"
+        )
+
+
+def image_mode(channels: int, root: Path) -> str:
+    """Pillow's mode for a net of `channels` input channels (1: L, 3: RGB); others are refused."""
     mode = _MODES.get(channels)
     if mode is None:
         raise DataError(f"image folders can feed 1- or 3-channel nets, not {channels}", file=str(root))
+    return mode
+
+
+def list_imagefolder(root: Path, channels: int) -> FolderList:
+    """ImageFolder's layout, listed (nothing decoded): `train/<class>/*` and `test/<class>/*` (or
+    `val/<class>/*` when there is no test/); classes are the sorted folder names of train/."""
+    mode = image_mode(channels, root)
     classes = [d.name for d in _entries(root / "train") if _is_dir(d)]
     if not classes:
         raise DataError(f"'{root / 'train'}' has no class folders", file=str(root / "train"), hint=USAGE)
     index = {c: i for i, c in enumerate(classes)}
-    out = {}
+    out: dict[str, tuple[list[Path], np.ndarray]] = {}
     test = _test_split(root)
     for split in ("train", test):
-        files, labels = [], []
+        files: list[Path] = []
+        labels: list[int] = []
         for d in (p for p in _entries(root / split) if _is_dir(p)):
             if d.name not in index:
                 raise DataError(
@@ -113,17 +150,23 @@ def _load_imagefolder(root: Path, channels: int) -> Dataset:
             labels += [index[d.name]] * len(imgs)
         if not files:
             raise DataError(f"'{root / split}' holds no images", file=str(root / split), hint=USAGE)
-        x = _decode_all(files, mode, functools.partial(_quoted, files), functools.partial(_str_at, files))
-        out[split] = (x, np.asarray(labels, dtype=np.int64))
+        out["train" if split == "train" else "test"] = (files, np.asarray(labels, dtype=np.int64))
+    return FolderList(root, mode, classes, test, out)
+
+
+def _load_imagefolder(root: Path, channels: int) -> Dataset:
+    """An image folder decoded whole: any image size (one for all), any number of classes."""
+    return decode_folder(list_imagefolder(root, channels))
+
+
+def decode_folder(listing: FolderList) -> Dataset:
+    """Every image of a listed folder decoded into memory (one size for all, else DataError)."""
+    out = {}
+    for split, (files, labels) in listing.files.items():
+        x = _decode_all(files, listing.mode, functools.partial(_quoted, files), functools.partial(_str_at, files))
+        out[split] = (x, labels)
     return Dataset(
-        *out["train"],
-        *out[test],
-        classes,
-        str(root),
-        "imagefolder",
-        False,
-        f"note: '{root}' is an image folder, not the official CIFAR-10 release; using it as given"
-        + ("" if test == "test" else " (its val/ folder is the test set)"),
+        *out["train"], *out["test"], listing.classes, str(listing.root), "imagefolder", False, listing.notice
     )
 
 

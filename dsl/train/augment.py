@@ -40,8 +40,13 @@ def prepare_images(
 def base_flips(n: int, seed: int, device: torch.device | str) -> torch.Tensor:
     """One fixed random flip (p=0.5) per training image for the whole run: (n,) bool on `device`,
     a function of `seed` alone (a generator of its own, so the global RNG stream is untouched)."""
+    return torch.from_numpy(base_flip_array(n, seed)).to(device)
+
+
+def base_flip_array(n: int, seed: int) -> np.ndarray:
+    """`base_flips` as a numpy (n,) bool array (the streamed path's workers use it)."""
     g = np.random.default_rng([seed % (1 << 63), 0x666C6970])  # "flip": apart from torch's seeding by `seed`
-    return torch.from_numpy(g.random(n) < 0.5).to(device)
+    return g.random(n) < 0.5
 
 
 def epoch_flips(base: torch.Tensor, epoch: int) -> torch.Tensor:

@@ -76,6 +76,7 @@ from .optim import lr_scales, make_optimizer, mean_loss, norm_bias_names, step_l
 from .report import Reporter
 from .schedule import epoch_lrs, lr_at
 from .state import RunResult, Snapshot
+from .stream import StreamData
 from .tta import tta_logits
 
 __all__ = [
@@ -90,7 +91,7 @@ __all__ = [
 ]
 
 ModelSource = Any  # a dsl Graph, or a zero-argument callable returning a fresh torch.nn.Module
-Data = DeviceData  # data prepared for a path: DeviceData (device-resident) or stream.StreamData
+Data = DeviceData | StreamData  # data prepared for a path (dsl.train.datapath)
 
 
 class _Slot:
@@ -305,6 +306,8 @@ class Trainer:
         steps = s.steps_per_epoch(data.n_train)
         total = s.total_steps(data.n_train)
         epochs = -(-total // steps)  # the last one may be partial
+        if src.streamed:
+            reporter.streaming(s.batch_size)
         reporter.run_start(seed, epochs, steps, start)
         self._sync()
         for epoch in range(start, epochs):

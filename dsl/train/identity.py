@@ -16,7 +16,11 @@ import numpy as np
 
 
 def dataset_digest(ds: Any) -> str:
-    """A SHA-256 of a dataset's images and labels (shapes and bytes), as loaded (after --limit)."""
+    """A SHA-256 of a dataset's images and labels (shapes and bytes), as loaded (after --limit); for an
+    image folder read lazily (`ImageFiles`), its own digest of file names, sizes and labels."""
+    own = getattr(ds, "digest", None)
+    if callable(own):
+        return str(own())
     h = hashlib.sha256()
     for name in ("train_x", "train_y", "test_x", "test_y"):
         a = np.ascontiguousarray(getattr(ds, name))

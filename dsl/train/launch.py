@@ -7,7 +7,8 @@ The Python API behind `netc train FILE` (resuming is `dsl.train.resume.resume_se
     results = session.train()
 
 Everything is checked before the run folder is created: the network (and that it is a
-classifier), the settings with the flags applied, the device, and the data against both.
+classifier), the settings with the flags applied, the device, and the data against both; then
+the data path is chosen (`dsl.train.datapath`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..data import Dataset
 from ..errors import NetError
 from ..settings import SettingsError, TrainSettings
 from .checks import check_trainable
+from .datapath import check_fit, choose, settle
 from .engine import Trainer
 from .session import Session
 
@@ -42,11 +45,12 @@ class TrainRequest:
     checkpoint: bool = True
     max_params: int = 1_000_000_000
     sets: tuple[str, ...] = ()  # `--set key=value` flags, applied after the file's train { } section
+    workers: int | None = None  # DataLoader worker processes of the streamed path (None: stream.default_workers())
 
 
 def start_session(req: TrainRequest) -> Session:
     """A new run folder for `req`, after every check; the session holds the folder's lock."""
-    from ..data import load_dataset
+    from ..data import open_dataset
     from ..data.named import data_arg
     from ..loader import load
 
@@ -70,9 +74,12 @@ def start_session(req: TrainRequest) -> Session:
             err.message, file=req.file, hint="check the flags and the file's train { ... } section"
         ) from None
     trainer = Trainer(req.device, req.precision, req.compile)  # a missing device is said before the data is loaded
-    ds = load_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
-    ds.check_fits(graph)
-    settings.check_data(ds.image_shape, ds.source, len(ds.train_y))
+    ds = open_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
+    size = check_fit(ds, graph, settings)
+    choice = choose(ds, settings, trainer.device, trainer.precision, size)
+    ds = settle(ds, choice.path)
+    if isinstance(ds, Dataset):
+        check_fit(ds, graph, settings)  # a decoded folder: its image size too
     return Session.start(
         graph,
         ds,
@@ -87,4 +94,6 @@ def start_session(req: TrainRequest) -> Session:
         limits=(req.limit, req.limit_test),
         overrides=overrides,
         checkpoint=req.checkpoint,
+        choice=choice,
+        workers=req.workers,
     )

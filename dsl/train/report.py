@@ -2,7 +2,8 @@
 
 `Reporter` does nothing (what `netc search` gets unless it passes its own). `ConsoleReporter`
 shows a rich progress bar during each epoch (only on a terminal) and prints one line per
-finished epoch: epoch, lr, train loss/acc, test loss/acc, epoch seconds, total seconds.
+finished epoch: epoch, lr, train loss/acc, test loss/acc, epoch seconds, total seconds and the
+epoch's training images per second (`img/s`); on the streamed data path the bar shows images/s too.
 Accuracies are shown as percentages with two decimals everywhere netc prints them (`91.23%`,
 as `netc report` and `netc eval` do); files (metrics.csv, result.json) keep fractions.
 """
@@ -18,16 +19,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typing_extensions import override
 
-HEADER = f"{'epoch':>5} {'lr':>7} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'epoch_s':>7} {'total_s':>8}"
+HEADER = (
+    f"{'epoch':>5} {'lr':>7} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} "
+    f"{'epoch_s':>7} {'total_s':>8} {'img/s':>8}"
+)
 
 
 def epoch_line(row: dict[str, Any]) -> str:
     """One finished epoch as a line under HEADER (test figures '-' in an epoch not evaluated)."""
     test_loss = "-" if row["test_loss"] is None else f"{row['test_loss']:.4f}"
     test_acc = "-" if row["test_acc"] is None else f"{row['test_acc']:.2%}"
+    rate = "-" if row.get("images_s") is None else f"{row['images_s']:.0f}"
     return (
         f"{row['epoch']:>5d} {row['lr']:>7.4f} {row['train_loss']:>10.4f} {row['train_acc']:>9.2%} "
-        f"{test_loss:>9} {test_acc:>8} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f}"
+        f"{test_loss:>9} {test_acc:>8} {row['epoch_s']:>7.2f} {row['total_s']:>8.2f} {rate:>8}"
     )
 
 
@@ -36,6 +41,10 @@ class Reporter:
 
     def note(self, text: str) -> None:
         """A line of information (warm-up time, run i of n)."""
+
+    def streaming(self, batch_size: int) -> None:
+        """The run reads its data through the streamed path in batches of `batch_size` images (said
+        before `run_start`; a display may show images per second)."""
 
     def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
         """A run of `epochs` epochs (the last possibly cut short) of `steps` steps begins (at
@@ -77,10 +86,17 @@ class ConsoleReporter(Reporter):
         self.estimate, self.clock = estimate, clock
         self.steps_left = 0
         self.timed: list[float] = []
+        self.batch_size = 0  # images per step on the streamed path (the bar shows images/s), else 0
+        self.epoch_t0 = 0.0
+        self.epoch_steps = 0
 
     @override
     def note(self, text: str) -> None:
         self.console.print(text, markup=False)
+
+    @override
+    def streaming(self, batch_size: int) -> None:
+        self.batch_size = batch_size
 
     @override
     def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
@@ -102,16 +118,23 @@ class ConsoleReporter(Reporter):
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
+            *([TextColumn("{task.fields[rate]}")] if self.batch_size else []),
             console=self.console,
             transient=True,
         )
-        self.task = self.progress.add_task("train", total=steps)
+        self.task = self.progress.add_task("train", total=steps, rate="")
+        self.epoch_t0, self.epoch_steps = self.clock(), 0
         self.progress.start()
 
     @override
     def step(self) -> None:
         if self.progress is not None:
-            self.progress.advance(self.task)
+            self.epoch_steps += 1
+            rate = ""
+            if self.batch_size:
+                spent = self.clock() - self.epoch_t0
+                rate = f"{self.epoch_steps * self.batch_size / spent:,.0f} img/s" if spent > 0 else ""
+            self.progress.update(self.task, advance=1, rate=rate)
         self.steps_left -= 1
         if self.estimate and len(self.timed) <= self.ESTIMATE_AFTER:
             self.timed.append(self.clock())

@@ -17,6 +17,7 @@ from ..errors import DataError, NetError
 from ..graph import Graph
 from ..settings import SettingsError
 from . import checkpoint
+from .datapath import check_fit, settle
 from .engine import Trainer
 from .identity import changed_sources, dataset_digest
 from .rundir import RunConfig, RunDir
@@ -31,9 +32,11 @@ def resume_session(
     compile: bool | None = None,
     max_params: int = 1_000_000_000,
     say: Callable[[str], None] = print,
+    workers: int | None = None,
 ) -> Session:
-    """A session continuing `run_dir` exactly where it stopped (see the module docstring)."""
-    from ..data import load_dataset
+    """A session continuing `run_dir` exactly where it stopped (see the module docstring), through the
+    data path it started on (`workers`: the streamed path's worker processes; they change no result)."""
+    from ..data import open_dataset
 
     rd = RunDir.open(run_dir)
     lock = rd.lock().__enter__()
@@ -48,8 +51,9 @@ def resume_session(
         graph = _same_network(cfg, file, max_params, say)
         _same_settings(cfg, graph, rd)
         d = cfg.data
-        ds = load_dataset(data or d.arg, limit=d.limit, limit_test=d.limit_test, channels=graph.input_shape[0])
-        ds.check_fits(graph)
+        ds = open_dataset(data or d.arg, limit=d.limit, limit_test=d.limit_test, channels=graph.input_shape[0])
+        check_fit(ds, graph, cfg.settings)
+        ds = settle(ds, d.path)
         if dataset_digest(ds) != d.digest:
             raise DataError(
                 f"the data differs from the data this run trained on ({len(ds.train_y)} train / "
@@ -65,7 +69,7 @@ def resume_session(
             cfg.device.get("precision", "auto"),
             bool(cfg.device.get("compile", False)) if compile is None else compile,
         )
-        session = Session(rd, lock, cfg, graph, ds, trainer)
+        session = Session(rd, lock, cfg, graph, ds, trainer, workers=workers)
         loaded = checkpoint.load_latest(rd.checkpoint, session.validate_checkpoint)
         if loaded is None:
             epochs = rd.metrics_rows()

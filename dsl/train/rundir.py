@@ -3,7 +3,8 @@
     runs/<net>-<YYYYmmdd-HHMMSS>/
       config.json    what the run is: the network (fingerprint, canonical text, every source file),
                      the settings, flags, seeds, the data's identity, device, versions
-      metrics.csv    one row per epoch per run (run, seed, epoch, lr, train/test loss/acc, epoch_s, total_s)
+      metrics.csv    one row per epoch per run (run, seed, epoch, lr, train/test loss/acc, epoch_s, total_s,
+                     images_s: training images per second of the epoch's wall time)
       result.json    per run: test accuracy, seconds; mean, std, fraction >= settings.target
       checkpoint.pt  the last completed epoch (weights, optimizer, RNG, finished runs), for --resume;
                      checkpoint.prev.pt the one before it
@@ -33,7 +34,19 @@ from ..fileio import FileReadError, FolderLock, read_bytes_limited, write_text
 from ..settings import TrainSettings
 
 FORMAT = 2
-COLUMNS = ["run", "seed", "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_s", "total_s"]
+COLUMNS = [
+    "run",
+    "seed",
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "epoch_s",
+    "total_s",
+    "images_s",
+]
 MAX_JSON = 64 << 20
 
 
@@ -56,6 +69,7 @@ class DataRecord:
     image_shape: list[int]
     digest: str
     classes: list[str] = field(default_factory=list)  # the class names, when the data names them
+    path: str = "device"  # the data path the run took ("device" or "stream"; older runs: device)
 
 
 @dataclass
@@ -132,7 +146,10 @@ class RunConfig:
             data.get("image_shape", list),
             data.get("digest", str),
             data.get("classes", list, []),  # absent in run folders written before netc kept them
+            data.get("path", str, "device"),  # absent before the streamed path existed
         )
+        if record.path not in ("device", "stream"):
+            raise NetError(f"'{where}': data.path must be 'device' or 'stream', got {record.path!r}", file=where)
         runs, seed = r.get("runs", int), r.get("seed", int)
         if runs < 1:
             raise NetError(f"'{where}': runs must be at least 1, got {runs}", file=where)

@@ -28,8 +28,9 @@ from ..fileio import FolderLock
 from ..graph import Graph
 from ..settings import TrainSettings
 from . import checkpoint
+from .datapath import Choice, prepare
 from .device import device_name
-from .engine import Snapshot, Trainer, prepare_data
+from .engine import Snapshot, Trainer
 from .identity import dataset_digest
 from .report import Reporter
 from .rundir import DataRecord, RunConfig, RunDir
@@ -58,6 +59,17 @@ class Session:
     trainer: Trainer
     done: list[dict[str, Any]] = field(default_factory=list)  # finished runs (with their rows)
     snapshot: Snapshot | None = None  # the unfinished run's last epoch
+    choice: Choice | None = None  # the data path and why (None: the one config.json records)
+    workers: int | None = None  # DataLoader worker processes on the streamed path (None: the default)
+
+    @property
+    def data_path(self) -> str:
+        """The data path the session trains through ("device" or "stream")."""
+        return self.config.data.path
+
+    def data_line(self) -> str:
+        """One line saying which data path the session takes and why."""
+        return (self.choice or Choice(self.data_path, "as the run started")).line()
 
     @property
     def name(self) -> str:
@@ -96,12 +108,17 @@ class Session:
         limits: tuple[int | None, int | None] = (None, None),
         overrides: dict[str, Any] | None = None,
         checkpoint: bool = True,
+        choice: Choice | None = None,
+        workers: int | None = None,
     ) -> Session:
         """A new run folder for `graph`; writes config.json and takes the folder's lock."""
         rd = RunDir.create(out, graph.name)
         lock = rd.lock().__enter__()
         dev = trainer.device
         main, sources = relative_sources(graph)
+        choice = choice or Choice("device", "the default")
+        # a folder read lazily has no one image size: record the size the network is fed
+        shape = getattr(dataset, "image_shape", None) or (dataset.channels, *graph.input_shape[1:])
         config = RunConfig(
             net_name=graph.name,
             net_file=str(Path(net_file).resolve()) if net_file else None,
@@ -122,9 +139,10 @@ class Session:
                 limits[1],
                 len(dataset.train_y),
                 len(dataset.test_y),
-                list(dataset.image_shape),
+                [int(v) for v in shape],
                 dataset_digest(dataset),
                 list(getattr(dataset, "classes", []) or []),
+                choice.path,
             ),
             device={
                 "type": dev.type,
@@ -148,7 +166,7 @@ class Session:
         except BaseException:
             lock.__exit__(None, None, None)
             raise
-        return cls(rd, lock, config, graph, dataset, trainer)
+        return cls(rd, lock, config, graph, dataset, trainer, choice=choice, workers=workers)
 
     def restore(self, ck: dict[str, Any]) -> None:
         """Continue from a verified checkpoint's contents."""
@@ -209,7 +227,17 @@ class Session:
         self.lock.__exit__(None, None, None)
 
     def _train(self, reporter: Reporter) -> list[dict[str, Any]]:
-        data = prepare_data(self.dataset, self.settings, self.trainer.device, self.trainer.precision)
+        t = self.trainer
+        size = (int(self.graph.input_shape[1]), int(self.graph.input_shape[2]))
+        data = prepare(self.dataset, self.settings, self.data_path, t.device, t.precision, size, self.workers)
+        try:
+            return self._train_on(data, reporter)
+        finally:
+            close = getattr(data, "close", None)
+            if close is not None:
+                close()  # the streamed path's worker processes
+
+    def _train_on(self, data: Any, reporter: Reporter) -> list[dict[str, Any]]:
         writer = checkpoint.AsyncWriter()
         target = self.settings.target
         finished = False
