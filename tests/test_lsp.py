@@ -221,6 +221,29 @@ def test_requests_are_answered_while_a_check_is_pending(lsp, tmp_path):
     assert lsp.publishes > before
 
 
+def test_formatting_and_inlay_hints_over_stdio(lsp, tmp_path):
+    fmt = pytest.importorskip("dsl.fmt")
+    if not hasattr(fmt, "format_text"):
+        pytest.skip("dsl.fmt.format_text is not there yet")
+    text = "input   3x32x32\nprep->layer1 ->  gmp->fc\n"
+    uri = lsp.open(tmp_path / "layout.net", text)
+    lsp.wait_for(uri, lambda ds: ds == [])
+    doc = t.TextDocumentIdentifier(uri)
+    edits = lsp.run(
+        lsp.client.text_document_formatting_async(t.DocumentFormattingParams(doc, t.FormattingOptions(2, True)))
+    )
+    (edit,) = edits
+    assert edit.new_text == fmt.format_text(text, str(tmp_path / "layout.net")) != text
+    whole = t.Range(t.Position(0, 0), t.Position(2, 0))
+    hints = lsp.run(lsp.client.text_document_inlay_hint_async(t.InlayHintParams(doc, whole)))
+    assert [(h.position.line, h.position.character, h.label) for h in hints] == [
+        (1, 4, "64×32×32"),
+        (1, 12, "128×16×16"),
+        (1, 20, "128"),
+        (1, 24, "10"),
+    ]
+
+
 def test_netc_lsp_does_not_import_torch():
     code = (
         "import sys\n"

@@ -92,5 +92,5 @@ def inlay_hints(a: Analysis, within: Range | None = None) -> list[Hint]:
             if len(shapes) == 1:
                 (shape,) = shapes
                 if shape is not None:
-                    hints.append(Hint(r.end, " " + fmt_shape(shape)))
+                    hints.append(Hint(r.end, fmt_shape(shape)))
     return hints

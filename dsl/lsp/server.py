@@ -297,7 +297,14 @@ def make_server() -> NetcServer:
         a = ls.latest.get(params.text_document.uri)
         r = params.range
         within = Range((r.start.line, r.start.character), (r.end.line, r.end.character))
-        return [t.InlayHint(t.Position(*h.position), h.label) for h in inlay_hints(a, within)] if a else []
+        return (
+            [
+                t.InlayHint(t.Position(*h.position), h.label, kind=t.InlayHintKind.Type, padding_left=True)
+                for h in inlay_hints(a, within)
+            ]
+            if a
+            else []
+        )
 
     _formatting(server)
     return server
