@@ -76,16 +76,38 @@ class _Facts:
         return " "
 
 
-def _breaks(sc: Scan, facts: _Facts) -> tuple[list[bool], list[bool]]:
+def _inline_train(sc: Scan, facts: _Facts, width: int) -> set[int]:
+    """The tokens inside `train { }` blocks written on one line that still fit on one: they stay there."""
+    toks, gaps = sc.toks, sc.gaps
+    inline: set[int] = set()
+    i = 0
+    while i < len(toks):
+        if toks[i].text != "{":
+            i += 1
+            continue
+        k = next((j for j in range(i + 1, len(toks)) if toks[j].text == "}"), len(toks) - 1)
+        inside = range(i + 1, k + 1)
+        one_line = all(gaps[j].newlines == 0 for j in inside)
+        length = len(toks[i - 1].text) + 2 + sum(len(facts.space_before(j)) + len(toks[j].text) for j in inside)
+        if one_line and length <= width:
+            inline.update(inside)
+        i = k + 1
+    return inline
+
+
+def _breaks(sc: Scan, facts: _Facts, width: int) -> tuple[list[bool], list[bool]]:
     """Which gaps break the line (`brk[i]`: before token i) and which of those keep a blank line."""
     toks, gaps, n = sc.toks, sc.gaps, len(sc.toks)
+    inline = _inline_train(sc, facts, width)
     forced = [False] * n
     for i in range(n):
         prev = toks[i - 1].text if i else ""
         comments = bool(gaps[i].comments())
-        if i == 0 or i in sc.stmt_start or i in sc.setting_start or comments:
+        if i == 0 or i in sc.stmt_start or comments:
             forced[i] = True
-        elif prev == "{" or toks[i].text == "}":
+        elif i in inline:
+            continue
+        elif i in sc.setting_start or prev == "{" or toks[i].text == "}":
             forced[i] = not (prev == "{" and toks[i].text == "}")
     brk = list(forced)
     blank = [any(x is None for x in g.lines) and not g.comments() for g in gaps[:n]]
@@ -159,10 +181,10 @@ class _Writer:
         return pending
 
 
-def layout(sc: Scan, width: int = WIDTH) -> str:
+def canonical_text(sc: Scan, width: int = WIDTH) -> str:
     """The canonical text of a scanned file."""
     facts = _Facts(sc)
-    brk, keep_blank = _breaks(sc, facts)
+    brk, keep_blank = _breaks(sc, facts, width)
     toks, gaps, n = sc.toks, sc.gaps, len(sc.toks)
     w = _Writer(width)
     stack: list[_Frame] = []
@@ -188,7 +210,9 @@ def layout(sc: Scan, width: int = WIDTH) -> str:
             else:
                 ctx = stack[-1].cont if len(stack) > base_depth else margin
             after_open = i > 0 and toks[i - 1].text in ("(", "[", "{")
-            pending = w.own_lines(gap.lines, ctx, not after_open) if gap.comments() else keep_blank[i]
+            pending = (
+                w.own_lines(gap.lines, ctx, not after_open) if gap.comments() else keep_blank[i] and not after_open
+            )
             if pending and t.text not in _CLOSE and t.text != "}" and w.lines:
                 w.lines.append("")
             if t.text in _CLOSE or t.text == "}":
