@@ -85,13 +85,15 @@ def test_auto_picks_the_device_path_for_one_size_and_streams_otherwise(folder, m
     out = capsys.readouterr().out
     assert "data path: streamed (augment = imagenet crops each image)" in out
 
-    # auto with the article's recipe: mixed sizes cannot live on the device, and cannot be cropped as they are
+    # the article's recipe needs one size: auto decodes the folder and says which image differs, before
+    # the run folder exists; the streamed path, told to, names the first image of another size it meets
     article = write_stream_net(tmp_path / "article.net", epochs=1, size=32, classes=4)
     assert _train(article, mixed, tmp_path / "d") == 2
-    err = capsys.readouterr()
-    assert "data path: streamed (the images have" in err.out
-    assert "but the network takes 32x32 images" in err.err and "augment = imagenet" in err.err
-    assert "Traceback" not in err.err
+    err = capsys.readouterr().err
+    assert "all images must have one size" in err and not (tmp_path / "d").exists()
+    assert _train(article, mixed, tmp_path / "e", "--set", "data_path=stream") == 2
+    err = capsys.readouterr().err
+    assert "but the network takes 32x32 images" in err and "augment = imagenet" in err and "Traceback" not in err
 
 
 def test_a_corrupt_image_is_named_by_the_training_process(folder, tmp_path, capsys):

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .dataset import Dataset, check_classes
-from .images import FolderList, decode_folder, open_image
+from .dataset import Dataset, _check, check_classes
+from .images import FolderList, _exc, decode_folder, open_image
+from .paths import _open_file
 
 
 @dataclass
@@ -89,15 +90,22 @@ class ImageFiles:
         paths = self.files("train") + self.files("test")
         if limit is not None and len(paths) > limit:
             return None
-        pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
-        try:
-            return set(pool.map(_header_size, paths))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            # Pillow only warns between its pixel limit and twice that; such an image is refused too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+            try:
+                return set(pool.map(_header_size, paths))
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def decode(self) -> Dataset:
         """Every image decoded into memory (the device-resident path; one size for all, else DataError)."""
-        return decode_folder(self.listing)
+        ds = decode_folder(self.listing)
+        _check(ds)
+        return ds
 
     def describe(self) -> str:
         """One line: counts, channels, classes, layout and source."""
@@ -132,10 +140,20 @@ class ImageFiles:
 
 
 def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from an image file's header; DataError naming the file for anything else."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with _open_file(path, "an image file") as f, Image.open(f) as im:
             return (int(im.size[0]), int(im.size[1]))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise DataError(f"'{path}' does not decode as an image ({type(err).__name__}: {err})", file=str(path)) from None
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise DataError(f"'{path}' was refused as a possible decompression bomb ({err})", file=str(path)) from None
+    except UnidentifiedImageError:
+        raise DataError(
+            f"'{path}' does not decode as an image (not in any image format Pillow reads)", file=str(path)
+        ) from None
+    # Pillow's parsers fail on hostile bytes in many ways: all mean "not an image"
+    except Exception as err:  # noqa: BLE001
+        raise DataError(f"'{path}' does not decode as an image ({_exc(err)})", file=str(path)) from None

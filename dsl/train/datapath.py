@@ -83,6 +83,9 @@ def choose(
                 "stream", f"its device copy of {n_train + n_test:,} images would exceed half the free {where}"
             )
         if len(sizes) > 1:
+            if s.augment == "article":
+                # the article's crops need one size: decoding says which image differs, before the run starts
+                return Choice("device", "augment = article needs images of one size")
             return Choice("stream", f"the images have {len(sizes)} different sizes")
         ((w, h),) = sizes
         shape = (c, h, w)
