@@ -8,7 +8,7 @@ from typing import Any
 
 from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-from lark.tree import Meta
+from lark.tree import Meta, Tree
 from lark.visitors import Transformer_NonRecursive
 
 from . import ast
@@ -76,6 +76,18 @@ def _lark() -> Lark:
 def lark_parser() -> Lark:
     """The grammar's shared lark LALR parser, for tools that need its tokens (`netc fmt`, the editor support)."""
     return _lark()
+
+
+def module_of(tree: Tree, text: str, file: str) -> ast.Module:
+    """The `ast.Module` of lark's parse tree of `text` (what `parse` builds after lark's parse), with
+    the same checks and errors; for tools that ran the lark parser themselves (`netc fmt`)."""
+    try:
+        module: ast.Module = _ToAst(file, text).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, NetError):
+            raise e.orig_exc from None
+        raise
+    return module
 
 
 def syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:

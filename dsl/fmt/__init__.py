@@ -6,7 +6,6 @@ the ```net blocks of Markdown files and `dsl.fmt.files` to files and folders (th
 
 from __future__ import annotations
 
-from ..parser import parse
 from .layout import WIDTH, canonical_text
 from .tokens import scan
 from .verify import FormatterBug, check_same
@@ -21,9 +20,8 @@ def format_text(text: str, file: str = "<text>", width: int = WIDTH) -> str:
     Raises `NetError` (located, as `netc check` shows it) for a syntax error, and
     `FormatterBug` if the result would not read as the same tokens and syntax tree."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # as files are read (dsl.source.decode)
-    tree = parse(text, file)
     scanned = scan(text, file)
     out = canonical_text(scanned, width)
     if out != text:
-        check_same(scanned, tree, out, file)
+        check_same(scanned, out, file)
     return out

@@ -146,11 +146,12 @@ class _Writer:
         self.width = width
         self.lines: list[str] = []
         self.cur = ""  # the code of the line being built
+        self.indent = 0  # its indentation
         self.open_line = False
 
     def start(self, indent: int) -> None:
         """Begin a code line at `indent`."""
-        self.cur, self.open_line = " " * indent, True
+        self.cur, self.indent, self.open_line = " " * indent, indent, True
 
     def finish(self, eol: Comment | None, same_line: bool = False) -> None:
         """End the current code line, with its end-of-line comment if any. The comment keeps its
@@ -228,7 +229,7 @@ def canonical_text(sc: Scan, width: int = WIDTH) -> str:
                 score = (len(stack), _LOOSENESS[t.text if t.text in _LOOSENESS else ","])
                 cands.append((i, *score, list(stack), margin, w.cur))
             w.cur += facts.space_before(i)
-        line_indent = len(w.cur) - len(w.cur.lstrip(" "))
+        line_indent = w.indent
         w.cur += t.text
         if t.text in _OPEN:
             if i + 1 < n and brk[i + 1]:
@@ -239,8 +240,8 @@ def canonical_text(sc: Scan, width: int = WIDTH) -> str:
             stack.append(_Frame(line_indent + TRAIN_INDENT, line_indent))
         elif (t.text in _CLOSE or t.text == "}") and stack:
             stack.pop()
-        if len(w.cur.rstrip()) > width and not overflowing:
-            fitting = [c for c in cands if len(c[5].rstrip()) <= width]
+        if len(w.cur) > width and not overflowing:  # (the line ends with a token: no trailing space)
+            fitting = [c for c in cands if len(c[5]) <= width]
             if fitting:
                 best = min(fitting, key=lambda c: (c[1], c[2], -c[0]))
                 i, stack, margin, w.cur = best[0], best[3], best[4], best[5]

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from lark import Tree
 from lark.exceptions import UnexpectedInput
 
+from .. import ast
 from ..errors import NetError
-from ..parser import lark_parser, syntax_error
+from ..parser import lark_parser, module_of, syntax_error
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Scan:
     gaps: list[Gap]
     stmt_start: set[int]
     setting_start: set[int]
+    module: ast.Module  # the syntax tree, as `dsl.parser.parse` gives it
 
     def comments(self) -> list[str]:
         """Every comment's text, in order."""
@@ -88,7 +90,8 @@ def _gap(text: str, has_prev: bool, has_next: bool, col0: int) -> Gap:
 
 
 def scan(text: str, file: str = "<text>") -> Scan:
-    """Tokens and gaps of `text` ('\\n' line endings); a syntax error raises the parser's `NetError`."""
+    """Tokens, gaps and syntax tree of `text` ('\\n' line endings), from one run of the parser; a syntax
+    error raises the `NetError` that `dsl.parser.parse` raises."""
     try:
         ip = lark_parser().parse_interactive(text)
         lark_toks = list(ip.iter_parse())
@@ -117,4 +120,4 @@ def scan(text: str, file: str = "<text>") -> Scan:
             stmt_start.add(offset_of[st.meta.start_pos])
             if st.data == "train_stmt":
                 setting_start.update(offset_of[s.meta.start_pos] for s in st.children if isinstance(s, Tree))
-    return Scan(toks, gaps, stmt_start, setting_start)
+    return Scan(toks, gaps, stmt_start, setting_start, module_of(tree, text, file))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .. import ast
 from ..errors import NetError, Span
-from ..parser import parse
 from .tokens import Scan, scan
 
 
@@ -15,18 +13,17 @@ class FormatterBug(NetError):
     """The formatter produced a text that would mean something else; nothing was written."""
 
 
-def check_same(before: Scan, before_tree: ast.Module, after_text: str, file: str) -> None:
+def check_same(before: Scan, after_text: str, file: str) -> None:
     """Raise `FormatterBug` unless `after_text` has `before`'s tokens, comments and syntax tree."""
     try:
         after = scan(after_text, file)
-        after_tree = parse(after_text, file)
     except NetError as err:
         raise _bug(file, f"the formatted text does not parse ({err.message})") from None
     if [(t.kind, t.text) for t in before.toks] != [(t.kind, t.text) for t in after.toks]:
         raise _bug(file, "the formatted text has other tokens")
     if before.comments() != after.comments():
         raise _bug(file, "the formatted text has other comments")
-    if not same_tree(before_tree, after_tree):
+    if not same_tree(before.module, after.module):
         raise _bug(file, "the formatted text parses to another syntax tree")
 
 
