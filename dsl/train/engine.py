@@ -1,4 +1,5 @@
-"""The training engine: one run of the article's recipe on data that lives on the device.
+"""The training engine: one run of the article's recipe, on data on the device or streamed
+(`batches.BatchSource`: `devicedata.DeviceEpochs` or `stream.StreamEpochs`, chosen by `datapath`).
 
 Public API (also what `netc search` uses; keep one `Trainer` per process for warm caches):
 
