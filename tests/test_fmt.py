@@ -306,3 +306,16 @@ def test_markdown_errors_point_into_the_markdown_file(tmp_path):
     assert res.exit_code == 2
     assert f"{md}:5:12: error: unexpected end of file" in res.output
     assert "   5 |   y = (relu" in res.output
+
+
+def test_folders_are_walked_in_order_skipping_hidden_ones_and_links_stay_links(tmp_path):
+    for rel in ["b/z.net", "b/a.net", "a.md", ".venv/x.net", "b/.hidden.net"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(UGLY if rel.endswith(".net") else "no net blocks\n")
+    (tmp_path / "link.net").symlink_to(tmp_path / "b" / "z.net")
+    res = run("--check", str(tmp_path), str(tmp_path / "b" / "a.net"))  # a.net twice: checked once
+    listed = [line.split()[-1] for line in res.output.splitlines() if line.startswith("would reformat")]
+    assert listed == [str(tmp_path / "b" / "a.net"), str(tmp_path / "b" / "z.net")]
+    assert "2 files would be reformatted, 1 file already formatted" in res.output
+    assert run(str(tmp_path / "link.net")).exit_code == 0
+    assert (tmp_path / "link.net").is_symlink() and (tmp_path / "b" / "z.net").read_text() == NICE
