@@ -71,7 +71,10 @@ function main() {
     const shown = (text) => (text || '').split(tmp + path.sep).join('nets' + path.sep);
     process.stdout.write(shown(run.stdout));
     process.stderr.write(shown(run.stderr));
-    if (run.status !== 0) return run.status === null ? 1 : run.status;
+    if (run.status !== 0) {
+      if (!update) console.error('snap: if the change is intended (a nets/ file or the grammar changed), run `npm run snap:update` in editors/vscode and review the diff');
+      return run.status === null ? 1 : run.status;
+    }
     // Text netc accepts never tokenizes as invalid (a stray bracket is the grammar's only such scope).
     const invalid = nets.filter((rel) => fs.readFileSync(path.join(tmp, rel + '.snap'), 'utf8').includes(' invalid.'));
     for (const rel of invalid) console.error(`snap: nets/${rel} has tokens scoped invalid.*`);
