@@ -66,13 +66,16 @@ def cli(plugins: tuple[str, ...]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one paragraph and exit 2, never a traceback."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = cli.main(args=argv, prog_name="netc", standalone_mode=False)
+        # obj: what commands may ask of the invocation itself (`netc train --gpus N` runs it again)
+        code = cli.main(args=args, prog_name="netc", standalone_mode=False, obj={"argv": list(args)})
     except NetError as err:
-        click.echo(str(err), err=True)
+        click.echo(_process_prefix() + str(err), err=True)
         return _exit(2)
     except click.exceptions.Abort:
-        click.echo("netc: interrupted", err=True)
+        if not _process_prefix():  # in a multi-process run, rank 0 says it once
+            click.echo("netc: interrupted", err=True)
         return _exit(130)
     except click.ClickException as err:
         err.show()
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as err:
         return _exit(err.exit_code)
     except KeyboardInterrupt:
-        click.echo("netc: interrupted", err=True)
+        if not _process_prefix():
+            click.echo("netc: interrupted", err=True)
         return _exit(130)
     except Exception as err:  # a bug in netc, not the user's mistake
         if os.environ.get("NETC_DEBUG"):
@@ -92,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return _exit(3)
     return _exit(code if isinstance(code, int) else 0)
+
+
+def _process_prefix() -> str:
+    """'process 2/4: ' in the extra processes of a multi-process run (torchrun sets RANK), so that a
+    message from one of them is told apart from rank 0's; '' otherwise."""
+    rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
+    return "" if rank in ("", "0") or world in ("", "1") else f"process {rank}/{world}: "
 
 
 def _exit(code: int) -> int:

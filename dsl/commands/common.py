@@ -83,3 +83,9 @@ def human(n: float) -> str:
         if abs(n) >= div:
             return f"{n / div:.2f}{unit}"
     return f"{n:g}"
+
+
+def invocation(ctx: click.Context) -> list[str]:
+    """The arguments `netc` was called with (`dsl.cli.main` keeps them in the root context's obj)."""
+    obj = ctx.find_root().obj
+    return list(obj.get("argv", [])) if isinstance(obj, dict) else []

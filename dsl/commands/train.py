@@ -13,9 +13,19 @@ import click
 from click.core import ParameterSource
 
 from ..errors import NetError
-from .common import engine_options, max_params_option, positive
+from .common import engine_options, invocation, max_params_option, positive
 
-RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quiet", "workers"}  # flags --resume accepts
+RESUMABLE = {
+    "resume",
+    "file",
+    "max_params",
+    "device",
+    "compile_",
+    "data",
+    "quiet",
+    "workers",
+    "gpus",
+}  # flags --resume accepts
 
 
 @click.command("train")
@@ -67,6 +77,14 @@ RESUMABLE = {"resume", "file", "max_params", "device", "compile_", "data", "quie
     help="DataLoader worker processes of the streamed data path (default: the CPUs but one, at most 8; "
     "0 decodes in the training process); results do not depend on it",
 )
+@click.option(
+    "--gpus",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="train the run on N GPUs of this machine with DistributedDataParallel (torchrun's launcher), "
+    "the global batch and lr schedule unchanged; with --device cpu, N CPU processes (gloo)",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar or per-epoch lines; only the final table")
 @engine_options
 @max_params_option
@@ -88,6 +106,7 @@ def command(
     checkpoint: bool,
     sets: tuple[str, ...],
     workers: int | None,
+    gpus: int,
     quiet: bool,
     max_params: int,
 ) -> None:
@@ -101,7 +120,17 @@ def command(
         for p in ctx.command.params
         if p.name and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None)
     }
-    console, reporter = _console(quiet)
+    from ..train import distributed
+
+    world = distributed.World.from_env()
+    if gpus > 1 and not world.active:  # start the run's processes; each runs this command again
+        distributed.check_gpus(gpus, device)
+        raise click.exceptions.Exit(distributed.launch(gpus, invocation(ctx)))
+    if world.active and gpus not in (1, world.size):
+        raise NetError(f"--gpus {gpus}, but torchrun started {world.size} processes", hint="give one of the two")
+    device = distributed.device_for(world, device)
+    console, reporter = _console(quiet or not world.main)  # only rank 0 prints progress
+    ctx.with_resource(distributed.group(world, device))  # left when the command ends, however it ends
     if resume is not None:
         extra = sorted(given - RESUMABLE)
         if extra:
@@ -119,12 +148,14 @@ def command(
             device,
             compile_ if "compile_" in given else None,
             max_params,
-            say=lambda text: console.print(text, markup=False),
+            say=lambda text: console.print(text, markup=False) if world.main else None,
             workers=workers,
+            world=world,
         )
-        if len(session.done) >= session.runs:
+        if len(session.done) >= session.runs and world.main:
             console.print(f"'{session.rundir.path}' is already complete", markup=False)
-        _run(console, reporter, session)
+        _run(console, reporter, session, world.main)
+        distributed.finish(world)
         return
     if file is None:
         raise click.UsageError("give a .net FILE to train (or --resume RUN_DIR)")
@@ -149,7 +180,8 @@ def command(
         sets=sets,
         workers=workers,
     )
-    _run(console, reporter, start_session(request))
+    _run(console, reporter, start_session(request, world), world.main)
+    distributed.finish(world)
 
 
 def _console(quiet: bool) -> tuple[Any, Any]:
@@ -180,9 +212,12 @@ def _header(console: Any, session: Any) -> None:
         console.print(f"note: {why}; netc estimates the run's time after its first steps", markup=False)
 
 
-def _run(console: Any, reporter: Any, session: Any) -> None:
+def _run(console: Any, reporter: Any, session: Any, main: bool = True) -> None:
     from ..train.report import ConsoleReporter, results_table
 
+    if not main:  # an extra process of a multi-process run: rank 0 prints and writes
+        session.train(reporter)
+        return
     _header(console, session)
     if isinstance(reporter, ConsoleReporter):
         reporter.estimate = session.trainer.device.type == "cpu"

@@ -15,6 +15,7 @@ from ..settings import TrainSettings
 from .augment import base_flips, epoch_flips, prepare_images
 from .batches import Split
 from .device import AMP_DTYPES, oom_error, resolve_device, resolve_precision
+from .distributed import World
 
 
 @dataclass
@@ -46,11 +47,16 @@ class DeviceData:
         return (settings.pad, settings.mean, settings.std) == (self.pad, self.mean, self.std)
 
     def source(
-        self, settings: TrainSettings, seed: int, channels_last: bool, augment: Callable[..., Any]
+        self,
+        settings: TrainSettings,
+        seed: int,
+        channels_last: bool,
+        augment: Callable[..., Any],
+        world: World | None = None,
     ) -> DeviceEpochs:
-        """One run's batches (a `batches.BatchSource`); `augment` is `augment.augment_epoch` (the
-        engine passes its own reference, which tests replace)."""
-        return DeviceEpochs(self, settings, seed, channels_last, augment)
+        """One run's batches (a `batches.BatchSource`) for this process's shard of `world`; `augment`
+        is `augment.augment_epoch` (the engine passes its own reference, which tests replace)."""
+        return DeviceEpochs(self, settings, seed, channels_last, augment, world or World())
 
 
 class DeviceEpochs:
@@ -66,8 +72,10 @@ class DeviceEpochs:
         seed: int,
         channels_last: bool,
         augment: Callable[..., Any],
+        world: World,
     ):
         self.data, self.s, self.channels_last, self.augment = data, settings, channels_last, augment
+        self.world = world
         self.n_train, self.n_test = data.n_train, data.n_test
         alternate = settings.flip and settings.flip_mode == "alternate"
         # drawn from the seed by a generator of its own: the global RNG stream is untouched
@@ -81,13 +89,19 @@ class DeviceEpochs:
             d.train, d.train_y, d.image_shape[1:], flip=flip, cutout=s.cutout, channels_last=self.channels_last
         )
         for i in range(steps):
-            yield xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
+            xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
+            if self.world.active:  # every process made the same epoch; each trains on its rows of each batch
+                part = self.world.shard(len(yb))
+                xb, yb = xb[part], yb[part]
+            yield xb, yb
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The test set in its stored order, `eval_batch_size` at a time."""
         d, ebs = self.data, self.s.eval_batch_size
-        for j in range(0, d.n_test, ebs):
-            yield d.test[j : j + ebs], d.test_y[j : j + ebs]
+        rows = self.world.shard(d.n_test)  # each process tests its part; the engine sums the parts
+        for j in range(rows.start, rows.stop, ebs):
+            end = min(j + ebs, rows.stop)
+            yield d.test[j:end], d.test_y[j:end]
 
     def head(self, split: Split, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first `k` images of `split`, normalised, the training images' padding cut away."""

@@ -68,6 +68,7 @@ from .augment import augment_epoch
 from .batches import BatchSource
 from .device import AMP_DTYPES, device_name, oom_error, resolve_device, resolve_precision
 from .devicedata import DeviceData, prepare_data
+from .distributed import World
 from .ema import Ema as _Ema
 from .hooks import calibrated_modules as _calibrated_modules
 from .hooks import grad_patterns as _grad_patterns
@@ -96,11 +97,14 @@ Data = DeviceData | StreamData  # data prepared for a path (dsl.train.datapath)
 
 
 class _Slot:
-    """A model kept on the device between runs: the module, its (compiled) forward, the
-    batch shapes already warmed up."""
+    """A model kept on the device between runs: the module, its (compiled) training forward
+    (through DistributedDataParallel when the run has several processes) and evaluation
+    forward, the batch shapes already warmed up."""
 
-    def __init__(self, module: torch.nn.Module, fwd: Callable[..., torch.Tensor]):
-        self.module, self.fwd = module, fwd
+    def __init__(
+        self, module: torch.nn.Module, fwd: Callable[..., torch.Tensor], eval_fwd: Callable[..., torch.Tensor]
+    ):
+        self.module, self.fwd, self.eval_fwd = module, fwd, eval_fwd
         self.warm: set[tuple[Any, ...]] = set()  # (mode, batch size, variant)
 
 
@@ -115,7 +119,9 @@ class Trainer:
         precision: str = "auto",
         compile: bool = False,
         channels_last: bool | None = None,
+        world: World | None = None,
     ):
+        self.world = world or World()  # this process's rank among the run's processes (dsl.train.distributed)
         self.requested_device = str(device)  # what was asked for: "auto" may have found no GPU
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -142,18 +148,47 @@ class Trainer:
             return ("factory", model), model
         raise TypeError("model must be a dsl graph or a callable returning a torch.nn.Module")
 
-    def _slot(self, key: Any, fresh: torch.nn.Module) -> _Slot:
+    def _slot(self, key: Any, fresh: torch.nn.Module, epochs: int) -> _Slot:
         slot = self._models.get(key)
         if slot is None:
             module = copy.deepcopy(fresh).to(self.device)
             if self.channels_last:
                 module = module.to(memory_format=torch.channels_last)
             fwd = torch.compile(module, dynamic=False) if self.compile else module
-            slot = self._models[key] = _Slot(module, fwd)
+            train_fwd = self._data_parallel(module, epochs) if self.world.active else fwd
+            if self.world.active and self.compile:
+                train_fwd = torch.compile(train_fwd, dynamic=False)
+            slot = self._models[key] = _Slot(module, train_fwd, fwd)
             while len(self._models) > self.CACHE:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)
         return slot
+
+    def _data_parallel(self, module: torch.nn.Module, epochs: int) -> torch.nn.Module:
+        """`module` (its batch norm made global-batch, in place) wrapped in DistributedDataParallel."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        from .syncbn import sync_batch_norm
+
+        sync_batch_norm(module, self.device)
+        patterns = _grad_patterns(module, epochs)
+        params = list(module.parameters())
+        before = [p.requires_grad for p in params]
+        # DDP synchronises the parameters that require grad when it is made: with modules whose
+        # set_epoch freezes and unfreezes parameters, make it track every parameter that ever trains
+        # and let it skip the ones without a gradient in a step
+        ever = [any(pattern[i] for pattern in patterns) if None not in patterns else b for i, b in enumerate(before)]
+        for p, flag in zip(params, ever):
+            p.requires_grad_(flag)
+        ddp = DistributedDataParallel(
+            module,
+            device_ids=[self.device] if self.device.type == "cuda" else None,
+            forward_sync_buffers=False,  # global batch norm keeps the buffers equal on every process
+            find_unused_parameters=len(patterns) > 1,
+        )
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)
+        return ddp
 
     def _autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -200,7 +235,7 @@ class Trainer:
                     opt.zero_grad(set_to_none=True)
                 elif mode == "eval":
                     with torch.no_grad():
-                        self._logits(fwd, src.head("test", size)[0], s.tta)
+                        self._logits(slot.eval_fwd, src.head("test", size)[0], s.tta)
                 else:  # the calibration itself (eigh & co. start up here), on a copy of the module
                     from ..calibrate import calibrate
 
@@ -217,8 +252,8 @@ class Trainer:
     def _source(self, data: Data, s: TrainSettings, seed: int) -> BatchSource:
         """One run's batches from data prepared for either path."""
         if isinstance(data, DeviceData):
-            return data.source(s, seed, self.channels_last, augment_epoch)
-        return data.source(s, seed, self.channels_last)
+            return data.source(s, seed, self.channels_last, augment_epoch, world=self.world)
+        return data.source(s, seed, self.channels_last, world=self.world)
 
     # -- one run
     def run(
@@ -242,6 +277,7 @@ class Trainer:
                 f"{data.n_train} images",
                 hint=f"use batch_size <= {data.n_train}, or drop_last = false",
             )
+        self._check_shards(data.n_train, settings)
         key, factory = self._factory(model)
         norm_paths = _norm_paths(model)
         try:
@@ -260,6 +296,17 @@ class Trainer:
         except torch.OutOfMemoryError:
             raise oom_error(f"training with batch size {settings.batch_size}", settings.batch_size) from None
 
+    def _check_shards(self, n: int, s: TrainSettings) -> None:
+        """Refuse a multi-process run in which a global batch has fewer images than processes."""
+        sizes = {min(n, s.batch_size)} | (set() if s.drop_last else {n % s.batch_size})
+        small = min((k for k in sizes if k), default=0)
+        if self.world.active and 0 < small < self.world.size:
+            raise DataError(
+                f"with {n} training images and batch_size = {s.batch_size}, a batch of {small} image(s) is "
+                f"split over {self.world.size} processes, leaving some with none",
+                hint="use drop_last = true, or another batch_size",
+            )
+
     def _run(
         self,
         key: Any,
@@ -276,7 +323,7 @@ class Trainer:
         torch.manual_seed(seed)
         np.random.seed(seed % (1 << 32))
         fresh = factory()  # the seed fixes the initial weights
-        slot = self._slot(key, fresh)
+        slot = self._slot(key, fresh, s.epoch_count)
         src = self._source(data, s, seed)
         warm_s = self._warmup(slot, src, s)
         if warm_s:
@@ -325,7 +372,7 @@ class Trainer:
             if evaluate:
                 test_loss, test_correct = self._evaluate(slot, src, s.tta)
                 parts += [test_loss, test_correct.float()]
-            stats = torch.stack(parts).tolist()
+            stats = self.world.all_sum(torch.stack(parts)).tolist()  # sums over every process's shard
             now = time.perf_counter()  # .tolist() above is the epoch's one host-device sync
             seconds += now - t0
             if not all(math.isfinite(v) for v in stats):
@@ -345,7 +392,7 @@ class Trainer:
             )
             rows.append(row)
             reporter.epoch_end(row)
-            if on_epoch is not None:
+            if on_epoch is not None:  # None in the extra processes of a multi-process run: rank 0 saves
                 on_epoch(self._snapshot(model, opt, seed, epoch + 1, seconds, rows, ema))
         last = rows[-1]
         result = RunResult(
@@ -395,8 +442,9 @@ class Trainer:
         """One epoch of training on a fresh augmentation (its first len(lrs) batches; `done` steps
         of the run before it, of `total`); (per-step summed losses, correct count) on the device,
         and the weight EMA."""
-        model, fwd, bs, mean = slot.module, slot.fwd, s.batch_size, mean_loss(s)
+        model, fwd, bs, mean, world = slot.module, slot.fwd, s.batch_size, mean_loss(s), self.world
         model.train()
+        world.share_rng(self.device)  # the epoch's order and augmentation: rank 0's draws on every process
         losses = torch.empty(len(lrs), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         averaging = s.ema_every > 0 and epoch >= s.ema_start
@@ -404,7 +452,10 @@ class Trainer:
             with self._autocast():
                 out = fwd(xb)
             loss = F.cross_entropy(out.float(), yb, reduction="sum", label_smoothing=s.label_smoothing)
-            (loss / len(yb) if mean else loss).backward()
+            if world.active:  # this shard's part of the global batch's gradient (DDP averages the parts)
+                (loss * world.loss_scale(min(bs, src.n_train - i * bs), mean)).backward()
+            else:
+                (loss / len(yb) if mean else loss).backward()
             step = step_lr(s, lr, bs)
             for g, scale in zip(opt.param_groups, scales):
                 g["lr"] = step * scale if scale != 1.0 else step
@@ -441,7 +492,7 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         with torch.no_grad():
             for xb, yb in src.test_batches():
-                out = self._logits(slot.fwd, xb, tta)
+                out = self._logits(slot.eval_fwd, xb, tta)
                 loss += F.cross_entropy(out.float(), yb, reduction="sum")
                 correct += (out.argmax(1) == yb).sum()
         return loss, correct

@@ -21,6 +21,7 @@ from ..errors import NetError
 from ..settings import SettingsError, TrainSettings
 from .checks import check_trainable
 from .datapath import check_fit, choose, settle
+from .distributed import World
 from .engine import Trainer
 from .session import Session
 
@@ -48,8 +49,9 @@ class TrainRequest:
     workers: int | None = None  # DataLoader worker processes of the streamed path (None: stream.default_workers())
 
 
-def start_session(req: TrainRequest) -> Session:
-    """A new run folder for `req`, after every check; the session holds the folder's lock."""
+def start_session(req: TrainRequest, world: World | None = None) -> Session:
+    """A new run folder for `req`, after every check; the session holds the folder's lock (`world`:
+    this process's place in a multi-process run, whose process group is started; only rank 0 writes)."""
     from ..data import open_dataset
     from ..data.named import data_arg
     from ..loader import load
@@ -73,10 +75,11 @@ def start_session(req: TrainRequest) -> Session:
         raise NetError(
             err.message, file=req.file, hint="check the flags and the file's train { ... } section"
         ) from None
-    trainer = Trainer(req.device, req.precision, req.compile)  # a missing device is said before the data is loaded
+    # a missing device is said before the data is loaded
+    trainer = Trainer(req.device, req.precision, req.compile, world=world)
     ds = open_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
     size = check_fit(ds, graph, settings)
-    choice = choose(ds, settings, trainer.device, trainer.precision, size)
+    choice = trainer.world.agree(choose(ds, settings, trainer.device, trainer.precision, size))
     ds = settle(ds, choice.path)
     if isinstance(ds, Dataset):
         check_fit(ds, graph, settings)  # a decoded folder: its image size too

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError, NetError
 from ..graph import Graph
 from ..settings import SettingsError
 from . import checkpoint
 from .datapath import check_fit, settle
+from .distributed import World
 from .engine import Trainer
 from .identity import changed_sources, dataset_digest
 from .rundir import RunConfig, RunDir
@@ -33,13 +36,17 @@ def resume_session(
     max_params: int = 1_000_000_000,
     say: Callable[[str], None] = print,
     workers: int | None = None,
+    world: World | None = None,
 ) -> Session:
     """A session continuing `run_dir` exactly where it stopped (see the module docstring), through the
     data path it started on (`workers`: the streamed path's worker processes; they change no result)."""
     from ..data import open_dataset
 
+    world = world or World()
     rd = RunDir.open(run_dir)
-    lock = rd.lock().__enter__()
+    # the extra processes of a multi-process run read the folder; rank 0 holds it
+    lock: AbstractContextManager[Any] = rd.lock() if world.main else nullcontext()
+    lock.__enter__()
     try:
         cfg = rd.read_config()
         if not cfg.checkpoint:
@@ -68,6 +75,7 @@ def resume_session(
             device,
             cfg.device.get("precision", "auto"),
             bool(cfg.device.get("compile", False)) if compile is None else compile,
+            world=world,
         )
         session = Session(rd, lock, cfg, graph, ds, trainer, workers=workers)
         loaded = checkpoint.load_latest(rd.checkpoint, session.validate_checkpoint)

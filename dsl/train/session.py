@@ -24,7 +24,6 @@ import torch
 
 from .. import __version__
 from ..errors import NetError
-from ..fileio import FolderLock
 from ..graph import Graph
 from ..settings import TrainSettings
 from . import checkpoint
@@ -52,7 +51,7 @@ class Session:
     """N runs of one network into one run folder."""
 
     rundir: RunDir
-    lock: FolderLock
+    lock: contextlib.AbstractContextManager[Any]  # the folder's FolderLock (a null lock in extra processes)
     config: RunConfig
     graph: Graph
     dataset: Any
@@ -70,6 +69,11 @@ class Session:
     def data_line(self) -> str:
         """One line saying which data path the session takes and why."""
         return (self.choice or Choice(self.data_path, "as the run started")).line()
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run folder: rank 0 of a multi-process run, or the only process."""
+        return self.trainer.world.main
 
     @property
     def name(self) -> str:
@@ -111,9 +115,12 @@ class Session:
         choice: Choice | None = None,
         workers: int | None = None,
     ) -> Session:
-        """A new run folder for `graph`; writes config.json and takes the folder's lock."""
-        rd = RunDir.create(out, graph.name)
-        lock = rd.lock().__enter__()
+        """A new run folder for `graph`; writes config.json and takes the folder's lock (in the extra
+        processes of a multi-process run: the same session, writing nothing)."""
+        follower = not trainer.world.main
+        rd = RunDir(Path(out or "runs")) if follower else RunDir.create(out, graph.name)
+        lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext() if follower else rd.lock()
+        lock.__enter__()
         dev = trainer.device
         main, sources = relative_sources(graph)
         choice = choice or Choice("device", "the default")
@@ -162,7 +169,8 @@ class Session:
             },
         )
         try:
-            rd.write_json(rd.config, config.to_json())
+            if not follower:
+                rd.write_json(rd.config, config.to_json())
         except BaseException:
             lock.__exit__(None, None, None)
             raise
@@ -174,12 +182,13 @@ class Session:
         self.snapshot = Snapshot.from_dict(ck["snapshot"]) if ck.get("snapshot") else None
         if self.snapshot is not None and self.snapshot.epoch >= self.settings.epoch_count:
             # the run had finished when the session stopped: its last checkpoint holds its final weights
-            if not self.rundir.weights(len(self.done)).exists():
+            if self.writes and not self.rundir.weights(len(self.done)).exists():
                 save_weights(self.snapshot.model, self.rundir.weights(len(self.done)))
             self.done.append(self._finished(len(self.done), self.snapshot.rows, 0.0))
             self.snapshot = None
         rows = [r for d in self.done for r in d["rows"]] + (self.snapshot.rows if self.snapshot else [])
-        self.rundir.write_metrics(rows)
+        if self.writes:
+            self.rundir.write_metrics(rows)
 
     def validate_checkpoint(self, ck: dict[str, Any], path: Path) -> None:
         """Refuse a checkpoint that does not belong to this run (CheckpointError)."""
@@ -271,16 +280,18 @@ class Session:
                     self.settings,
                     seed,
                     reporter=reporter,
-                    on_epoch=on_epoch,
+                    on_epoch=on_epoch if self.writes else None,
                     resume=resume,
                     keep_model=True,
                 )
                 assert result.model is not None
-                save_weights(result.model.state_dict(), self.rundir.weights(run))
+                if self.writes:
+                    save_weights(result.model.state_dict(), self.rundir.weights(run))
                 result.model = None
                 writer.wait()  # the finished run's last checkpoint is on disk before result.json says so
                 self.done.append(self._finished(run, result.rows, result.warmup_s))
-                self.rundir.write_result(self.name, self.done, self.runs, target)
+                if self.writes:
+                    self.rundir.write_result(self.name, self.done, self.runs, target)
             finished = True
         finally:
             if finished:

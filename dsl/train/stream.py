@@ -37,6 +37,7 @@ from . import transforms
 from .augment import base_flip_array, prepare_images
 from .batches import Split
 from .device import AMP_DTYPES, resolve_device, resolve_precision
+from .distributed import World
 
 Key = tuple[str, bool, int, int, int]  # (split, augmented, seed, epoch, index)
 
@@ -224,9 +225,11 @@ class StreamData:
             self.std,
         )
 
-    def source(self, settings: TrainSettings, seed: int, channels_last: bool) -> StreamEpochs:
-        """One run's batches (a `batches.BatchSource`)."""
-        return StreamEpochs(self, settings, seed, channels_last)
+    def source(
+        self, settings: TrainSettings, seed: int, channels_last: bool, world: World | None = None
+    ) -> StreamEpochs:
+        """One run's batches (a `batches.BatchSource`) for this process's shard of `world`."""
+        return StreamEpochs(self, settings, seed, channels_last, world or World())
 
     def loader(self) -> DataLoader[Any]:
         """The DataLoader (made once; its workers persist between passes)."""
@@ -280,27 +283,33 @@ class StreamEpochs:
 
     streamed = True
 
-    def __init__(self, data: StreamData, settings: TrainSettings, seed: int, channels_last: bool):
-        self.data, self.seed, self.channels_last = data, seed, channels_last
+    def __init__(self, data: StreamData, settings: TrainSettings, seed: int, channels_last: bool, world: World):
+        self.data, self.seed, self.channels_last, self.world = data, seed, channels_last, world
         self.batch_size, self.eval_batch_size = settings.batch_size, settings.eval_batch_size
         self.n_train, self.n_test = data.n_train, data.n_test
 
     def train_plan(self, epoch: int, steps: int) -> list[list[Key]]:
-        """The keys of epoch `epoch`'s first `steps` global batches (every rank can compute them)."""
+        """The keys of this process's shard of epoch `epoch`'s first `steps` global batches (every
+        process computes the same global batches and decodes only its rows of each)."""
         order, bs = transforms.epoch_order(self.seed, epoch, self.n_train).tolist(), self.batch_size
-        return [[("train", True, self.seed, epoch, i) for i in order[b * bs : (b + 1) * bs]] for b in range(steps)]
+        batches = [order[b * bs : (b + 1) * bs] for b in range(steps)]
+        return [[("train", True, self.seed, epoch, i) for i in rows[self.world.shard(len(rows))]] for rows in batches]
 
     def train_epoch(self, epoch: int, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The first `steps` batches of epoch `epoch`, augmented by the workers."""
         return self.data.batches(self.train_plan(epoch, steps), self.data.recipe.cutout, self.channels_last)
 
-    def _plain(self, split: Split, n: int) -> list[list[Key]]:
+    def _plain(self, split: Split, n: int, part: slice = slice(None)) -> list[list[Key]]:
         ebs = self.eval_batch_size
-        return [[(split, False, self.seed, 0, i) for i in range(j, min(j + ebs, n))] for j in range(0, n, ebs)]
+        start, stop, _ = part.indices(n)
+        return [
+            [(split, False, self.seed, 0, i) for i in range(j, min(j + ebs, stop))] for j in range(start, stop, ebs)
+        ]
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The test set in its stored order, evaluation transform applied."""
-        return self.data.batches(self._plain("test", self.n_test), 0, self.channels_last)
+        # each process tests its part of the test set; the engine sums the parts
+        return self.data.batches(self._plain("test", self.n_test, self.world.shard(self.n_test)), 0, self.channels_last)
 
     def head(self, split: Split, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first `k` images of `split` with the evaluation transform, normalised."""
