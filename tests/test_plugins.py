@@ -17,24 +17,27 @@ import pytest
 from train_fixtures import write_npz
 
 PLUGIN = '''
-"""A plugin: a squared-ReLU op with its own torch module (not a name looked up in torch.nn)."""
-import torch
-
+"""A plugin: a squared-ReLU op with its own torch module (not a name looked up in torch.nn). It imports
+torch only when a module is built, as netc's own ops do, so check/summary/draw stay fast."""
 from dsl.ops import Op, P, register, same_shape
 
 
-class SquaredReLU(torch.nn.Module):
-    def __init__(self, gain):
-        super().__init__()
-        self.gain = gain
+def build(ins, p):
+    import torch
 
-    def forward(self, x):
-        return self.gain * torch.relu(x) ** 2
+    class SquaredReLU(torch.nn.Module):
+        def __init__(self, gain):
+            super().__init__()
+            self.gain = gain
+
+        def forward(self, x):
+            return self.gain * torch.relu(x) ** 2
+
+    return SquaredReLU(p["gain"])
 
 
 register(Op("sqrelu", (P("gain", "float", 1.0, min=0, max=10, doc="output gain"),), same_shape,
-            lambda ins, p: SquaredReLU(p["gain"]), style={"fillcolor": "#ff00ff"}, role="act",
-            doc="gain * relu(x)^2 (from a plugin)"))
+            build, style={"fillcolor": "#ff00ff"}, role="act", doc="gain * relu(x)^2 (from a plugin)"))
 '''
 
 NET = """input 3x16x16
