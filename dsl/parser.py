@@ -104,13 +104,7 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         tree = _lark().parse(text)
     except UnexpectedInput as e:
         raise _syntax_error(e, text, file) from None
-    try:
-        module: ast.Module = _ToAst(file, text).transform(tree)
-    except VisitError as e:
-        if isinstance(e.orig_exc, NetError):
-            raise e.orig_exc from None
-        raise
-    return module
+    return module_of(tree, text, file)
 
 
 def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:
