@@ -34,7 +34,7 @@ def decode(data: bytes, file: str) -> str:
         line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise NetError(
-            f"{file}:{line}:{col} is not valid UTF-8 (byte 0x{data[e.start]:02x}); .net files are UTF-8 text",
+            f"not valid UTF-8 here (byte 0x{data[e.start]:02x}); .net files are UTF-8 text",
             file=f"{file}:{line}:{col}",
         ) from None
     # One line-ending style, so that comments end at a lone CR (old Mac files) as at a newline.
