@@ -3,7 +3,8 @@
 # image folder of 224x224 JPEGs with the ImageNet-style recipe; reports the loader's CPU throughput on this
 # machine, netc train's images/s per epoch and the GPU's utilisation while it trains (nvidia-smi, every 200 ms).
 #
-# Prepare: .data/wheels with lark and graphviz as for bench/gpu.sh (the GPU image lacks them); carry [".data"].
+# Prepare: .data/ as for bench/gpu.sh (wheels of lark and graphviz, which the GPU image lacks, and the reference
+# ref_resnet9.py with the JPEG copy, run at the end of the same call); carry [".data"].
 # Run (device tool): command "bash bench/gpu_stream.sh", timeout_s 600. Writes logs and summary.md under $OUT.
 # Knobs: IMAGES (training JPEGs, default 12800), EPOCHS (2), BATCH (256), WORKERS (default: CPUs - 1),
 # NET (default nets/zoo/resnet18.net; nets/zoo/resnet50.net works the same), EXTRA (more netc train flags).
@@ -53,6 +54,16 @@ timeout 420 $PY -m dsl.cli train /tmp/netc_stream_net.net --data "$DATA" --epoch
   --workers "$WORKERS" --set augment=imagenet --set "mean=(0.485, 0.456, 0.406)" --set "std=(0.229, 0.224, 0.225)" \
   --set "lr=[(0, 0), ($PEAK, 0.2), ($EPOCHS, 0)]" --out "$RUNS_DIR/train" $EXTRA 2>&1 | tee "$OUT/train.log"
 [ -n "$SMI" ] && kill "$SMI" 2>/dev/null
+
+# 4. the hand-written reference in the same call (every GPU call runs it: it shows the machine is as usual)
+if [ -f .data/ref_resnet9.py ] && [ -f .data/cifar10_jpeg.npz ]; then
+  NPZ=.data/decoded/cifar10_jpeg_decoded.npz
+  [ -f "$NPZ" ] || $PY .data/unpack_cifar10_jpeg.py .data/decoded --format npz >/dev/null
+  log "python .data/ref_resnet9.py --data $NPZ --runs 1 (JPEG copy)"
+  timeout 120 $PY .data/ref_resnet9.py --data "$NPZ" --runs 1 2>&1 | tee "$OUT/ref.log" | grep '^RESULT' | tee -a "$OUT/summary.md"
+else
+  log "reference skipped: carry .data/ as for bench/gpu.sh (cifar10_jpeg.npz, unpack_cifar10_jpeg.py, ref_resnet9.py)"
+fi
 
 {
   echo
