@@ -157,6 +157,7 @@ class Session:
                 "precision": trainer.precision,
                 "compile": trainer.compile,
                 "channels_last": trainer.channels_last,
+                "processes": trainer.world.size,  # DDP processes the run started with (resume may use others)
             },
             checkpoint=checkpoint,
             versions={
