@@ -179,6 +179,18 @@ def test_an_unsaved_imported_file_is_checked_and_its_mistake_shown_in_both(lsp, 
     assert lsp.wait_for(lib_uri, lambda ds: ds == []) == []
 
 
+def test_an_imported_file_changed_on_disk_is_checked_again_when_the_editor_says_so(lsp, tmp_path):
+    lib = tmp_path / "disk_lib.net"
+    lib.write_text("blk = conv_bn(32) ->\n", encoding="utf-8")  # broken on disk, never opened
+    main_uri = lsp.open(tmp_path / "disk_main.net", 'use "disk_lib.net"\ninput 3x32x32\nblk -> gmp -> fc\n')
+    lsp.wait_for(main_uri, lambda ds: len(ds) == 1)
+    lib.write_text("blk = conv_bn(32)\n", encoding="utf-8")  # fixed in another program
+    changed = t.FileEvent(from_fs_path(str(lib)), t.FileChangeType.Changed)
+    lsp.client.workspace_did_change_watched_files(t.DidChangeWatchedFilesParams([changed]))
+    assert lsp.wait_for(main_uri, lambda ds: ds == []) == []
+    lsp.close(main_uri)
+
+
 def test_closing_a_document_clears_its_diagnostics(lsp, tmp_path):
     uri = lsp.open(tmp_path / "closing.net", "input 3x32x32\nprep -> nope\n")
     lsp.wait_for(uri, lambda ds: len(ds) == 1)

@@ -105,6 +105,16 @@ class NetcServer(LanguageServer):
         path = self.path_of(uri)
         return [u for u, a in self.latest.items() if u != uri and path in a.files]
 
+    def affected(self, paths: set[str]) -> list[str]:
+        """The open documents to check again after files at `paths` changed on disk: those whose last
+        check read one of them, and those with errors (a missing `use`d file may now be there). An
+        open document's own text wins over the disk, so it is not rechecked for its own file."""
+        return [
+            u
+            for u, a in self.latest.items()
+            if (paths & set(a.files)) - {self.path_of(u)} or any(a.diagnostics.values())
+        ]
+
     async def _check(self, uri: str, delay: float) -> None:
         await asyncio.sleep(delay)
         try:
@@ -231,6 +241,23 @@ def make_server() -> NetcServer:
         ls.closed(uri)
         for u in deps:  # they read the editor's text of this file; now the disk's
             ls.schedule(u, 0)
+
+    @server.feature(t.INITIALIZED)
+    def on_initialized(ls: NetcServer, params: t.InitializedParams) -> None:
+        # ask the editor to report .net files changed outside it (a `use`d file edited in another
+        # program, a git checkout), when it can watch files for a server
+        caps = ls.client_capabilities.workspace
+        watch = caps.did_change_watched_files if caps else None
+        if watch is not None and watch.dynamic_registration:
+            options = t.DidChangeWatchedFilesRegistrationOptions([t.FileSystemWatcher(glob_pattern="**/*.net")])
+            ls.client_register_capability(
+                t.RegistrationParams([t.Registration("netc-watch", t.WORKSPACE_DID_CHANGE_WATCHED_FILES, options)])
+            )
+
+    @server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def on_files_changed(ls: NetcServer, params: t.DidChangeWatchedFilesParams) -> None:
+        for uri in ls.affected({ls.path_of(c.uri) for c in params.changes}):
+            ls.schedule(uri, DEBOUNCE_S)
 
     @server.feature(t.TEXT_DOCUMENT_HOVER)
     @_guard
