@@ -80,10 +80,10 @@ def build(graph: Graph, weights: str | os.PathLike[str] | Mapping[str, torch.Ten
 
     model = _build(graph)
     if weights is not None:
-        from .train.weights import apply_weights, load_weights
+        from .train.weights import apply_weights, load_weights, size_bound
 
-        if isinstance(weights, (str, os.PathLike)):
-            apply_weights(model, load_weights(weights), str(weights))
+        if isinstance(weights, (str, os.PathLike)):  # checked against its .sha256 file when it has one
+            apply_weights(model, load_weights(weights, size_bound(model)), str(weights))
         else:
             apply_weights(model, weights, "the given state dict")
     return model

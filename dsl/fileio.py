@@ -6,7 +6,9 @@ gives (like any other tool), and replaces the target with `os.replace`; the fold
 fsynced. A reader (or a process killed at any instant) sees the old file or the new one,
 never a partial one; on any failure the temporary file is removed and the old file stays.
 Write failures raise `FileWriteError` saying what happened and where ("no space left on
-device: runs/x/results.csv").
+device: runs/x/results.csv"). Only regular files and new paths are written (`output_path`): a
+FIFO, a device or a socket is refused before anything is touched, and a symbolic link is
+written through (the link stays).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -47,6 +49,65 @@ def describe_os_error(err: OSError) -> str:
 def write_error(path: str | os.PathLike[str], err: OSError, what: str = "write") -> FileWriteError:
     """The user-facing error for a failed write of `path`."""
     return FileWriteError(f"could not {what} '{path}': {describe_os_error(err)}", file=str(path))
+
+
+def output_path(path: str | os.PathLike[str], folder_must_exist: bool = True) -> Path:
+    """The file to write for the output `path`: `path` itself, or where its symbolic links lead.
+
+    Refuses (FileWriteError, nothing touched) anything but a regular file or a new path in an
+    existing folder: a FIFO, a device, a socket or a folder is never replaced by an output, and
+    a symbolic link is written through, so the link stays and its target gets the data."""
+    given = Path(path)
+    if not str(path):
+        raise FileWriteError("the output path is empty")
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        folder = target.parent if str(target.parent) else Path(".")
+        if folder_must_exist and not folder.is_dir():
+            raise FileWriteError(
+                f"could not write '{path}': the folder '{folder}' does not exist", file=str(path)
+            ) from None
+        return target
+    except OSError as err:
+        raise write_error(given, err) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FileWriteError(f"could not write '{path}': it is a folder; give a file name", file=str(path))
+    if not stat.S_ISREG(st.st_mode):
+        kind = _special_kind(st.st_mode)
+        via = f" (through the link to '{target}')" if target != given else ""
+        raise FileWriteError(
+            f"refusing to write '{path}': it is {kind}{via}, not a regular file; netc writes only regular files",
+            file=str(path),
+        )
+    return target
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(out: str | os.PathLike[str], flag: str = "--plot") -> Path:
+    """A plot file that can be written (.png, .svg or .pdf; a regular file or a new path in an
+    existing folder), checked before any work; returns the file to write."""
+    p = Path(out)
+    if p.suffix.lower() not in PLOT_FORMATS:
+        shown = ", ".join(PLOT_FORMATS[:-1]) + " or " + PLOT_FORMATS[-1]
+        raise FileWriteError(f"{flag} '{p}' must end in {shown}", file=str(p))
+    return output_path(p)
+
+
+def _special_kind(mode: int) -> str:
+    """'a FIFO', 'a character device', ... for a file that is not regular."""
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def _umask() -> int:
@@ -95,7 +156,7 @@ def atomic_writer(
     being replaced is kept under that name (renamed only once the new data is safely on disk)."""
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_writer mode must be 'wb' or 'w', not {mode!r}")
-    target = Path(path)
+    target = output_path(path)
     folder = target.parent if str(target.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
@@ -132,6 +193,43 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, backup: str | os.Path
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Atomically replace `path` with `text` (UTF-8, newlines as given)."""
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_together(files: Sequence[tuple[str | os.PathLike[str], bytes]]) -> None:
+    """Write several files as one output: each file's data goes to a temporary file beside it
+    first, and only once all are on disk are they renamed into place. A failure before that
+    (disk full, permissions) leaves every target as it was; a rename that fails after others
+    succeeded removes the files this call created, so no half of the output is left behind."""
+    targets = [output_path(p) for p, _ in files]
+    temps: list[str] = []
+    try:
+        for target, (_, data) in zip(targets, files):
+            folder = target.parent if str(target.parent) else Path(".")
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+            temps.append(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+    except OSError as err:
+        for tmp in temps:
+            _remove(tmp)
+        raise write_error(targets[len(temps) - 1] if temps else targets[0], err) from None
+    created: list[Path] = []
+    for i, (target, tmp) in enumerate(zip(targets, temps)):
+        existed = target.exists()
+        try:
+            os.replace(tmp, target)
+        except OSError as err:
+            for rest in temps[i:]:
+                _remove(rest)
+            for made in created:
+                _remove(str(made))
+            raise write_error(target, err) from None
+        if not existed:
+            created.append(target)
+        _fsync_dir(target.parent if str(target.parent) else Path("."))
 
 
 def remove_stale_temps(folder: str | os.PathLike[str], name: str) -> None:

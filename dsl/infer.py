@@ -44,10 +44,10 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError, NetError
+from .fileio import check_plot_path
 from .settings import TrainSettings
 from .train.tta import tta_logits
 
-PLOT_FORMATS = (".png", ".svg", ".pdf")
 MAX_CONFUSION = 1000  # classes: beyond this no confusion matrix is kept (it would be 8 MB and more)
 PRINT_CONFUSION = 20  # classes: beyond this the matrix is left to --json / --plot
 _MODES = {1: "L", 3: "RGB"}
@@ -242,11 +242,13 @@ def evaluate(
     hits = torch.zeros(n_cls, dtype=torch.long, device=dev)
     predicted = torch.zeros(n_cls, dtype=torch.long, device=dev)
     confusion = torch.zeros(n_cls * n_cls if keep_confusion else 0, dtype=torch.long, device=dev)
+    nonfinite = torch.zeros((), dtype=torch.long, device=dev)  # images whose logits hold NaN or inf
     with torch.no_grad():
         for j in range(0, n, bs):
             xb = _batch(images[j : j + bs], dev, settings, cl)
             yb = torch.tensor(np.ascontiguousarray(labels[j : j + bs], dtype=np.int64)).to(dev)
             out = tta_logits(lambda v: _forward(model, v, dev, prec), xb, tta)
+            nonfinite += (~torch.isfinite(out).all(1)).sum()
             loss += F.cross_entropy(out.float(), yb, reduction="sum")
             pred = out.argmax(1)
             right = pred == yb
@@ -256,6 +258,10 @@ def evaluate(
             predicted += torch.bincount(pred, minlength=n_cls)
             if keep_confusion:
                 confusion += torch.bincount(yb * n_cls + pred, minlength=n_cls * n_cls)
+    if nonfinite.item():
+        raise NonFiniteOutput(
+            f"the network's outputs are NaN or infinite for {nonfinite.item():,} of {n:,} test images", prec
+        )
     return Evaluation(
         list(classes),
         n,
@@ -267,6 +273,18 @@ def evaluate(
         confusion.cpu().numpy().reshape(n_cls, n_cls) if keep_confusion else None,
         tta,
     )
+
+
+class NonFiniteOutput(NetError):
+    """The network's outputs hold NaN or infinite values: no probability or accuracy can be given."""
+
+    def __init__(self, message: str, precision: str):
+        hint = (
+            "fp16 overflows easily: try --precision fp32"
+            if precision == "fp16"
+            else "the weights or the input drive the network out of range; check the run's metrics.csv for a divergence"
+        )
+        super().__init__(message, hint=hint)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, dev: torch.device, prec: str) -> torch.Tensor:
@@ -281,13 +299,21 @@ def predict(
     *,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
+    names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Softmax probabilities (N, classes) of `model` (moved to `device`) for uint8 (N,C,H,W) images
-    (one batch: the caller chooses its size)."""
+    (one batch: the caller chooses its size). NonFiniteOutput when an image's logits hold NaN or inf
+    (named from `names` when given)."""
     dev, prec, cl = _setup(model, device, precision)
     with torch.no_grad(), _autocast(dev, prec):
-        out = model(_batch(images, dev, settings, cl))
-    return F.softmax(out.float(), 1).cpu().numpy()
+        out = model(_batch(images, dev, settings, cl)).float()
+    bad = (~torch.isfinite(out).all(1)).nonzero().flatten().tolist()
+    if bad:
+        first = printable(str(names[bad[0]])) if names is not None else f"image {bad[0]}"
+        raise NonFiniteOutput(
+            f"the network's outputs are NaN or infinite for {len(bad)} of {len(out)} images (e.g. {first})", prec
+        )
+    return F.softmax(out, 1).cpu().numpy()
 
 
 def top_k(probs: np.ndarray, classes: Sequence[str], k: int) -> list[list[dict[str, Any]]]:
@@ -335,19 +361,6 @@ def evaluation_text(ev: Evaluation) -> str:
         for i, row in enumerate(ev.confusion):
             lines.append(f"{i:>{iw}}  {short[i]:<{lw}}" + "".join(f"{int(v):>{width}}" for v in row))
     return "\n".join(lines)
-
-
-def check_plot_path(out: str | os.PathLike[str]) -> Path:
-    """A --plot path that can be written (.png, .svg or .pdf in an existing folder), checked before any work."""
-    p = Path(out)
-    if p.suffix.lower() not in PLOT_FORMATS:
-        raise NetError(f"--plot '{p}' must end in {', '.join(PLOT_FORMATS)}", file=str(p))
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise NetError(f"the folder of --plot '{p}' does not exist", file=str(p))
-    if p.is_dir():
-        raise NetError(f"--plot '{p}' is a folder", file=str(p))
-    return p
 
 
 def _label(text: str, limit: int = 24) -> str:

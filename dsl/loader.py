@@ -196,6 +196,23 @@ def load(
     return load_program(path, input_shape, **limits).graph(variant)
 
 
+def load_one(
+    path: str | os.PathLike[str], variant: str | None = None, input_shape: tuple[int, ...] | None = None, **limits: Any
+) -> Graph:
+    """Like `load`, for a command that needs one network: a search space without `variant` is
+    refused with its variants listed (its 'all options' graph is for drawing and summaries)."""
+    program = load_program(path, input_shape, **limits)
+    if variant is None:
+        names = [v.name for v in program.variants()]
+        if names:
+            raise NetError(
+                f"'{path}' is a search space of {len(names)} networks; pick one with --variant",
+                file=str(path),
+                hint="its variants: " + ", ".join(names),
+            )
+    return program.graph(variant)
+
+
 def loads(
     text: str | bytes,
     variant: str | None = None,

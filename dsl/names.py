@@ -144,4 +144,8 @@ def reserved(name: str) -> str | None:
         return f"'{name}' is a Python keyword, so the compiled module could not use it as an attribute"
     if name in MODULE_ATTRIBUTES:
         return f"the compiled torch module already has an attribute '{name}' (torch.nn.Module.{name} or fx's)"
+    if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+        return f"names of the form __{name[2:-2]}__ are Python's own (the compiled module's {name} would be replaced)"
+    if name == "self":
+        return "the compiled module's forward() names the module itself 'self'"
     return None

@@ -55,9 +55,16 @@ def _run(what: str, load: object) -> None:
             and not hasattr(obj, "__file__")
         ):
             obj()  # an entry point naming a function: call it to register
-    except NetError:
+    except KeyboardInterrupt:
         raise
+    except NetError as err:
+        raise NetError(f"the op plugin {what} could not register its ops: {err.message}", hint=err.hint) from None
     except ValueError as err:  # dsl.ops.register's refusals (a name taken twice, a bad parameter)
         raise NetError(f"the op plugin {what} could not register its ops: {err}") from None
-    except Exception as err:  # noqa: BLE001 - any failure of foreign code is the plugin's, said as such
+    except SystemExit as err:  # a plugin must not end the command (exit 0 having done nothing)
+        raise NetError(
+            f"the op plugin {what} called sys.exit({err.code!r}) while loading",
+            hint="a plugin module should only register ops when imported",
+        ) from None
+    except BaseException as err:  # noqa: BLE001 - any failure of foreign code is the plugin's, said as such
         raise NetError(f"the op plugin {what} failed to load: {type(err).__name__}: {err}") from None

@@ -486,8 +486,20 @@ class TrainSettings:
                 )
             if key in out:
                 raise NetError(f"--set {key} is given twice", file="--set")
-            module = parse(f"train {{ {key} = {value.strip()} }}\n", f"--set {key}")
-            if len(module.settings) != 1 or module.defs or module.net is not None or module.uses:
+            head, value = f"train {{ {key} = ", value.strip()
+            one = not any(c in value for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+            module = parse(f"{head}{value} }}\n", f"--set {key}") if one else None
+            # the one setting must span exactly the value given: nothing smuggled after it (`1 } input ... #`)
+            if (
+                module is None
+                or len(module.settings) != 1
+                or module.defs
+                or module.net is not None
+                or module.uses
+                or module.input is not None
+                or (module.settings[0].span.end_line, module.settings[0].span.end_col)
+                != (1, len(head) + len(value) + 1)
+            ):
                 raise NetError(f"--set {text!r}: the value must be one value", file="--set")
             got = module.settings[0].value
             problem = _field_check(key)(_normalise(key, got))

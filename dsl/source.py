@@ -17,7 +17,7 @@ def read_source(path: str | os.PathLike[str], span: Span | None = None, display:
     the user would type it."""
     shown = display or str(path)
     try:
-        data = read_bytes_limited(path, MAX_FILE_BYTES, "a .net file")
+        data = read_bytes_limited(path, MAX_FILE_BYTES, ".net file")
     except FileReadError as err:
         message = err.message.replace(f"'{path}'", f"'{shown}'")
         raise NetError(message, span, file=shown) from None

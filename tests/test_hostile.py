@@ -205,3 +205,52 @@ def test_a_block_passed_to_the_definition_it_is_passed_to_is_not_recursion():
     assert [n.op for n in g.nodes.values()] == ["input", "conv", "conv", "conv", "relu", "gmp", "linear"]
     with pytest.raises(NetError, match="recursive definition: w -> w"):
         dsl.loads("input 3x8x8\nw(x) = conv(8) -> w(x)\nw(relu) -> gmp -> linear(2)")
+
+
+# ----------------------------------------------------------------------------- exponential expansion
+def _doubling(kind: str, n: int) -> str:
+    """A file whose network doubles at each of `n` levels of definitions (2^n ops as text)."""
+    body = {
+        "add": "add(x{p}, x{p})",
+        "concat": "concat(x{p}, x{p})",
+        "chain": "x{p} -> x{p}",
+        "choice": "add(x{p}, x{p}?)",
+        "named": "n{i}: add(x{p}, x{p})",
+    }[kind]
+    lines = ["input 3x8x8", "x0 = conv(4) -> relu"]
+    lines += [f"x{i} = " + body.format(p=i - 1, i=i) for i in range(1, n + 1)]
+    lines.append(f"net = x{n} -> gmp -> fc")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("kind", ["add", "concat", "chain", "choice", "named"])
+@pytest.mark.parametrize("command", ["check", "summary", "train"])
+def test_a_network_that_doubles_at_every_level_is_refused_not_hung(netc_proc, write, kind, command):
+    # 2^36 ops as text: refused at the op bound, located at the network, in a few seconds (a hang
+    # shows up as subprocess.TimeoutExpired)
+    r = netc_proc(command, write("x.net", _doubling(kind, 36)), timeout=60)
+    assert r.code == 2, r
+    assert "Traceback" not in r.err and "internal error" not in r.err, r.err
+    assert "expands to more than" in r.err and "x.net:" in r.err, r.err
+
+
+# ----------------------------------------------------------------------------- address-space limits
+AS_LIMITED = """
+import resource, sys
+import torch  # maps its libraries first: what is left of the address space is small
+import dsl
+vm = int([l for l in open("/proc/self/status") if l.startswith("VmSize")][0].split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + (200 << 20), resource.RLIM_INFINITY))  # no room for 512 MB
+print(dsl.loads("input 3x8x8\\nconv(8) -> relu -> gmp -> linear(2)").params)
+deep = "input 3x8x8\\n" + "".join(f"b{i} = relu -> b{i + 1}\\n" for i in range(60)) + "b60 = relu\\nb0 -> gmp -> linear(2)"
+print(len(dsl.loads(deep).nodes))
+"""
+
+
+def test_the_front_end_works_when_a_big_stack_cannot_be_had(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", AS_LIMITED], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["242", "64"], r.stdout

@@ -23,7 +23,10 @@ def test_the_list_covers_the_installed_torch():
     assert not missing, f"add to dsl/names.py: {sorted(missing)}"
 
 
-SAMPLES = ["forward", "training", "float", "graph", "code", "state_dict", "to", "_modules", "definition", "class"]
+SAMPLES = [
+    "forward", "training", "float", "graph", "code", "state_dict", "to", "_modules", "definition", "class",
+    "self", "__init__", "__class__", "__dict__", "__call__",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", SAMPLES + ["lambda", "None", "for"])

@@ -113,6 +113,15 @@ def test_the_plugin_module_can_be_named_on_the_command_line_or_in_the_environmen
             "from dsl.ops import Op, register, same_shape\nregister(Op('relu', (), same_shape, lambda i, p: None))",
             "could not register its ops: op relu registered twice",
         ),
+        ("import sys\nsys.exit(0)", "entry point sqrelu (bad_ops) called sys.exit(0) while loading"),
+        ("raise SystemExit('bye')", "called sys.exit('bye') while loading"),
+        ("raise KeyError('k')", "entry point sqrelu (bad_ops) failed to load: KeyError"),
+        ("class Odd(BaseException): pass\nraise Odd('x')", "failed to load: Odd: x"),
+        ("import no_such_module_anywhere", "failed to load: ModuleNotFoundError"),
+        (
+            "from dsl.errors import NetError\nraise NetError('my own refusal')",
+            "entry point sqrelu (bad_ops) could not register its ops: my own refusal",
+        ),
     ],
 )
 def test_a_broken_plugin_is_a_clean_error(tmp_path, code, needle):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import statistics
 
+import pytest
+
 from test_search import TINY_NET, make_npz, one_torch_thread  # noqa: F401
 
 from dsl.search.results import FIELDS
@@ -204,3 +206,73 @@ def test_user_errors(tmp_path, netc):
         assert r.code == 2, (args, r)
         assert message in r.err, (args, r.err)
         assert "Traceback" not in r.err
+
+
+# ----------------------------------------------------------------------------- each run counted once
+EXPECTED_B20 = "| Backbone | 20 | 2 | 91.00% ± 1.41% | 0/2 ≥ 94.00% | 11.0 s |"
+
+
+def backbone20(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("| Backbone | 20 |"))
+
+
+def test_a_duplicated_row_is_counted_once_and_said(tmp_path, netc):
+    d = write_results(tmp_path / "search", rows=ROWS + [ROWS[0], ROWS[1], ROWS[0]])
+    r = netc("report", d, "--markdown")
+    assert r.code == 0, r
+    assert backbone20(r.out) == EXPECTED_B20
+    assert "3 row(s) repeat runs already counted" in r.err and "Backbone, 20 epochs, seed" in r.err, r.err
+
+
+@pytest.mark.parametrize("how", ["twice", "file-and-folder", "parent-and-child", "link"])
+def test_a_folder_given_twice_is_read_once(tmp_path, netc, how):
+    d = write_results(tmp_path / "runs" / "search")
+    (tmp_path / "alias").symlink_to(d)
+    args = {
+        "twice": [d, d],
+        "file-and-folder": [d, d / "results.csv"],
+        "parent-and-child": [tmp_path / "runs", d],
+        "link": [d, tmp_path / "alias"],
+    }[how]
+    r = netc("report", *args, "--markdown")
+    assert r.code == 0, r
+    assert backbone20(r.out) == EXPECTED_B20
+    assert "already read" in r.err and "counted once" in r.err, r.err
+
+
+def test_rows_without_a_configuration_merge_with_the_run_they_repeat(tmp_path, netc):
+    d = write_results(tmp_path / "search")
+    lines = (d / "results.csv").read_text().splitlines()
+    # the same two Backbone 20-epoch runs again, written by a netc that kept no configuration hash
+    old = [line.replace(",cBackbone20,", ",,") for line in lines[1:3]]
+    (d / "results.csv").write_text("\n".join([*lines, *old]) + "\n")
+    r = netc("report", d, "--markdown")
+    assert r.code == 0, r
+    assert backbone20(r.out) == EXPECTED_B20
+    assert "2 row(s) repeat runs already counted" in r.err
+
+
+def test_rows_without_a_configuration_are_still_counted_when_they_are_the_only_record(tmp_path, netc):
+    d = write_results(tmp_path / "search")
+    text = (d / "results.csv").read_text().replace(",cBackbone20,", ",,")
+    (d / "results.csv").write_text(text)
+    r = netc("report", d, "--markdown")
+    assert r.code == 0 and backbone20(r.out) == EXPECTED_B20 and "repeat" not in r.err, r
+
+
+def test_a_copied_train_run_folder_is_counted_once(tmp_path, netc):
+    net = tmp_path / "plain.net"
+    net.write_text(TINY_NET.replace("layer1(res?) -> layer2(res?)", "layer1 -> layer2"))
+    data = make_npz(tmp_path / "tiny.npz", n_train=64, n_test=32)
+    runs = tmp_path / "runs"
+    r = netc("train", net, "--data", data, "--out", runs / "a", "--runs", "2", "--quiet", "--no-checkpoint")
+    assert r.code == 0, r
+    import shutil
+
+    shutil.copytree(runs / "a", runs / "a-copy")
+    res = json.loads((runs / "a" / "result.json").read_text())
+    r = netc("report", runs, "--markdown")
+    assert r.code == 0, r
+    row = r.out.strip().splitlines()[2]
+    assert row.startswith("| plain | 2 | 2 | ") and f"{res['mean_acc']:.2%}" in row, r.out
+    assert "2 row(s) repeat runs already counted" in r.err

@@ -44,6 +44,13 @@ def test_set_epochs_stretches_the_schedule_like_the_flag(tmp_path):
         ("momentum", "is not key=value"),
         ("=3", "is not key=value"),
         ("momentum=0.9 -> relu", "unexpected '->'"),
+        # text smuggled after the value: the rest of a train block, an input line, a second setting
+        ("epochs=1 } input 3x8x8 #", "the value must be one value"),
+        ("cutout=4 } train { pad = 1", "the value must be one value"),
+        ("epochs=1\ninput 3x8x8", "the value must be one value"),
+        ("epochs=1\rpad=1", "the value must be one value"),
+        ("epochs=1 }", "unexpected"),
+        ("epochs=1 # and a comment", "unexpected"),
     ],
 )
 def test_bad_set_flags_exit_2_with_the_reason(tmp_path, capsys, flag, message):

@@ -72,7 +72,8 @@ def command(
     from ..data import load_dataset
     from ..data.named import dataset_name
     from ..errors import DataError
-    from ..infer import check_plot_path, evaluate, evaluation_text, plot_confusion, printable
+    from ..fileio import check_plot_path
+    from ..infer import evaluate, evaluation_text, plot_confusion, printable
     from ..train.device import resolve_device
     from ..train.trained import load_run
 
@@ -135,7 +136,7 @@ def command(
     source = arg if arg is not None else "CIFAR-10"
     if as_json:
         out = {"run_dir": str(run_dir), "run": run, "net": graph.name, "data": source, **ev.to_json()}
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out, indent=2, allow_nan=False))
     else:
         c, h, w = (int(v) for v in graph.input_shape)
         click.echo(

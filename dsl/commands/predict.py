@@ -61,12 +61,13 @@ def command(
     bs = batch_size or trained.settings.eval_batch_size
     tops = []
     for j in range(0, len(images), bs):
-        x = np.stack([read_image(p, graph.input_shape) for p in images[j : j + bs]])
-        tops += top_k(predict(trained.model, x, trained.settings, device=dev), classes, k)
+        chunk = images[j : j + bs]
+        x = np.stack([read_image(p, graph.input_shape) for p in chunk])
+        tops += top_k(predict(trained.model, x, trained.settings, device=dev, names=chunk), classes, k)
     if as_json:
         predictions = [{"file": p, "top": top} for p, top in zip(images, tops)]
         out = {"run_dir": str(run_dir), "run": run, "net": graph.name, "predictions": predictions}
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out, indent=2, allow_nan=False))
         return
     for p, top in zip(images, tops):
         click.echo(printable(p))

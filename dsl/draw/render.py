@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NetError, ToolError
-from ..fileio import write_bytes, write_error
+from ..fileio import output_path, write_bytes, write_error
 
 FORMATS = ("svg", "png", "pdf", "dot")
 INSTALL = "install Graphviz to render it: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)"
@@ -32,8 +32,11 @@ def target(file: str, out: str | None, fmt: str | None) -> Target:
         return Target(None, "dot", True)
     if out is None:
         f = fmt or "svg"
-        return Target(Path(file).with_suffix("." + f), f, fmt is not None)
+        p = Path(file).with_suffix("." + f)
+        output_path(p, folder_must_exist=False)  # a FIFO or a device is refused before any work
+        return Target(p, f, fmt is not None)
     p = Path(out)
+    output_path(p, folder_must_exist=False)
     ext = p.suffix[1:].lower()
     if ext in FORMATS:
         if fmt is not None and fmt != ext:

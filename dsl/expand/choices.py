@@ -106,15 +106,18 @@ class Walk:
 class ChoiceWalker:
     """Follows the text the way the expander does (definitions, arguments, extensions,
     branches, repeats), but builds nothing: it only notes which choices are reached and counts
-    ops. It never raises for a mistake in the file; the expansion of that variant reports it."""
+    ops. It never raises for a mistake in the file (the expansion of that variant reports it),
+    only when the walk itself would exceed its bound of visits."""
 
     def __init__(self, defs: dict[str, ast.Def], limits: Limits):
         self.top = Env(defs)
         self.limits = limits
+        self.max_visits = 4 * limits.max_space_ops  # a few visits per op (calls, sequences)
 
     def walk(self, net: ast.Expr, decisions: Decisions) -> Walk:
         """Walk the network under `decisions`."""
         self.decisions = decisions
+        self.net_span = net.span
         self.result = Walk([], {}, 0, 0)
         self.calls: list[str] = []
         self.nesting = 0
@@ -123,6 +126,13 @@ class ChoiceWalker:
 
     def _emit(self, e: ast.Expr, env: Env) -> int:
         self.result.visits += 1
+        if self.result.visits > self.max_visits:
+            # a definition that uses another twice, nested n deep, is 2^n visits: stop at the bound
+            raise NetError(
+                f"the network expands to more than {self.limits.max_space_ops:,} ops",
+                self.net_span,
+                hint="a block used twice inside a block used twice ... doubles at every level",
+            )
         if self.nesting >= self.limits.max_nesting:
             return 0
         self.nesting += 1

@@ -15,14 +15,22 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..graph import Graph
+    from .preprocessing import Preprocessing
 
 
-def to_python(graph: Graph, model: nn.Module | None = None, origin: str = "", weights: str = "weights.pt") -> str:
+def to_python(
+    graph: Graph,
+    model: nn.Module | None = None,
+    origin: str = "",
+    weights: str = "weights.pt",
+    preprocessing: Preprocessing | None = None,
+) -> str:
     """Standalone PyTorch source for `graph`: one class per definition, the network's class last.
     `model` is the module dsl.build made (built here if not given); the docstring names `origin`
-    (the .net file or run folder) and `weights` (the weights file to load)."""
+    (the .net file or run folder) and `weights` (the weights file to load); with `preprocessing`,
+    the module also holds INPUT_SHAPE, MEAN, STD, CLASSES and `preprocess(images)`."""
     from ..compile_torch import build
     from .pysource import PythonWriter
 
     model = model if model is not None else build(graph)
-    return PythonWriter(graph, model).source(origin, weights)
+    return PythonWriter(graph, model).source(origin, weights, preprocessing)

@@ -13,7 +13,6 @@ import sys
 import torch
 
 from ..errors import ExportError
-from ..fileio import write_bytes
 
 MAX_BATCH = 1 << 16
 
@@ -23,20 +22,22 @@ def _example(model: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[torc
     return (torch.randn(2, *input_shape),)  # batch 2: a batch of 1 could be specialised away
 
 
-def save_pt2(model: torch.nn.Module, input_shape: tuple[int, ...], path: str | os.PathLike[str]) -> None:
-    """`torch.export` the model (eval mode, any batch size) and save it with `torch.export.save`."""
+def pt2_bytes(model: torch.nn.Module, input_shape: tuple[int, ...], extra_files: dict[str, str]) -> bytes:
+    """`torch.export` the model (eval mode, any batch size): the bytes `torch.export.save` writes,
+    with `extra_files` inside (read back with `torch.export.load(path, extra_files=...)`)."""
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     try:
         program = torch.export.export(model.eval(), _example(model, input_shape), dynamic_shapes=({0: batch},))
     except Exception as err:  # torch's own message says which op could not be traced
         raise ExportError(f"torch.export could not trace the network: {err}") from None
     buf = io.BytesIO()
-    torch.export.save(program, buf)
-    write_bytes(path, buf.getvalue())
+    torch.export.save(program, buf, extra_files=extra_files)
+    return buf.getvalue()
 
 
-def save_onnx(model: torch.nn.Module, input_shape: tuple[int, ...], path: str | os.PathLike[str]) -> None:
-    """Export the model to ONNX (eval mode; input `input`, output `output`, dynamic batch)."""
+def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, ...], metadata: dict[str, str]) -> bytes:
+    """The model as ONNX bytes (eval mode; input `input`, output `output`, dynamic batch), with
+    `metadata` in the model's metadata_props (onnxruntime: `get_modelmeta().custom_metadata_map`)."""
     for module in ("onnx", "onnxscript"):
         try:
             __import__(module)
@@ -57,10 +58,13 @@ def save_onnx(model: torch.nn.Module, input_shape: tuple[int, ...], path: str | 
             verbose=False,
         )
         assert program is not None
-        data = program.model_proto.SerializeToString()
+        proto = program.model_proto
     except Exception as err:
         raise ExportError(f"the ONNX exporter failed: {err}") from None
-    write_bytes(path, data)
+    for key, value in metadata.items():
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = key, value
+    return bytes(proto.SerializeToString())
 
 
 def ruff_format(source: str) -> str:

@@ -31,6 +31,7 @@ from ..errors import ExportError
 from ..graph import Graph
 from ..ops import channels
 from .modules import NO_DEFAULT, Ctor, Inline, render
+from .preprocessing import Preprocessing
 
 SLOT = "\x00{}\x00"  # a value's place in a template, replaced by a literal or a parameter name
 _SLOT_RE = re.compile("\x00(\\d+)\x00")
@@ -310,8 +311,9 @@ class PythonWriter:
         body.forward.append(f"return {var[out]}")
 
     # ------------------------------------------------------------------ the file
-    def source(self, origin: str = "", weights: str = "weights.pt") -> str:
-        """The whole file; its docstring names `origin` (the .net file or run folder) and `weights`."""
+    def source(self, origin: str = "", weights: str = "weights.pt", preprocessing: Preprocessing | None = None) -> str:
+        """The whole file; its docstring names `origin` (the .net file or run folder) and `weights`;
+        `preprocessing` adds the input's constants and `preprocess()`."""
         class_of: dict[str, tuple[_Class, _Body]] = {}
         order: list[_Class] = []
         by_key: dict[tuple[str, str], _Class] = {}
@@ -352,6 +354,8 @@ class PythonWriter:
         ]
         lines += _imports(self.helpers, self.uses_ordered)
         lines += ["", ""]
+        if preprocessing is not None:
+            lines += _preprocessing_source(preprocessing).splitlines() + ["", ""]
         if self.uses_frozen:
             lines += _FROZEN.splitlines() + ["", ""]
         for helper in _helper_sources(self.helpers):
@@ -375,6 +379,25 @@ Input {shape} (a batch: (N, {", ".join(map(str, graph.input_shape))})), output {
 Initial weights follow each module's own initialisation (netc's init= options and batch-norm fills
 are not repeated here): load trained weights, or the state dict of dsl.build, for netc's.
 """'''
+
+
+def _preprocessing_source(pre: Preprocessing) -> str:
+    """The input's constants and the function that prepares images as netc's training did."""
+    classes = "None" if pre.classes is None else "(" + ", ".join(json.dumps(c) for c in pre.classes) + ",)"
+    return f'''# How the network's inputs are prepared (netc's recipe for this network): uint8 images
+# (N, C, H, W) of INPUT_SHAPE, pixels p -> (p / 255 - MEAN) / STD per channel.
+INPUT_SHAPE = {tuple(pre.input_shape)!r}
+MEAN = {tuple(pre.mean)!r}
+STD = {tuple(pre.std)!r}
+CLASSES = {classes}  # the output classes' names, when the training data named them
+
+
+def preprocess(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, C, H, W) -> the float32 input the network was trained on."""
+    c = images.shape[1]
+    mean = torch.tensor(MEAN, device=images.device).reshape(1, c, 1, 1) * 255
+    std = torch.tensor(STD, device=images.device).reshape(1, c, 1, 1) * 255
+    return (images.float() - mean) / std'''
 
 
 def _post_order(blocks: list[str]) -> list[str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NetError
-from ..fileio import describe_os_error, read_text_limited, write_bytes
+from ..fileio import check_plot_path, describe_os_error, read_text_limited, write_bytes
 from ..settings import DEFAULT_TARGET
 from .results import FILENAME, MAX_EPOCHS, MAX_SECONDS, read_results
 
@@ -154,11 +154,13 @@ def _shown(v: object, limit: int = 40) -> str:
     return s if len(s) <= limit else s[:limit] + "..."
 
 
-def _train_dir_rows(folder: Path, warnings: list[str]) -> list[dict]:
+def _train_dir_rows(folder: Path, warnings: list[str], seen: dict[str, str]) -> list[dict]:
     """The runs of a netc train run folder; a malformed run is skipped with a warning.
 
     NetError if result.json itself is unusable (missing, too big, not JSON, not netc's)."""
     path = folder / "result.json"
+    if _read_before(path, seen, warnings):
+        return []
     res = _read_json(path)
     if not isinstance(res, dict):
         raise NetError(
@@ -174,8 +176,8 @@ def _train_dir_rows(folder: Path, warnings: list[str]) -> list[dict]:
     target = _fraction(res.get("target"))
     if res.get("target") is not None and target is None:
         warnings.append(f"{path}: warning: target {_shown(res.get('target'))} is not a number between 0 and 1; ignored")
+    cfg_name, cfg_target, identity = _train_config(folder, warnings)
     if name is None or target is None:  # config.json has the rest (older result.json lacks them)
-        cfg_name, cfg_target = _train_config(folder, warnings)
         name = name or cfg_name or folder.name
         target = target if target is not None else cfg_target if cfg_target is not None else DEFAULT_TARGET
     rows = []
@@ -194,24 +196,27 @@ def _train_dir_rows(folder: Path, warnings: list[str]) -> list[dict]:
                 "seconds": sec,
                 "target": target,
                 "source": str(folder),
+                "key": None if identity is None else ("train", identity, epochs, seed),
             }
         )
     return rows
 
 
-def _train_config(folder: Path, warnings: list[str]) -> tuple[str | None, float | None]:
-    """(net name, target) from a run folder's config.json; (None, None) where it does not say."""
+def _train_config(folder: Path, warnings: list[str]) -> tuple[str | None, float | None, str | None]:
+    """(net name, target, identity) from a run folder's config.json; None where it does not say.
+    The identity covers what makes two runs of one seed the same run: the network's fingerprint,
+    the settings (less the reporting-only target), the data's digest and the precision."""
     path = folder / "config.json"
     if not path.exists():
-        return None, None
+        return None, None, None
     try:
         cfg = _read_json(path)
     except NetError as err:
         warnings.append(f"{path}: warning: {err.message}; ignored")
-        return None, None
+        return None, None, None
     if not isinstance(cfg, dict):
         warnings.append(f"{path}: warning: a JSON object expected, not {_json_type(cfg)}; ignored")
-        return None, None
+        return None, None, None
     net, settings = cfg.get("net"), cfg.get("settings")
     for key, value in (("net", net), ("settings", settings)):
         if value is not None and not isinstance(value, dict):
@@ -226,29 +231,64 @@ def _train_config(folder: Path, warnings: list[str]) -> tuple[str | None, float 
                 f"{path}: warning: settings.target {_shown(settings['target'])} is not a number "
                 f"between 0 and 1; ignored"
             )
-    return name, target
+    return name, target, _identity(cfg)
 
 
-def _search_rows(path: Path, warnings: list[str]) -> list[dict]:
+def _identity(cfg: dict) -> str | None:
+    """The run configuration's identity in a config.json (None when it lacks the fingerprint)."""
+    net, settings, data, device = (cfg.get(k) for k in ("net", "settings", "data", "device"))
+    fingerprint = net.get("fingerprint") if isinstance(net, dict) else None
+    if not isinstance(fingerprint, str) or not fingerprint:
+        return None
+    recipe = {k: v for k, v in settings.items() if k != "target"} if isinstance(settings, dict) else None
+    parts = [
+        fingerprint,
+        recipe,
+        data.get("digest") if isinstance(data, dict) else None,
+        device.get("precision") if isinstance(device, dict) else None,
+    ]
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _read_before(path: Path, seen: dict[str, str], warnings: list[str]) -> bool:
+    """True (with a note) when the file at `path` was already read under this or another name."""
+    try:
+        real = str(path.resolve())
+    except (OSError, RuntimeError):  # a link loop: the read itself reports it
+        return False
+    first = seen.get(real)
+    if first is not None:
+        same = "" if first == str(path) else f" (as '{first}')"
+        warnings.append(f"{path}: note: already read{same}; its runs are counted once")
+        return True
+    seen[real] = str(path)
+    return False
+
+
+def _search_rows(path: Path, warnings: list[str], seen: dict[str, str]) -> list[dict]:
+    if _read_before(path, seen, warnings):
+        return []
     res = read_results(path)
     warnings += res.warnings
     for r in res.rows:
         r["source"] = str(path.parent)
         if not isinstance(r.get("target"), float):
             r["target"] = DEFAULT_TARGET
+        config = r.get("config_hash")
+        r["key"] = ("search", config, r["epochs"], r["seed"]) if isinstance(config, str) and config else None
     return res.rows
 
 
-def _folder_rows(folder: Path, warnings: list[str]) -> list[dict] | None:
+def _folder_rows(folder: Path, warnings: list[str], seen: dict[str, str]) -> list[dict] | None:
     """The rows of a search or run folder, None if it is neither."""
     if (folder / FILENAME).is_file():
-        return _search_rows(folder / FILENAME, warnings)
+        return _search_rows(folder / FILENAME, warnings, seen)
     if (folder / "result.json").is_file():
-        return _train_dir_rows(folder, warnings)
+        return _train_dir_rows(folder, warnings, seen)
     return None
 
 
-def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
+def _source_rows(p: Path, warnings: list[str], seen: dict[str, str]) -> list[dict]:
     """The rows of one path given on the command line; NetError if it holds no netc results."""
     if not p.exists():
         raise NetError(
@@ -258,13 +298,13 @@ def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
         )
     if p.is_file():
         if p.name == FILENAME or p.suffix == ".csv":
-            return _search_rows(p, warnings)
+            return _search_rows(p, warnings, seen)
         if p.name == "result.json":
-            return _train_dir_rows(p.parent, warnings)
+            return _train_dir_rows(p.parent, warnings, seen)
         raise NetError(f"'{p}' is not a results.csv or a run folder", file=str(p))
     if not p.is_dir():
         raise NetError(f"'{p}' is not a results.csv or a run folder (it is not a plain file or folder)", file=str(p))
-    found = _folder_rows(p, warnings)
+    found = _folder_rows(p, warnings, seen)
     if found is not None:
         return found
     try:
@@ -274,7 +314,7 @@ def _source_rows(p: Path, warnings: list[str]) -> list[dict]:
     rows, found_any = [], False
     for s in subs:
         try:
-            sub = _folder_rows(s, warnings)
+            sub = _folder_rows(s, warnings, seen)
         except (NetError, OSError) as err:  # one broken run folder among many: skip it, say so
             problem = _as_net_error(err, s)
             warnings.append(f"{problem.file or s}: warning: {problem.message}; skipped")
@@ -311,9 +351,10 @@ def collect_rows(paths: Sequence[str | os.PathLike[str]], warnings: list[str] | 
     rows: list[dict] = []
     errors: list[NetError] = []
     warned_before = len(warnings)
+    seen: dict[str, str] = {}  # every results file read (resolved) -> the name it was first read as
     for p in paths:
         try:
-            rows += _source_rows(Path(p), warnings)
+            rows += _source_rows(Path(p), warnings, seen)
         except (NetError, OSError) as err:
             errors.append(_as_net_error(err, Path(p)))
     if len(paths) == 1 and errors:
@@ -329,7 +370,42 @@ def collect_rows(paths: Sequence[str | os.PathLike[str]], warnings: list[str] | 
             f"no finished runs in {', '.join(map(str, paths))} yet",
             hint="results appear after the first run of a search (or netc train) finishes",
         )
-    return rows
+    return count_once(rows, warnings)
+
+
+def count_once(rows: list[dict], warnings: list[str]) -> list[dict]:
+    """Each run once: rows of one run (the same configuration, epochs and seed; by network name,
+    epochs and seed for a row that records no configuration) are merged into the last one read,
+    and `warnings` says how many were merged and an example. Drops the rows' internal `key`."""
+    keyed: dict[tuple, int] = {}  # key -> index in `out`
+    named: dict[tuple, int] = {}  # (network, epochs, seed) -> index of a row of that run
+    out: list[dict] = []
+    merged: list[tuple[dict, dict]] = []  # (the row dropped, the row kept)
+    for r in sorted(rows, key=lambda r: r.get("key") is None):  # rows with a configuration first
+        key = r.pop("key", None)
+        name = (str(r["variant"]), r["epochs"], r["seed"])
+        at = keyed.get(key) if key is not None else named.get(name)
+        if at is None:
+            if key is not None:
+                keyed[key] = len(out)
+            named.setdefault(name, len(out))
+            out.append(r)
+            continue
+        if key is not None:  # the same run read twice: the later row stands
+            merged.append((out[at], r))
+            out[at] = r
+        else:  # no configuration recorded: a row of a run already counted
+            merged.append((r, out[at]))
+    if merged:
+        dropped, kept = merged[0]
+        where = dropped.get("source", "")
+        also = f" and {kept.get('source', '')}" if kept.get("source", "") != where else ""
+        warnings.append(
+            f"netc report: note: {len(merged)} row(s) repeat runs already counted (same network, configuration, "
+            f"epochs and seed), each run counted once; e.g. {_printable(str(dropped['variant']))}, "
+            f"{dropped['epochs']} epochs, seed {dropped['seed']} in {_printable(where)}{_printable(also)}"
+        )
+    return out
 
 
 def group_rows(rows: list[dict], target: float | None = None) -> list[Group]:
@@ -407,7 +483,6 @@ def plain_table(groups: list[Group]) -> str:
 
 
 # ----------------------------------------------------------------------------- the plot
-PLOT_FORMATS = {".png", ".svg", ".pdf"}
 
 
 def _family(name: str) -> str:
@@ -470,11 +545,7 @@ def place_labels(ax: Any, labels: list[tuple[str, float, float]]) -> list[Any]:
 
 def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path:
     """The article's plot: a point per network at its shortest epochs, lines to its longer ones."""
-    out = Path(out)
-    if out.suffix.lower() not in PLOT_FORMATS:
-        raise NetError(f"--plot '{out}' must end in .png, .svg or .pdf", file=str(out))
-    if out.parent and not out.parent.exists():
-        raise NetError(f"the folder of --plot '{out}' does not exist", file=str(out))
+    out = check_plot_path(out)
     import matplotlib
 
     matplotlib.use("Agg", force=True)

@@ -54,15 +54,9 @@ def start_session(req: TrainRequest, world: World | None = None) -> Session:
     this process's place in a multi-process run, whose process group is started; only rank 0 writes)."""
     from ..data import open_dataset
     from ..data.named import data_arg
-    from ..loader import load
+    from ..loader import load_one
 
-    graph = load(req.file, variant=req.variant, max_params=req.max_params)
-    if graph.variant_names and req.variant is None:
-        raise NetError(
-            f"'{req.file}' is a search space of {len(graph.variant_names)} networks; pick one with --variant",
-            file=req.file,
-            hint="its variants: " + ", ".join(graph.variant_names),
-        )
+    graph = load_one(req.file, variant=req.variant, max_params=req.max_params)
     check_trainable(graph)
     overrides: dict[str, Any] = {"epochs": req.epochs, "batch_size": req.batch_size}
     for key, value in TrainSettings.assignments(req.sets).items():

@@ -10,6 +10,7 @@
                      checkpoint.prev.pt the one before it
       weights-runN.pt the final weights of run N (0, 1, ...): a state dict of tensors only, read with
                      torch.load(..., weights_only=True) (dsl.load_run, netc eval/predict/export)
+      weights-runN.pt.sha256  its checksum (sha256sum's format), verified before the weights are read
       .lock          held by the process training into the folder
 
 Every file is written atomically (`dsl.fileio`); `RunConfig.from_json` refuses a damaged or

@@ -33,7 +33,7 @@ from .engine import Snapshot, Trainer
 from .identity import dataset_digest
 from .report import Reporter
 from .rundir import DataRecord, RunConfig, RunDir
-from .weights import save_weights
+from .weights import checksum_file, save_weights
 
 CHECKPOINT_FORMAT = 2
 
@@ -183,7 +183,8 @@ class Session:
         self.snapshot = Snapshot.from_dict(ck["snapshot"]) if ck.get("snapshot") else None
         if self.snapshot is not None and self.snapshot.epoch >= self.settings.epoch_count:
             # the run had finished when the session stopped: its last checkpoint holds its final weights
-            if self.writes and not self.rundir.weights(len(self.done)).exists():
+            final = self.rundir.weights(len(self.done))
+            if self.writes and not (final.exists() and checksum_file(final).exists()):
                 save_weights(self.snapshot.model, self.rundir.weights(len(self.done)))
             self.done.append(self._finished(len(self.done), self.snapshot.rows, 0.0))
             self.snapshot = None

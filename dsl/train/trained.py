@@ -2,7 +2,8 @@
 
 The network is rebuilt from the copy of its sources kept in config.json (so it is the network the
 run trained, whatever happened to the .net file since) and checked against the run's fingerprint;
-the final weights of the chosen run are loaded from `weights-runN.pt` with `weights_only=True`.
+the final weights of the chosen run are loaded from `weights-runN.pt` with `weights_only=True`,
+after checking its size against the network and its checksum (`weights-runN.pt.sha256`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..errors import NetError
 from ..graph import Graph
 from ..settings import TrainSettings
 from .rundir import RunConfig, RunDir
-from .weights import WeightsError, apply_weights, load_weights
+from .weights import WeightsError, apply_weights, load_weights, size_bound
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -72,5 +73,5 @@ def load_run(run_dir: str | os.PathLike[str], run: int = 0, max_params: int = 1_
             hint=f"finish it with netc train --resume {rd.path}, or train it again",
         )
     model = build(graph)
-    apply_weights(model, load_weights(path), str(path))
+    apply_weights(model, load_weights(path, size_bound(model), require_checksum=True), str(path))
     return TrainedRun(model.eval(), graph, cfg.settings, cfg, run, path)

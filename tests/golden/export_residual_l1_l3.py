@@ -17,6 +17,22 @@ import torch
 from torch import nn
 
 
+# How the network's inputs are prepared (netc's recipe for this network): uint8 images
+# (N, C, H, W) of INPUT_SHAPE, pixels p -> (p / 255 - MEAN) / STD per channel.
+INPUT_SHAPE = (3, 32, 32)
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2471, 0.2435, 0.2616)
+CLASSES = None  # the output classes' names, when the training data named them
+
+
+def preprocess(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, C, H, W) -> the float32 input the network was trained on."""
+    c = images.shape[1]
+    mean = torch.tensor(MEAN, device=images.device).reshape(1, c, 1, 1) * 255
+    std = torch.tensor(STD, device=images.device).reshape(1, c, 1, 1) * 255
+    return (images.float() - mean) / std
+
+
 class ConvBn(nn.Module):
     """The .net definition `conv_bn` (8 instances)."""
 
