@@ -181,3 +181,49 @@ def test_the_streamed_path_decodes_only_each_process_s_rows(size):
         for r in range(size)
     ]
     assert sorted(k[-1] for p in tests for batch in p for k in batch) == list(range(29))
+
+
+@pytest.mark.parametrize("rank", [1, 0])
+def test_a_process_that_dies_is_named_with_how_to_resume(tmp_path, rank):
+    import signal
+    import time
+
+    net, data = write_net(tmp_path / "tiny.net", epochs=30), write_npz(tmp_path / "d.npz", 400, 40)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "dsl.cli", "train", str(net), "--data", str(data), "--device", "cpu"]
+    proc = subprocess.Popen(
+        [*cmd, "--gpus", "2", "--out", str(run), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        deadline = time.time() + 120
+        while not (run / "checkpoint.pt").exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.05)
+        victim = None
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = f.read().split(b"\0")
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if f"RANK={rank}".encode() in env and str(run).encode() in cmdline:
+                victim = int(pid)
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + 9, err
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert f"process {rank}/2 of the run was killed (SIGKILL)" in err
+    assert f"netc train --resume {run} --gpus 2" in err, err
+    # the resume itself works, with any number of processes
+    done = subprocess.run([*cmd[:3], "train", "--resume", str(run), "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(_rows(run)) == 30

@@ -28,30 +28,60 @@ def reporter(estimate: bool, per_step: float) -> tuple[ConsoleReporter, io.Strin
     return ConsoleReporter(Console(file=out, width=200), bar=False, estimate=estimate, clock=Clock(per_step)), out
 
 
-def test_a_cpu_run_is_estimated_after_its_first_steps():
+def test_a_cpu_run_is_estimated_after_its_first_step_test_evaluations_included():
     rep, out = reporter(True, 18.0)  # the article's recipe on these 2-core machines: about 18 s a step
+    rep.workload(512, 10_000, 24)  # batches of 512; 24 evaluations of the 10,000 test images
     rep.run_start(0, 24, 98, 0)
     rep.epoch_start(0, 98)
-    for _ in range(3):
-        rep.step()
-    assert "estimated" not in out.getvalue()  # not before the first steps are timed
-    rep.step()
+    assert "estimated" not in out.getvalue()
+    rep.step()  # the first step gives the estimate at once
     text = out.getvalue()
-    assert "estimated training time for this run: 11.7 h (18.00 s per step, 2,348 steps to go" in text
-    assert "--limit 5000 --epochs 2" in text
+    per_image = 18.0 / 512
+    evals = per_image / 3 * 10_000 * 24  # forward passes only
+    total = 18.0 * (24 * 98 - 1) + evals
+    assert f"estimated time for this run: {duration(total)} (18.00 s per step from the first step, 2,351 steps" in text
+    assert f"24 test evaluation(s) about {duration(evals)}" in text
+    quick = per_image * 5000 * 2 + per_image / 3 * 1000 * 2
+    assert f"for a quick look (about {duration(quick)}), try --limit 5000 --limit-test 1000 --epochs 2" in text
     for _ in range(20):
         rep.step()
-    assert text.count("estimated") == out.getvalue().count("estimated") == 1  # said once
+    assert out.getvalue().count("estimated") == 1  # the pace held: said once
+
+
+def test_the_estimate_is_said_again_when_the_first_step_misled_it():
+    out = io.StringIO()
+    times = iter([0.0, 60.0] + [60.0 + 10 * i for i in range(1, 30)])  # a slow first step, then 10 s a step
+    rep = ConsoleReporter(Console(file=out, width=200), bar=False, estimate=True, clock=lambda: next(times))
+    rep.workload(512, 10_000, 1)
+    rep.run_start(0, 10, 98, 0)
+    rep.epoch_start(0, 98)
+    for _ in range(6):
+        rep.step()
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("estimated")]
+    assert len(lines) == 2 and "60.00 s per step" in lines[0] and "10.00 s per step from steps 2 to 5" in lines[1]
+
+
+def test_the_progress_bar_shows_an_eta_from_the_first_step():
+    out = io.StringIO()
+    rep = ConsoleReporter(Console(file=out, width=200, force_terminal=True), bar=True, clock=Clock(2.0))
+    rep.run_start(0, 2, 10, 0)
+    rep.epoch_start(0, 10)
+    rep.step()
+    task = rep.progress.tasks[0]
+    assert task.fields["eta"] == duration(2.0 * 9)  # 2 s a step, 9 steps left
+    rep.run_end(None)
 
 
 def test_a_short_run_gets_no_quick_look_hint_and_a_gpu_run_no_estimate():
     rep, out = reporter(True, 0.05)
     rep.run_start(0, 2, 10, 0)
+    rep.epoch_start(0, 10)
     for _ in range(5):
         rep.step()
-    assert "estimated training time for this run: 1 s" in out.getvalue() and "--limit" not in out.getvalue()
+    assert "estimated time for this run: 1 s" in out.getvalue() and "--limit" not in out.getvalue()
     rep, out = reporter(False, 18.0)
     rep.run_start(0, 24, 98, 0)
+    rep.epoch_start(0, 98)
     for _ in range(10):
         rep.step()
     assert "estimated" not in out.getvalue()

@@ -29,7 +29,7 @@ def test_setup_installs_the_extras_only_for_the_tests():
 
     script = (ROOT / ".ci/setup").read_text()
     main_branch = script.split('if [ "$what" = test ]; then', 1)[1].split("else", 1)[1].split("fi", 1)[0]
-    assert 'pip install -q -e . ' in main_branch and "[test" not in main_branch
+    assert "pip install -q -e . " in main_branch and "[test" not in main_branch
     assert "bash .ci/setup test" in (ROOT / ".ci/run").read_text()
     r = subprocess.run(["bash", str(ROOT / ".ci/setup"), "nonsense"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "usage" in r.stderr

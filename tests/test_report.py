@@ -7,7 +7,6 @@ import json
 import statistics
 
 import pytest
-
 from test_search import TINY_NET, make_npz, one_torch_thread  # noqa: F401
 
 from dsl.search.results import FIELDS

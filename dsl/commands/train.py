@@ -25,6 +25,7 @@ RESUMABLE = {
     "quiet",
     "workers",
     "gpus",
+    "save_every",
 }  # flags --resume accepts
 
 
@@ -85,6 +86,15 @@ RESUMABLE = {
     help="train the run on N GPUs of this machine with DistributedDataParallel (torchrun's launcher), "
     "the global batch and lr schedule unchanged; with --device cpu, N CPU processes (gloo)",
 )
+@click.option(
+    "--save-every",
+    type=click.FloatRange(0, 10_000),
+    default=5.0,
+    show_default=True,
+    metavar="MINUTES",
+    help="also checkpoint inside an epoch every MINUTES of training (0: at epoch ends only); Ctrl-C always "
+    "saves where the run is before stopping, so --resume continues from that step",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar or per-epoch lines; only the final table")
 @engine_options
 @max_params_option
@@ -107,6 +117,7 @@ def command(
     sets: tuple[str, ...],
     workers: int | None,
     gpus: int,
+    save_every: float,
     quiet: bool,
     max_params: int,
 ) -> None:
@@ -154,6 +165,7 @@ def command(
         )
         if len(session.done) >= session.runs and world.main:
             console.print(f"'{session.rundir.path}' is already complete", markup=False)
+        session.save_every = save_every * 60
         _run(console, reporter, session, world.main)
         distributed.finish(world)
         return
@@ -180,7 +192,9 @@ def command(
         sets=sets,
         workers=workers,
     )
-    _run(console, reporter, start_session(request, world), world.main)
+    session = start_session(request, world)
+    session.save_every = save_every * 60
+    _run(console, reporter, session, world.main)
     distributed.finish(world)
 
 
@@ -213,10 +227,17 @@ def _header(console: Any, session: Any) -> None:
 
 
 def _run(console: Any, reporter: Any, session: Any, main: bool = True) -> None:
+    from ..train import distributed
     from ..train.report import ConsoleReporter, results_table
 
+    world = session.trainer.world
     if not main:  # an extra process of a multi-process run: rank 0 prints and writes
-        session.train(reporter)
+        try:
+            session.train(reporter)
+        except Exception as err:
+            if world.active and distributed.peer_lost(err):
+                raise click.exceptions.Exit(1) from None  # rank 0 (or the launcher) says what happened
+            raise
         return
     _header(console, session)
     if isinstance(reporter, ConsoleReporter):
@@ -227,6 +248,12 @@ def _run(console: Any, reporter: Any, session: Any, main: bool = True) -> None:
         if getattr(reporter, "close", None):
             reporter.close()
         console.print(f"interrupted; continue with: netc train --resume {session.rundir.path}", markup=False)
+        raise
+    except Exception as err:
+        if world.active and distributed.peer_lost(err):
+            if getattr(reporter, "close", None):
+                reporter.close()
+            raise distributed.lost_error(world, str(session.rundir.path)) from None
         raise
     console.print(results_table(done, session.settings.target))
     if len(done) > 1:

@@ -353,7 +353,8 @@ class PythonWriter:
             "",
         ]
         lines += _imports(self.helpers, self.uses_ordered)
-        lines += ["", ""]
+        # isort's layout: one blank line before constants, two before a class or function
+        lines += [""] if preprocessing is not None else ["", ""]
         if preprocessing is not None:
             lines += _preprocessing_source(preprocessing).splitlines() + ["", ""]
         if self.uses_frozen:
@@ -384,7 +385,7 @@ are not repeated here): load trained weights, or the state dict of dsl.build, fo
 def _preprocessing_source(pre: Preprocessing) -> str:
     """The input's constants and the function that prepares images as netc's training did."""
     classes = "None" if pre.classes is None else "(" + ", ".join(json.dumps(c) for c in pre.classes) + ",)"
-    return f'''# How the network's inputs are prepared (netc's recipe for this network): uint8 images
+    return f'''# How the network's inputs are prepared (as in its training recipe): uint8 images
 # (N, C, H, W) of INPUT_SHAPE, pixels p -> (p / 255 - MEAN) / STD per channel.
 INPUT_SHAPE = {tuple(pre.input_shape)!r}
 MEAN = {tuple(pre.mean)!r}

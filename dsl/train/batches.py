@@ -6,6 +6,7 @@ worker processes). `Trainer` runs the same loop over either:
 
     source = data.source(settings, seed, channels_last)   # per run
     for x, y in source.train_epoch(epoch, steps): ...      # `steps` batches of `batch_size` (the last may be short)
+    for x, y in source.train_epoch(epoch, steps, start=k): ...  # batches k.. of the same epoch (a resumed one)
     for x, y in source.test_batches(): ...                 # the test set in its stored order
     x, y = source.head("train", k)                         # the first k images, normalised, not augmented
 
@@ -31,8 +32,9 @@ class BatchSource(Protocol):
     n_test: int
     streamed: bool  # True on the streamed path: the trainer reports images/s in the progress display
 
-    def train_epoch(self, epoch: int, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The first `steps` training batches of epoch `epoch` (0-based), shuffled and augmented."""
+    def train_epoch(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches `start`..`steps`-1 of epoch `epoch` (0-based), shuffled and augmented; the epoch is
+        drawn whole (from the random state at the first batch), as when it is trained from its start."""
         ...
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -81,14 +81,15 @@ class DeviceEpochs:
         # drawn from the seed by a generator of its own: the global RNG stream is untouched
         self.flips = base_flips(data.n_train, seed, data.train.device) if alternate else None
 
-    def train_epoch(self, epoch: int, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """A fresh crop/flip/cutout of the whole training set and a shuffle, then its first `steps` batches."""
+    def train_epoch(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A fresh crop/flip/cutout of the whole training set and a shuffle, then its batches
+        `start`..`steps`-1 (the whole epoch is drawn, so a resumed epoch is the same epoch)."""
         d, s, bs = self.data, self.s, self.s.batch_size
         flip: bool | torch.Tensor = s.flip if self.flips is None else epoch_flips(self.flips, epoch)
         xs, ys = self.augment(
             d.train, d.train_y, d.image_shape[1:], flip=flip, cutout=s.cutout, channels_last=self.channels_last
         )
-        for i in range(steps):
+        for i in range(start, steps):
             xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]
             if self.world.active:  # every process made the same epoch; each trains on its rows of each batch
                 part = self.world.shard(len(yb))

@@ -182,6 +182,36 @@ def check_gpus(nproc: int, device: str) -> None:
         raise NetError(f"--gpus {nproc} with --device {device}", hint="give --device cuda (or auto)")
 
 
+def peer_lost(err: BaseException) -> bool:
+    """Whether `err`, raised in a multi-process run, is a process losing contact with the others
+    (one of them died): torch's distributed errors, and gloo/NCCL's RuntimeErrors that say so."""
+    if isinstance(err, getattr(dist, "DistError", ())):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and any(
+        s in text for s in ("gloo", "NCCL", "Connection reset", "Connection closed", "Broken pipe")
+    )
+
+
+def lost_error(world: World, run_dir: str) -> NetError:
+    """The refusal a process of a multi-process run makes when another one stopped."""
+    return NetError(
+        f"the run lost a process (process {world.rank}/{world.size} can no longer reach the others: one of them "
+        "stopped or was killed)",
+        hint=f"continue with: netc train --resume {run_dir} --gpus {world.size}",
+    )
+
+
+def _out_of(argv: list[str]) -> str | None:
+    """The --out folder in a `netc train` command line, if it names one."""
+    for i, a in enumerate(argv):
+        if a == "--out" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--out="):
+            return a.split("=", 1)[1]
+    return None
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `netc <argv>` in `nproc` processes on this machine through torch's launcher (torchrun's
     engine); the exit status of the run (the first failed process's, if one failed)."""
@@ -215,7 +245,25 @@ def launch(nproc: int, argv: list[str]) -> int:
     except ChildFailedError as err:
         rank, failure = err.get_first_failure()  # the others were stopped because of it
         code = failure.exitcode if failure.exitcode is not None else 1
-        if code < 0 or code not in (1, 2, 130):  # killed by a signal, or a crash that printed nothing of ours
+        if code < 0:  # killed by a signal: it could say nothing itself
+            import signal
+
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            print(
+                f"netc: process {rank}/{nproc} of the run was killed ({name}); the others stopped with it",
+                file=sys.stderr,
+            )
+            if rank == 0:  # the one that would have said how to resume
+                out = _out_of(argv)
+                print(
+                    f"hint: continue from the last checkpoint with: netc train --resume {out or 'RUN_DIR'} "
+                    f"--gpus {nproc}" + ("" if out else " (RUN_DIR: the run folder named above)"),
+                    file=sys.stderr,
+                )
+        elif code not in (1, 2, 130):  # a crash that printed nothing of ours
             print(f"netc: process {rank}/{nproc} of the run stopped with status {code}", file=sys.stderr)
         return 128 - code if code < 0 else code  # a signal k is exit status 128+k, as a shell says it
     finally:

@@ -77,9 +77,9 @@ from .hooks import set_epoch as _set_epoch
 from .optim import lr_scales, make_optimizer, mean_loss, norm_bias_names, step_lr
 from .report import Reporter
 from .schedule import epoch_lrs, lr_at
-from .state import RunResult, Snapshot
+from .state import MidEpochSaves, RunResult, Snapshot
 from .stream import StreamData
-from .tta import tta_logits
+from .tta import tta_logits, tta_views
 
 __all__ = [
     "Trainer",
@@ -106,6 +106,40 @@ class _Slot:
     ):
         self.module, self.fwd, self.eval_fwd = module, fwd, eval_fwd
         self.warm: set[tuple[Any, ...]] = set()  # (mode, batch size, variant)
+
+
+class _EpochContext:
+    """One epoch being trained: where it is, what it resumed from, what a mid-epoch snapshot needs."""
+
+    def __init__(
+        self,
+        epoch: int,
+        seconds: float,
+        rows: list[dict[str, Any]],
+        within: Snapshot | None,
+        saves: MidEpochSaves | None,
+    ):
+        self.epoch, self.seconds, self.rows = epoch, seconds, rows  # 0-based; seconds and rows before it
+        self.within, self.saves = within, saves
+        self.t0 = time.perf_counter()
+        self.paused = 0.0  # seconds spent saving snapshots (not training time)
+        self.elapsed = 0.0  # this session's training seconds of the epoch, as of the last snapshot
+        self.rng_epoch: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.losses: torch.Tensor | None = None
+        self.correct: torch.Tensor | None = None
+
+    def partial(self, step: int) -> dict[str, Any]:
+        """The Snapshot fields of a stop after `step` steps of this epoch."""
+        assert self.rng_epoch is not None and self.losses is not None and self.correct is not None
+        earlier = self.within.partial_seconds if self.within is not None else 0.0
+        return {
+            "step": step,
+            "rng_epoch_cpu": self.rng_epoch[0],
+            "rng_epoch_cuda": self.rng_epoch[1],
+            "partial_losses": self.losses[:step],
+            "partial_correct": int(self.correct.item()),
+            "partial_seconds": earlier + self.elapsed,
+        }
 
 
 class Trainer:
@@ -267,8 +301,10 @@ class Trainer:
         on_epoch: Callable[[Snapshot], None] | None = None,
         resume: Snapshot | None = None,
         keep_model: bool = True,
+        saves: MidEpochSaves | None = None,
     ) -> RunResult:
-        """Train one run of `settings` on `data` from `seed` (or from `resume`)."""
+        """Train one run of `settings` on `data` from `seed` (or from `resume`, which may stop
+        inside an epoch); `saves` also snapshots inside epochs (on Ctrl-C, every few minutes)."""
         if not data.matches(settings):
             raise ValueError("prepare_data was called with other pad/mean/std settings than this run's")
         if settings.steps_per_epoch(data.n_train) == 0:
@@ -292,6 +328,7 @@ class Trainer:
                 on_epoch,
                 resume,
                 keep_model,
+                saves,
             )
         except torch.OutOfMemoryError:
             raise oom_error(f"training with batch size {settings.batch_size}", settings.batch_size) from None
@@ -319,6 +356,7 @@ class Trainer:
         on_epoch: Callable[[Snapshot], None] | None,
         resume: Snapshot | None,
         keep_model: bool,
+        saves: MidEpochSaves | None = None,
     ) -> RunResult:
         torch.manual_seed(seed)
         np.random.seed(seed % (1 << 32))
@@ -356,17 +394,30 @@ class Trainer:
         epochs = -(-total // steps)  # the last one may be partial
         if src.streamed:
             reporter.streaming(s.batch_size)
+        within = resume if resume is not None and resume.step > 0 else None  # stopped inside epoch `start`
+
+        def snapshot_at(step: int, ema_now: _Ema | None, ctx: _EpochContext) -> Snapshot:
+            return self._snapshot(model, opt, seed, ctx.epoch, ctx.seconds, ctx.rows, ema_now, ctx.partial(step))
+
+        evaluations = (epochs - start) if s.eval_every_epoch else 1
+        reporter.workload(s.batch_size, data.n_test * tta_views(s.tta), evaluations)
         reporter.run_start(seed, epochs, steps, start)
+        if self.world.active:
+            saves = None  # every process would have to stop at the same step: checkpoints at epoch ends only
         self._sync()
         for epoch in range(start, epochs):
             _set_epoch(model, epoch)
             todo = min(steps, total - epoch * steps)  # steps in this epoch
-            t0 = time.perf_counter()
+            ctx = _EpochContext(epoch, seconds, rows, within, saves)
+            t0 = ctx.t0
+            if within is not None:
+                reporter.resumed(epoch, within.step, todo)
             reporter.epoch_start(epoch, todo)
             lrs = epoch_lrs(s.lr, epoch, steps, s.lr_curve)[:todo]
             train_loss, train_correct, ema = self._train_epoch(
-                slot, opt, src, s, lrs, reporter, scales, ema, epoch, epoch * steps, total
+                slot, opt, src, s, lrs, reporter, scales, ema, ctx, snapshot_at, epoch * steps, total
             )
+            t_train = time.perf_counter()  # training ends (the epoch's last step may still run on a GPU)
             evaluate = s.eval_every_epoch or epoch == epochs - 1
             parts = [train_loss.sum(), train_correct.float()]
             if evaluate:
@@ -374,10 +425,14 @@ class Trainer:
                 parts += [test_loss, test_correct.float()]
             stats = self.world.all_sum(torch.stack(parts)).tolist()  # sums over every process's shard
             now = time.perf_counter()  # .tolist() above is the epoch's one host-device sync
-            seconds += now - t0
+            earlier = within.partial_seconds if within else 0.0  # this epoch's seconds before it was resumed
+            epoch_s = now - t0 - ctx.paused + earlier
+            seconds += epoch_s
+            within = None
             if not all(math.isfinite(v) for v in stats):
                 self._non_finite(train_loss, epoch, steps, lrs)
             seen = min(todo * s.batch_size, data.n_train)  # images trained on this epoch
+            train_s = t_train - t0 - ctx.paused + earlier if self.device.type == "cpu" else None
             row = dict(
                 seed=seed,
                 epoch=epoch + 1,
@@ -386,14 +441,18 @@ class Trainer:
                 train_acc=stats[1] / seen,
                 test_loss=stats[2] / data.n_test if evaluate else None,
                 test_acc=stats[3] / data.n_test if evaluate else None,
-                epoch_s=now - t0,
+                epoch_s=epoch_s,
                 total_s=seconds,
-                images_s=seen / (now - t0) if now > t0 else None,
+                # training images per second of training (not of the test evaluation): on the CPU the
+                # clock is exact; on a GPU the epoch's one sync comes after evaluating, so it is bounded below
+                images_s=seen / (train_s if train_s is not None else epoch_s) if epoch_s > 0 else None,
             )
             rows.append(row)
             reporter.epoch_end(row)
             if on_epoch is not None:  # None in the extra processes of a multi-process run: rank 0 saves
                 on_epoch(self._snapshot(model, opt, seed, epoch + 1, seconds, rows, ema))
+            if saves is not None and saves.stop.requested and epoch + 1 < epochs:
+                raise KeyboardInterrupt  # Ctrl-C during the evaluation: the epoch's checkpoint is saved
         last = rows[-1]
         result = RunResult(
             seed,
@@ -435,20 +494,46 @@ class Trainer:
         reporter: Reporter,
         scales: list[float],
         ema: _Ema | None,
-        epoch: int,
+        ctx: _EpochContext,
+        snapshot: Callable[[int, _Ema | None, _EpochContext], Snapshot],
         done: int,
         total: int,
     ) -> tuple[torch.Tensor, torch.Tensor, _Ema | None]:
         """One epoch of training on a fresh augmentation (its first len(lrs) batches; `done` steps
-        of the run before it, of `total`); (per-step summed losses, correct count) on the device,
-        and the weight EMA."""
+        of the run before it, of `total`), from step `ctx.within.step` when it was stopped inside;
+        (per-step summed losses, correct count) on the device, and the weight EMA. With
+        `ctx.saves`, a snapshot of the step reached is saved on a stop request (then
+        KeyboardInterrupt) and every `ctx.saves.every` seconds."""
         model, fwd, bs, mean, world = slot.module, slot.fwd, s.batch_size, mean_loss(s), self.world
         model.train()
+        within, saves = ctx.within, ctx.saves
+        first = within.step if within is not None else 0
+        if within is not None:  # redraw the epoch from the random state it started with
+            assert within.rng_epoch_cpu is not None
+            torch.set_rng_state(within.rng_epoch_cpu)
+            if within.rng_epoch_cuda is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(within.rng_epoch_cuda, self.device)
         world.share_rng(self.device)  # the epoch's order and augmentation: rank 0's draws on every process
-        losses = torch.empty(len(lrs), device=self.device)
+        if saves is not None:
+            ctx.rng_epoch = (
+                torch.get_rng_state(),
+                torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            )
+        losses = torch.zeros(len(lrs), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        averaging = s.ema_every > 0 and epoch >= s.ema_start
-        for i, (lr, (xb, yb)) in enumerate(zip(lrs, src.train_epoch(epoch, len(lrs)))):
+        if within is not None and within.partial_losses is not None:
+            losses[:first] = within.partial_losses.to(self.device)
+            correct += within.partial_correct
+        ctx.losses, ctx.correct = losses, correct
+        averaging = s.ema_every > 0 and ctx.epoch >= s.ema_start
+        last_save = time.perf_counter()
+        batches = src.train_epoch(ctx.epoch, len(lrs), first)
+        for i, (xb, yb) in enumerate(batches, start=first):
+            if i == first and within is not None:  # the epoch is drawn: continue the stream where it stopped
+                torch.set_rng_state(within.rng_cpu)
+                if within.rng_cuda is not None and self.device.type == "cuda":
+                    torch.cuda.set_rng_state(within.rng_cuda, self.device)
+            lr = lrs[i]
             with self._autocast():
                 out = fwd(xb)
             loss = F.cross_entropy(out.float(), yb, reduction="sum", label_smoothing=s.label_smoothing)
@@ -469,6 +554,15 @@ class Trainer:
                 else:
                     ema.update(model, s.ema_decay * ((done + i + 1) / total) ** s.ema_power)
             reporter.step()
+            if saves is not None and i + 1 < len(lrs):
+                now = time.perf_counter()
+                if saves.stop.requested or (saves.every > 0 and now - last_save >= saves.every):
+                    ctx.elapsed = now - ctx.t0 - ctx.paused
+                    saves.save(snapshot(i + 1, ema, ctx))
+                    last_save = time.perf_counter()
+                    ctx.paused += last_save - now  # saving is not training time
+                    if saves.stop.requested:
+                        raise KeyboardInterrupt
         if ema is not None:
             ema.copy_to(model)  # the weights end every epoch as the EMA's
         return losses, correct, ema
@@ -506,7 +600,10 @@ class Trainer:
         seconds: float,
         rows: list[dict[str, Any]],
         ema: _Ema | None = None,
+        partial: dict[str, Any] | None = None,
     ) -> Snapshot:
+        """Everything to resume after `epoch` epochs (and `partial`'s steps of the next one)."""
+
         def cpu(v: Any) -> Any:
             return v.detach().to("cpu", copy=True) if torch.is_tensor(v) else copy.deepcopy(v)
 
@@ -525,6 +622,7 @@ class Trainer:
             seconds,
             [dict(r) for r in rows],
             None if ema is None else {k: cpu(v) for k, v in ema.state().items()},
+            **{k: cpu(v) for k, v in (partial or {}).items()},
         )
 
     @staticmethod

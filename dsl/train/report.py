@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typing_extensions import override
 
@@ -46,9 +46,18 @@ class Reporter:
         """The run reads its data through the streamed path in batches of `batch_size` images (said
         before `run_start`; a display may show images per second)."""
 
+    def workload(self, batch_size: int, test_images: int, evaluations: int) -> None:
+        """What a run will do besides training steps of `batch_size` images: `evaluations` test passes
+        of `test_images` forward passes each (test-time augmentation views counted); said before
+        `run_start`, so that a display can estimate the whole run's time."""
+
     def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
         """A run of `epochs` epochs (the last possibly cut short) of `steps` steps begins (at
         `start_epoch` when resumed)."""
+
+    def resumed(self, epoch: int, step: int, steps: int) -> None:
+        """The run resumes inside epoch `epoch` (0-based), `step` of its `steps` steps already done
+        (said before that epoch's `epoch_start`)."""
 
     def epoch_start(self, epoch: int, steps: int) -> None:
         """An epoch of `steps` steps begins (fewer than a full epoch's when it is cut short)."""
@@ -64,10 +73,13 @@ class Reporter:
 
 
 class ConsoleReporter(Reporter):
-    """A progress bar during each epoch (on a terminal) and one line per finished epoch."""
+    """A progress bar during each epoch (on a terminal) and one line per finished epoch; with
+    `estimate`, the run's expected time (test evaluations included) after its first step."""
 
-    ESTIMATE_AFTER = 3  # steps timed (after the first, which pays for start-up) before the estimate
-    LONG = 600.0  # seconds: a run this long gets the suggestion of a quick look
+    REFINE_AFTER = 4  # steps after the first: the estimate is said again if it changed by a quarter
+    LONG = 600.0  # seconds: a run this long gets the suggestion of a quick look (and its own estimate)
+    FORWARD_SHARE = 1 / 3  # of a training step's time per image, what a test forward pass costs (no backward)
+    QUICK = (5000, 1000, 2)  # the quick look: --limit, --limit-test, --epochs
 
     def __init__(
         self,
@@ -81,34 +93,55 @@ class ConsoleReporter(Reporter):
         self.progress: Progress | None = None
         self.task: Any = None
         self.epochs = 0
-        # estimate: say once, after the first steps, how long the whole run will take (on a CPU,
-        # where the full recipe takes hours and a new user deserves to know before waiting)
+        # estimate: say, after the first step, how long the whole run will take (on a CPU, where the
+        # full recipe takes hours and a new user deserves to know before waiting)
         self.estimate, self.clock = estimate, clock
         self.steps_left = 0
-        self.timed: list[float] = []
+        self.timed: list[float] = []  # the clock at the run's start and after each of its first steps
+        self.said: float | None = None  # the estimate last said (seconds)
         self.batch_size = 0  # images per step on the streamed path (the bar shows images/s), else 0
+        self.step_images = 0  # images per training step (from `workload`)
+        self.test_images = 0  # forward passes per test evaluation
+        self.evaluations = 0  # test evaluations still to come
         self.epoch_t0 = 0.0
-        self.epoch_steps = 0
+        self.epoch_steps = 0  # steps done in this epoch by this session
+        self.epoch_total = 0
+        self.skipped = 0  # steps of the current epoch done before a resume
 
     @override
     def note(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self.console.print(text, markup=False, soft_wrap=True)
 
     @override
     def streaming(self, batch_size: int) -> None:
         self.batch_size = batch_size
 
     @override
+    def workload(self, batch_size: int, test_images: int, evaluations: int) -> None:
+        self.step_images, self.test_images, self.evaluations = batch_size, test_images, evaluations
+
+    @override
     def run_start(self, seed: int, epochs: int, steps: int, start_epoch: int) -> None:
         self.epochs = epochs
         self.steps_left = max(0, (epochs - start_epoch) * steps)
-        self.timed = []
+        self.timed, self.said = [], None
         if start_epoch:
             self.console.print(f"resuming at epoch {start_epoch + 1} of {epochs}", markup=False)
         self.console.print(HEADER, markup=False)
 
     @override
+    def resumed(self, epoch: int, step: int, steps: int) -> None:
+        self.skipped = step
+        self.steps_left = max(0, self.steps_left - step)
+        self.console.print(
+            f"resuming inside epoch {epoch + 1} of {self.epochs}, after step {step} of {steps}", markup=False
+        )
+
+    @override
     def epoch_start(self, epoch: int, steps: int) -> None:
+        self.epoch_t0, self.epoch_steps, self.epoch_total = self.clock(), 0, steps
+        if not self.timed:  # the run's first epoch (of this session): steps are timed from here
+            self.timed = [self.epoch_t0]
         if not self.bar:
             return
         self.progress = Progress(
@@ -116,38 +149,54 @@ class ConsoleReporter(Reporter):
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            TextColumn("eta {task.fields[eta]}"),
             *([TextColumn("{task.fields[rate]}")] if self.batch_size else []),
             console=self.console,
             transient=True,
         )
-        self.task = self.progress.add_task("train", total=steps, rate="")
-        self.epoch_t0, self.epoch_steps = self.clock(), 0
+        self.task = self.progress.add_task("train", total=steps, completed=self.skipped, rate="", eta="…")
+        self.skipped = 0
         self.progress.start()
 
     @override
     def step(self) -> None:
-        if self.progress is not None:
-            self.epoch_steps += 1
-            rate = ""
-            if self.batch_size:
-                spent = self.clock() - self.epoch_t0
-                rate = f"{self.epoch_steps * self.batch_size / spent:,.0f} img/s" if spent > 0 else ""
-            self.progress.update(self.task, advance=1, rate=rate)
+        now = self.clock()
+        self.epoch_steps += 1
         self.steps_left -= 1
-        if self.estimate and len(self.timed) <= self.ESTIMATE_AFTER:
-            self.timed.append(self.clock())
-            if len(self.timed) == self.ESTIMATE_AFTER + 1:
-                per_step = (self.timed[-1] - self.timed[0]) / self.ESTIMATE_AFTER
-                left = per_step * self.steps_left
-                text = (
-                    f"estimated training time for this run: {duration(left)} ({per_step:.2f} s per step, "
-                    f"{self.steps_left:,} steps to go; test evaluations come on top)"
-                )
-                if left >= self.LONG:
-                    text += "; for a quick look, try --limit 5000 --epochs 2"
-                self.console.print(text, markup=False)
+        if self.progress is not None:
+            spent = now - self.epoch_t0
+            per_step = spent / self.epoch_steps
+            left = self.progress.tasks[0].remaining or 0
+            eta = duration(per_step * max(0, left - 1))  # from the first step on: this epoch's pace
+            rate = f"{self.epoch_steps * self.batch_size / spent:,.0f} img/s" if self.batch_size and spent > 0 else ""
+            self.progress.update(self.task, advance=1, rate=rate, eta=eta)
+        if self.estimate and self.timed and len(self.timed) <= self.REFINE_AFTER + 1:
+            self.timed.append(now)
+            if len(self.timed) == 2:
+                self._say_estimate(self.timed[1] - self.timed[0], "from the first step")
+            elif len(self.timed) == self.REFINE_AFTER + 2:
+                per_step = (self.timed[-1] - self.timed[2]) / (self.REFINE_AFTER - 1)  # the first step paid start-up
+                self._say_estimate(per_step, f"from steps 2 to {self.REFINE_AFTER + 1}", refine=True)
+
+    def _say_estimate(self, per_step: float, basis: str, refine: bool = False) -> None:
+        """Say the run's expected time at `per_step` seconds a step (test evaluations included)."""
+        per_image = per_step / max(1, self.step_images)
+        eval_s = per_image * self.FORWARD_SHARE * self.test_images * self.evaluations
+        left = per_step * self.steps_left + eval_s
+        if refine and self.said is not None and abs(left - self.said) <= 0.25 * self.said:
+            return
+        self.said = left
+        text = (
+            f"estimated time for this run: {duration(left)} ({per_step:.2f} s per step {basis}, "
+            f"{self.steps_left:,} steps to go"
+            + (f", {self.evaluations} test evaluation(s) about {duration(eval_s)}" if self.evaluations else "")
+            + ")"
+        )
+        if left >= self.LONG and not refine:
+            n, nt, e = self.QUICK
+            quick = per_image * n * e + per_image * self.FORWARD_SHARE * nt * min(e, self.evaluations or 1)
+            text += f"; for a quick look (about {duration(quick)}), try --limit {n} --limit-test {nt} --epochs {e}"
+        self.console.print(text, markup=False, soft_wrap=True)
 
     @override
     def epoch_end(self, row: dict[str, Any]) -> None:
@@ -156,6 +205,8 @@ class ConsoleReporter(Reporter):
             self.progress = None
         self.console.print(epoch_line(row), markup=False)
         self.console.file.flush()
+        if self.evaluations and row.get("test_acc") is not None:
+            self.evaluations -= 1
 
     @override
     def run_end(self, result: Any) -> None:

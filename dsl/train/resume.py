@@ -88,6 +88,9 @@ def resume_session(
                     file=str(rd.path),
                     hint="restore checkpoint.pt, or train again into a new folder",
                 )
+            say(
+                f"note: '{rd.path}' stopped before its first checkpoint: nothing to resume, the run starts from its beginning"
+            )
         else:
             if loaded.note:
                 say(f"note: {loaded.note}")

@@ -31,8 +31,10 @@ from .datapath import Choice, prepare
 from .device import device_name
 from .engine import Snapshot, Trainer
 from .identity import dataset_digest
+from .interrupt import StopRequest
 from .report import Reporter
 from .rundir import DataRecord, RunConfig, RunDir
+from .state import MidEpochSaves
 from .weights import checksum_file, save_weights
 
 CHECKPOINT_FORMAT = 2
@@ -60,6 +62,7 @@ class Session:
     snapshot: Snapshot | None = None  # the unfinished run's last epoch
     choice: Choice | None = None  # the data path and why (None: the one config.json records)
     workers: int | None = None  # DataLoader worker processes on the streamed path (None: the default)
+    save_every: float = 300.0  # seconds between checkpoints inside an epoch (0: at epoch ends and on Ctrl-C only)
 
     @property
     def data_path(self) -> str:
@@ -206,7 +209,13 @@ class Session:
             try:
                 if snap is not None:
                     s = Snapshot.from_dict(snap)
-                    if not 1 <= s.epoch <= self.settings.epoch_count or s.seed != self.seed + len(ck["done"]):
+                    inside = s.step > 0  # saved inside epoch s.epoch + 1 (Ctrl-C, or a periodic save)
+                    if (
+                        not (0 if inside else 1) <= s.epoch <= self.settings.epoch_count - (1 if inside else 0)
+                        or s.step < 0
+                        or (inside and (s.rng_epoch_cpu is None or s.partial_losses is None))
+                        or s.seed != self.seed + len(ck["done"])
+                    ):
                         problem = f"holds epoch {s.epoch} of seed {s.seed}, which this run never trains"
             except (KeyError, TypeError):
                 problem = "has a malformed snapshot"
@@ -264,28 +273,34 @@ class Session:
                         row["run"] = run
                     self.rundir.write_metrics(earlier + snap.rows)
                     if self.config.checkpoint:
-                        writer.submit(
-                            {
-                                "format": CHECKPOINT_FORMAT,
-                                "fingerprint": self.config.fingerprint,
-                                "run": run,
-                                "snapshot": snap.to_dict(),
-                                "done": list(self.done),
-                            },
-                            self.rundir.checkpoint,
-                        )
+                        on_save(snap, run)
+
+                def on_save(snap: Snapshot, run: int = run) -> None:
+                    writer.submit(
+                        {
+                            "format": CHECKPOINT_FORMAT,
+                            "fingerprint": self.config.fingerprint,
+                            "run": run,
+                            "snapshot": snap.to_dict(),
+                            "done": list(self.done),
+                        },
+                        self.rundir.checkpoint,
+                    )
 
                 resume, self.snapshot = self.snapshot, None
-                result = self.trainer.run(
-                    self.graph,
-                    data,
-                    self.settings,
-                    seed,
-                    reporter=reporter,
-                    on_epoch=on_epoch if self.writes else None,
-                    resume=resume,
-                    keep_model=True,
-                )
+                saving = self.writes and self.config.checkpoint
+                with StopRequest() as stop:
+                    result = self.trainer.run(
+                        self.graph,
+                        data,
+                        self.settings,
+                        seed,
+                        reporter=reporter,
+                        on_epoch=on_epoch if self.writes else None,
+                        resume=resume,
+                        keep_model=True,
+                        saves=MidEpochSaves(on_save, stop, self.save_every) if saving else None,
+                    )
                 assert result.model is not None
                 if self.writes:
                     save_weights(result.model.state_dict(), self.rundir.weights(run))

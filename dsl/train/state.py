@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from .interrupt import StopRequest
 
 
 @dataclass
@@ -21,6 +25,15 @@ class Snapshot:
     seconds: float
     rows: list[dict[str, Any]]
     ema: dict[str, torch.Tensor] | None = None  # the weight EMA (ema_every > 0) once it has started
+    # saved inside an epoch (Ctrl-C, or every few minutes): `step` steps of epoch `epoch` (0-based)
+    # are done; the epoch is redrawn from the random state it started with, the rest continues
+    # from rng_cpu/rng_cuda (dropout), and the epoch's partial sums and seconds carry on
+    step: int = 0
+    rng_epoch_cpu: torch.Tensor | None = None
+    rng_epoch_cuda: torch.Tensor | None = None
+    partial_losses: torch.Tensor | None = None  # the summed loss of each step done this epoch
+    partial_correct: int = 0
+    partial_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (what the checkpoint file stores)."""
@@ -31,7 +44,7 @@ class Snapshot:
         """The inverse of `to_dict`; raises KeyError/TypeError on a malformed dict. Checkpoints
         written before a field with a default existed read as that default."""
         fields = cls.__dataclass_fields__
-        optional = {"ema"}
+        optional = {k for k, f in fields.items() if f.default is not dataclasses.MISSING}
         return cls(**{k: d[k] for k in fields if k in d or k not in optional})
 
 
@@ -56,3 +69,14 @@ class RunResult:
             k: getattr(self, k)
             for k in ("seed", "epochs", "test_acc", "test_loss", "train_acc", "train_loss", "seconds", "warmup_s")
         }
+
+
+@dataclass
+class MidEpochSaves:
+    """Saving inside an epoch: when `stop` is requested (Ctrl-C; the trainer then raises
+    KeyboardInterrupt once the snapshot is saved) and every `every` seconds of training (0: only
+    on a stop). `save` receives the snapshot (the session checkpoints it)."""
+
+    save: Callable[[Snapshot], None]
+    stop: StopRequest
+    every: float = 300.0

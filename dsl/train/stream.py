@@ -295,9 +295,10 @@ class StreamEpochs:
         batches = [order[b * bs : (b + 1) * bs] for b in range(steps)]
         return [[("train", True, self.seed, epoch, i) for i in rows[self.world.shard(len(rows))]] for rows in batches]
 
-    def train_epoch(self, epoch: int, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The first `steps` batches of epoch `epoch`, augmented by the workers."""
-        return self.data.batches(self.train_plan(epoch, steps), self.data.recipe.cutout, self.channels_last)
+    def train_epoch(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches `start`..`steps`-1 of epoch `epoch`, augmented by the workers (each image's draws
+        depend on (seed, epoch, index) only, so the batches skipped are not decoded)."""
+        return self.data.batches(self.train_plan(epoch, steps)[start:], self.data.recipe.cutout, self.channels_last)
 
     def _plain(self, split: Split, n: int, part: slice = slice(None)) -> list[list[Key]]:
         ebs = self.eval_batch_size

@@ -38,3 +38,8 @@ def tta_logits(
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
     shifted = [layout(padded[:, :, :h, :w]), layout(padded[:, :, 2 : h + 2, 2 : w + 2])]
     return 0.5 * logits + 0.5 * torch.stack([mirror_avg(v) for v in shifted]).mean(0)
+
+
+def tta_views(level: int) -> int:
+    """How many forward passes per image test-time augmentation `level` costs (1, 2 or 6)."""
+    return {0: 1, 1: 2, 2: 6}[level]

@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-# How the network's inputs are prepared (netc's recipe for this network): uint8 images
+# How the network's inputs are prepared (as in its training recipe): uint8 images
 # (N, C, H, W) of INPUT_SHAPE, pixels p -> (p / 255 - MEAN) / STD per channel.
 INPUT_SHAPE = (3, 32, 32)
 MEAN = (0.4914, 0.4822, 0.4465)
