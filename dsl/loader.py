@@ -126,10 +126,13 @@ def _program(
     limits: Limits,
     saved: Mapping[str, str] | None,
     input_shape: tuple[int, ...] | None = None,
+    classes: int | None = None,
 ) -> Program:
     main = parse(text, shown)
     modules = _load_modules(main, main_path, _Files(saved), limits)
     defs = _collect([_prelude(), *modules])
+    if classes is not None:  # the same network for another class count (`netc train --classes N`)
+        defs["classes"] = _classes_override(defs.get("classes"), classes, shown)
     settings = TrainSettings.from_file([m.settings for m in modules])
     span = main.input.span if main.input is not None and input_shape is None else None
     if input_shape is not None:  # the same network at another size (`dsl.load(..., input_shape=(3, 64, 64))`)
@@ -155,6 +158,21 @@ def _program(
     return Program(main, defs, settings, limits, shape, sources)
 
 
+MAX_CLASSES = 1_000_000
+
+
+def _classes_override(current: ast.Def | None, n: int, shown: str) -> ast.Def:
+    """The definition `classes = n` that replaces the file's (which must be a plain value)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CLASSES:
+        raise NetError(f"--classes must be a whole number from 1 to {MAX_CLASSES:,}, got {n!r}", file=shown)
+    if current is not None and current.params:
+        raise NetError(
+            f"--classes {n}: '{current.name}' takes parameters in this file, so it is not the class count",
+            current.name_span,
+        )
+    return parse(f"classes = {n}\n", "--classes").defs[0]
+
+
 def _limits(kw: dict[str, Any]) -> Limits:
     try:
         return Limits(**kw)
@@ -163,11 +181,17 @@ def _limits(kw: dict[str, Any]) -> Limits:
 
 
 @deep
-def load_program(path: str | os.PathLike[str], input_shape: tuple[int, ...] | None = None, **limits: Any) -> Program:
+def load_program(
+    path: str | os.PathLike[str],
+    input_shape: tuple[int, ...] | None = None,
+    classes: int | None = None,
+    **limits: Any,
+) -> Program:
     """Read, parse and resolve a .net file and its imports (expansion happens per variant);
-    `input_shape` replaces the file's `input` (the same network at another size)."""
+    `input_shape` replaces the file's `input` (the same network at another size), `classes` its
+    `classes = N` (the prelude's head and whatever else reads `classes`)."""
     p = Path(path)
-    return _program(p, read_source(p, display=str(path)), str(path), _limits(limits), None, input_shape)
+    return _program(p, read_source(p, display=str(path)), str(path), _limits(limits), None, input_shape, classes)
 
 
 @deep
@@ -182,26 +206,42 @@ def loads_program(
 
 
 @deep
-def load_saved(sources: Mapping[str, str], main: str, **limits: Any) -> Program:
-    """A program from saved source texts ({path as shown: text}, as `Graph.sources` holds them)."""
+def load_saved(
+    sources: Mapping[str, str],
+    main: str,
+    input_shape: tuple[int, ...] | None = None,
+    classes: int | None = None,
+    **limits: Any,
+) -> Program:
+    """A program from saved source texts ({path as shown: text}, as `Graph.sources` holds them), with
+    the input size and class count a run set on the command line, if any."""
     if main not in sources:
         raise NetError(f"the saved sources lack the main file '{main}'")
-    return _program(Path(main), sources[main], main, _limits(limits), sources)
+    return _program(Path(main), sources[main], main, _limits(limits), sources, input_shape, classes)
 
 
 def load(
-    path: str | os.PathLike[str], variant: str | None = None, input_shape: tuple[int, ...] | None = None, **limits: Any
+    path: str | os.PathLike[str],
+    variant: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    classes: int | None = None,
+    **limits: Any,
 ) -> Graph:
-    """The graph of a .net file (of one variant, for a search space; at `input_shape` if given)."""
-    return load_program(path, input_shape, **limits).graph(variant)
+    """The graph of a .net file (of one variant, for a search space; at `input_shape` and for
+    `classes` classes if given)."""
+    return load_program(path, input_shape, classes, **limits).graph(variant)
 
 
 def load_one(
-    path: str | os.PathLike[str], variant: str | None = None, input_shape: tuple[int, ...] | None = None, **limits: Any
+    path: str | os.PathLike[str],
+    variant: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    classes: int | None = None,
+    **limits: Any,
 ) -> Graph:
     """Like `load`, for a command that needs one network: a search space without `variant` is
     refused with its variants listed (its 'all options' graph is for drawing and summaries)."""
-    program = load_program(path, input_shape, **limits)
+    program = load_program(path, input_shape, classes, **limits)
     if variant is None:
         names = [v.name for v in program.variants()]
         if names:

@@ -39,7 +39,7 @@ def test_a_cpu_run_is_estimated_after_its_first_step_test_evaluations_included()
     per_image = 18.0 / 512
     evals = per_image / 3 * 10_000 * 24  # forward passes only
     total = 18.0 * (24 * 98 - 1) + evals
-    assert f"estimated time for this run: {duration(total)} (18.00 s per step from the first step, 2,351 steps" in text
+    assert f"estimated time left for this run: {duration(total)} (18.00 s per step from the first step, 2,351 steps" in text
     assert f"24 test evaluation(s) about {duration(evals)}" in text
     quick = per_image * 5000 * 2 + per_image / 3 * 1000 * 2
     assert f"for a quick look (about {duration(quick)}), try --limit 5000 --limit-test 1000 --epochs 2" in text
@@ -78,7 +78,7 @@ def test_a_short_run_gets_no_quick_look_hint_and_a_gpu_run_no_estimate():
     rep.epoch_start(0, 10)
     for _ in range(5):
         rep.step()
-    assert "estimated time for this run: 1 s" in out.getvalue() and "--limit" not in out.getvalue()
+    assert "estimated time left for this run: 1 s" in out.getvalue() and "--limit" not in out.getvalue()
     rep, out = reporter(False, 18.0)
     rep.run_start(0, 24, 98, 0)
     rep.epoch_start(0, 98)

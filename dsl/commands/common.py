@@ -36,6 +36,16 @@ def positive(ctx: click.Context, param: click.Parameter, value: int | None) -> i
     return value
 
 
+def shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    """click callback: an input size as in a .net file's input line (3x32x32, 64x128 or 784)."""
+    if value is None:
+        return None
+    parts = value.lower().replace("×", "x").split("x")
+    if not 1 <= len(parts) <= 3 or not all(p.strip().isdigit() and 1 <= int(p) <= 1_000_000 for p in parts):
+        raise click.BadParameter(f"{value!r} is not a size such as 3x32x32 (C x H x W), 64x128 or 784")
+    return tuple(int(p) for p in parts)
+
+
 def engine_options(f: F) -> F:
     """The training-engine flags `netc train` and `netc search` share."""
     for opt in reversed(

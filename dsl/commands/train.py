@@ -13,7 +13,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import NetError
-from .common import engine_options, invocation, max_params_option, positive
+from .common import engine_options, invocation, max_params_option, positive, shape
 
 RESUMABLE = {
     "resume",
@@ -57,6 +57,22 @@ RESUMABLE = {
 @click.option("--out", default=None, metavar="DIR", help="run folder to create (default runs/<net>-<timestamp>)")
 @click.option("--resume", default=None, metavar="RUN_DIR", help="continue a stopped run from its last epoch")
 @click.option("--variant", default=None, help="for a search-space file: which variant to train")
+@click.option(
+    "--input",
+    "input_shape",
+    default=None,
+    callback=shape,
+    metavar="CxHxW",
+    help="train the network at this input size instead of its input line (a zoo net made for 3x224x224 on "
+    "CIFAR's 3x32x32, say); recorded in the run folder",
+)
+@click.option(
+    "--classes",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help="train the network for this many classes instead of its `classes = N` (the head the prelude's "
+    "fc and the zoo nets build from it); recorded in the run folder",
+)
 @click.option(
     "--checkpoint/--no-checkpoint",
     default=True,
@@ -110,6 +126,8 @@ def command(
     out: str | None,
     resume: str | None,
     variant: str | None,
+    input_shape: tuple[int, ...] | None,
+    classes: int | None,
     batch_size: int | None,
     limit: int | None,
     limit_test: int | None,
@@ -171,7 +189,8 @@ def command(
         return
     if file is None:
         raise click.UsageError("give a .net FILE to train (or --resume RUN_DIR)")
-    from ..train.launch import TrainRequest, start_session
+    from ..train.launch import start_session
+    from ..train.request import TrainRequest
 
     request = TrainRequest(
         file,
@@ -191,6 +210,8 @@ def command(
         max_params=max_params,
         sets=sets,
         workers=workers,
+        input_shape=input_shape,
+        classes=classes,
     )
     session = start_session(request, world)
     session.save_every = save_every * 60

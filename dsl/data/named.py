@@ -33,6 +33,7 @@ class Named:
     files: tuple[str, ...]  # the files in `folder` that must be there ("a|b": either)
     size: str  # the download, roughly
     shape: str  # C x H x W of its images
+    classes: int  # how many classes its labels name
 
 
 # the four IDX files of (Fashion-)MNIST, plain or gzipped, as torchvision keeps them
@@ -50,9 +51,10 @@ NAMED = [
         ("test_batch", *(f"data_batch_{i}" for i in range(1, 6))),
         "170 MB",
         "3x32x32",
+        10,
     ),
-    Named("cifar100", "CIFAR-100", (), "cifar-100-python", ("train", "test", "meta"), "170 MB", "3x32x32"),
-    Named("svhn", "SVHN", (), "svhn", ("train_32x32.mat", "test_32x32.mat"), "240 MB", "3x32x32"),
+    Named("cifar100", "CIFAR-100", (), "cifar-100-python", ("train", "test", "meta"), "170 MB", "3x32x32", 100),
+    Named("svhn", "SVHN", (), "svhn", ("train_32x32.mat", "test_32x32.mat"), "240 MB", "3x32x32", 10),
     Named(
         "fashion-mnist",
         "Fashion-MNIST",
@@ -61,6 +63,7 @@ NAMED = [
         _IDX_FILES,
         "30 MB",
         "1x28x28",
+        10,
     ),
     Named(
         "mnist",
@@ -70,6 +73,7 @@ NAMED = [
         _IDX_FILES,
         "12 MB",
         "1x28x28",
+        10,
     ),
     Named(
         "stl10",
@@ -79,6 +83,7 @@ NAMED = [
         ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"),
         "2.6 GB",
         "3x96x96",
+        10,
     ),
 ]
 

@@ -130,6 +130,36 @@ def check_fit(ds: Dataset | ImageFiles, graph: Any, s: TrainSettings) -> tuple[i
     return h, w
 
 
+def precheck(data: str | None, graph: Any, s: TrainSettings) -> None:
+    """Refuse, before any data is read or downloaded, a dataset known by name (or the default
+    CIFAR-10) whose image size or class count the network cannot take (a zoo net made for
+    224x224 ImageNet on CIFAR-10, say); other data is checked once read (`check_fit`)."""
+    from ..data.named import NAMED, named
+
+    n = named(data) if data is not None else NAMED[0]
+    if n is None:
+        return
+    c, h, w = (int(v) for v in n.shape.split("x"))
+    gc, gh, gw = (int(v) for v in graph.input_shape) if len(graph.input_shape) == 3 else (0, 0, 0)
+    declared = getattr(graph, "classes", None)
+    size_ok = s.augment != "article" or (gh, gw) == (h, w)
+    classes_ok = (declared is None or declared == n.classes) and n.classes <= graph.num_classes
+    if size_ok and classes_ok and gc == c:
+        return
+    shape = "x".join(map(str, graph.input_shape))
+    problems = []
+    if gc != c or not size_ok:
+        problems.append(f"its images are {n.shape}, the network takes input {shape}")
+    if not classes_ok:
+        outputs = declared if declared is not None else graph.num_classes
+        problems.append(f"it has {n.classes} classes, the network {outputs}")
+    raise DataError(
+        f"'{graph.name}' cannot train on {n.title}: " + "; ".join(problems) + " (checked before reading the data)",
+        file=graph.file,
+        hint=f"train the same network for it with --input {n.shape} --classes {n.classes}, or pass other --data",
+    )
+
+
 def settle(ds: Dataset | ImageFiles, path: str) -> Dataset | ImageFiles:
     """The data as `path` reads it: an image folder taking the device path is decoded whole (one size
     for all, else DataError) and identified by its pixels, as before the streamed path existed."""

@@ -13,50 +13,26 @@ the data path is chosen (`dsl.train.datapath`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..data import Dataset
 from ..errors import NetError
 from ..settings import SettingsError, TrainSettings
 from .checks import check_trainable
-from .datapath import check_fit, choose, settle
+from .datapath import check_fit, choose, precheck, settle
 from .distributed import World
 from .engine import Trainer
+from .request import TrainRequest
 from .session import Session
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """One `netc train` invocation: the file and every flag (None keeps the file's value)."""
-
-    file: str
-    data: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    runs: int = 1
-    seed: int = 0
-    variant: str | None = None
-    out: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    limit: int | None = None
-    limit_test: int | None = None
-    checkpoint: bool = True
-    max_params: int = 1_000_000_000
-    sets: tuple[str, ...] = ()  # `--set key=value` flags, applied after the file's train { } section
-    workers: int | None = None  # DataLoader worker processes of the streamed path (None: stream.default_workers())
 
 
 def start_session(req: TrainRequest, world: World | None = None) -> Session:
     """A new run folder for `req`, after every check; the session holds the folder's lock (`world`:
     this process's place in a multi-process run, whose process group is started; only rank 0 writes)."""
     from ..data import open_dataset
-    from ..data.named import data_arg
     from ..loader import load_one
 
-    graph = load_one(req.file, variant=req.variant, max_params=req.max_params)
+    graph = load_one(req.file, req.variant, req.input_shape, req.classes, max_params=req.max_params)
     check_trainable(graph)
     overrides: dict[str, Any] = {"epochs": req.epochs, "batch_size": req.batch_size}
     for key, value in TrainSettings.assignments(req.sets).items():
@@ -69,28 +45,13 @@ def start_session(req: TrainRequest, world: World | None = None) -> Session:
         raise NetError(
             err.message, file=req.file, hint="check the flags and the file's train { ... } section"
         ) from None
-    # a missing device is said before the data is loaded
+    # a missing device is said before the data is loaded, and data of a known shape is checked too
     trainer = Trainer(req.device, req.precision, req.compile, world=world)
+    precheck(req.data, graph, settings)
     ds = open_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
     size = check_fit(ds, graph, settings)
     choice = trainer.world.agree(choose(ds, settings, trainer.device, trainer.precision, size))
     ds = settle(ds, choice.path)
     if isinstance(ds, Dataset):
         check_fit(ds, graph, settings)  # a decoded folder: its image size too
-    return Session.start(
-        graph,
-        ds,
-        settings,
-        runs=req.runs,
-        seed=req.seed,
-        trainer=trainer,
-        out=req.out,
-        net_file=req.file,
-        variant=req.variant,
-        data_arg=data_arg(req.data),  # a dataset's name stays a name; a path is made absolute
-        limits=(req.limit, req.limit_test),
-        overrides=overrides,
-        checkpoint=req.checkpoint,
-        choice=choice,
-        workers=req.workers,
-    )
+    return Session.start(graph, ds, settings, trainer, req, overrides=overrides, choice=choice)

@@ -187,7 +187,7 @@ class ConsoleReporter(Reporter):
             return
         self.said = left
         text = (
-            f"estimated time for this run: {duration(left)} ({per_step:.2f} s per step {basis}, "
+            f"estimated time left for this run: {duration(left)} ({per_step:.2f} s per step {basis}, "
             f"{self.steps_left:,} steps to go"
             + (f", {self.evaluations} test evaluation(s) about {duration(eval_s)}" if self.evaluations else "")
             + ")"

@@ -107,8 +107,9 @@ def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callab
     from ..loader import load, load_saved
 
     path = Path(file) if file else (Path(cfg.net_file) if cfg.net_file else None)
+    shape = tuple(cfg.input_shape) if cfg.input_shape else None  # the run's own --input / --classes
     if path is not None and path.exists():
-        graph = load(path, variant=cfg.variant, max_params=max_params)
+        graph = load(path, cfg.variant, shape, cfg.classes, max_params=max_params)
         if graph.fingerprint == cfg.fingerprint:
             return graph
         changes = changed_sources(cfg.sources, relative_sources(graph)[1])
@@ -119,7 +120,7 @@ def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callab
             file=str(path),
             hint="undo the change to resume, or train the changed network as a new run",
         )
-    graph = load_saved(cfg.sources, cfg.main_source, max_params=max_params).graph(cfg.variant)
+    graph = load_saved(cfg.sources, cfg.main_source, shape, cfg.classes, max_params=max_params).graph(cfg.variant)
     if graph.fingerprint != cfg.fingerprint:
         raise NetError(
             "the copy of the network saved in config.json expands differently with this netc "

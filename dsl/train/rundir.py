@@ -92,6 +92,8 @@ class RunConfig:
     device: dict[str, Any]
     checkpoint: bool
     versions: dict[str, Any] = field(default_factory=dict)
+    input_shape: list[int] | None = None  # `--input` given to netc train (None: the file's input line)
+    classes: int | None = None  # `--classes` given to netc train (None: the file's classes)
 
     def to_json(self) -> dict[str, Any]:
         """The config.json object."""
@@ -105,6 +107,8 @@ class RunConfig:
                 "fingerprint": self.fingerprint,
                 "canonical": self.canonical,
                 "sources": self.sources,
+                "input": self.input_shape,
+                "classes": self.classes,
             },
             "overrides": self.overrides,
             "settings": self.settings.to_json(),
@@ -170,7 +174,18 @@ class RunConfig:
             r.get("device", dict),
             r.get("checkpoint", bool),
             r.get("versions", dict, {}),
+            _shape(net.get("input", list, None), where),
+            net.get("classes", int, None),  # both absent in run folders from before --input/--classes
         )
+
+
+def _shape(value: list[Any] | None, where: str) -> list[int] | None:
+    """net.input of config.json: a list of 1 to 3 whole numbers >= 1, or None."""
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        raise NetError(f"'{where}': net.input must be a list of 1 to 3 whole numbers, got {json.dumps(value)[:60]}", file=where)
+    return [int(v) for v in value]
 
 
 class _Reader:

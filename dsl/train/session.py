@@ -1,6 +1,6 @@
 """A training session: `runs` seeds of one net into one run folder, resumable.
 
-    session = Session.start(graph, dataset, settings, runs=3, seed=0, trainer=Trainer(...), out=None)
+    session = Session.start(graph, dataset, settings, Trainer(...), TrainRequest("net.net", runs=3))
     session = Session.resume(run_dir, config, graph, dataset, trainer)   # see dsl.train.resume
     results = session.train(reporter)
 
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from .. import __version__
+from ..data.named import data_arg
 from ..errors import NetError
 from ..graph import Graph
 from ..settings import TrainSettings
@@ -33,6 +34,7 @@ from .engine import Snapshot, Trainer
 from .identity import dataset_digest
 from .interrupt import StopRequest
 from .report import Reporter
+from .request import TrainRequest
 from .rundir import DataRecord, RunConfig, RunDir
 from .state import MidEpochSaves
 from .weights import checksum_file, save_weights
@@ -104,22 +106,17 @@ class Session:
         graph: Graph,
         dataset: Any,
         settings: TrainSettings,
-        *,
-        runs: int,
-        seed: int,
         trainer: Trainer,
-        out: str | os.PathLike[str] | None = None,
-        net_file: str | os.PathLike[str] | None = None,
-        variant: str | None = None,
-        data_arg: str | None = None,
-        limits: tuple[int | None, int | None] = (None, None),
+        request: TrainRequest,
+        *,
         overrides: dict[str, Any] | None = None,
-        checkpoint: bool = True,
         choice: Choice | None = None,
-        workers: int | None = None,
     ) -> Session:
-        """A new run folder for `graph`; writes config.json and takes the folder's lock (in the extra
+        """A new run folder for `graph` as `request` asks (its settings, with the flags' `overrides`
+        applied, are `settings`); writes config.json and takes the folder's lock (in the extra
         processes of a multi-process run: the same session, writing nothing)."""
+        req = request
+        out, runs, seed, checkpoint = req.out, req.runs, req.seed, req.checkpoint
         follower = not trainer.world.main
         rd = RunDir(Path(out or "runs")) if follower else RunDir.create(out, graph.name)
         lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext() if follower else rd.lock()
@@ -131,10 +128,10 @@ class Session:
         shape = getattr(dataset, "image_shape", None) or (dataset.channels, *graph.input_shape[1:])
         config = RunConfig(
             net_name=graph.name,
-            net_file=str(Path(net_file).resolve()) if net_file else None,
+            net_file=str(Path(req.file).resolve()),
             main_source=main,
             sources=sources,
-            variant=variant,
+            variant=req.variant,
             fingerprint=graph.fingerprint,
             canonical=graph.canonical,
             overrides={k: v for k, v in (overrides or {}).items() if v is not None},
@@ -142,11 +139,11 @@ class Session:
             seed=seed,
             runs=runs,
             data=DataRecord(
-                data_arg,
+                data_arg(req.data),  # a dataset's name stays a name; a path is made absolute
                 dataset.source,
                 dataset.layout,
-                limits[0],
-                limits[1],
+                req.limit,
+                req.limit_test,
                 len(dataset.train_y),
                 len(dataset.test_y),
                 [int(v) for v in shape],
@@ -171,6 +168,8 @@ class Session:
                 "python": sys.version.split()[0],
                 "platform": platform.platform(),
             },
+            input_shape=list(req.input_shape) if req.input_shape else None,
+            classes=req.classes,
         )
         try:
             if not follower:
@@ -178,7 +177,7 @@ class Session:
         except BaseException:
             lock.__exit__(None, None, None)
             raise
-        return cls(rd, lock, config, graph, dataset, trainer, choice=choice, workers=workers)
+        return cls(rd, lock, config, graph, dataset, trainer, choice=choice, workers=req.workers)
 
     def restore(self, ck: dict[str, Any]) -> None:
         """Continue from a verified checkpoint's contents."""
