@@ -9,15 +9,32 @@ from .graph import Graph
 from .ops import fmt_shape
 
 
-def rows(graph: Graph) -> list[dict[str, Any]]:
-    """One dict per op: name, op, output shape, parameters, MACs."""
-    return [
-        {"name": n.name, "op": n.op, "shape": list(n.shape), "params": n.n_params, "macs": n.macs}
-        for n in graph.nodes.values()
-    ]
+def rows(graph: Graph, depth: int | None = None) -> list[dict[str, Any]]:
+    """One dict per op (name, op, output shape, parameters, MACs); with `depth`, the ops nested deeper
+    than `depth` levels are one row per block at that depth (op: the block's definition, shape: the
+    output of its last op, parameters and MACs summed), in the order the blocks start."""
+    if depth is None:
+        return [
+            {"name": n.name, "op": n.op, "shape": list(n.shape), "params": n.n_params, "macs": n.macs}
+            for n in graph.nodes.values()
+        ]
+    out: dict[str, dict[str, Any]] = {}
+    for n in graph.nodes.values():
+        path = n.name.split("/")
+        key = "/".join(path[:depth]) if len(path) > depth else n.name
+        row = out.get(key)
+        if row is None:
+            block = graph.blocks.get(key) if key != n.name else None
+            op = block.definition if block is not None else n.op
+            out[key] = {"name": key, "op": op, "shape": list(n.shape), "params": n.n_params, "macs": n.macs}
+        else:
+            row["shape"] = list(n.shape)
+            row["params"] += n.n_params
+            row["macs"] += n.macs
+    return list(out.values())
 
 
-def as_dict(graph: Graph) -> dict[str, Any]:
+def as_dict(graph: Graph, depth: int | None = None) -> dict[str, Any]:
     """The summary as JSON-ready data (what `netc summary --json` prints)."""
     return {
         "name": graph.name,
@@ -25,13 +42,13 @@ def as_dict(graph: Graph) -> dict[str, Any]:
         "output": list(graph.output_shape),
         "params": graph.params,
         "macs": graph.macs,
-        "layers": rows(graph),
+        "layers": rows(graph, depth),
     }
 
 
-def as_text(graph: Graph) -> str:
-    """A fixed-width table, stable enough for golden files."""
-    rs = rows(graph)
+def as_text(graph: Graph, depth: int | None = None) -> str:
+    """A fixed-width table, stable enough for golden files (`depth`: see `rows`)."""
+    rs = rows(graph, depth)
     w = max([len("layer")] + [len(r["name"]) for r in rs])
     o = max([8] + [len(r["op"]) for r in rs])
     head = f"{'layer':<{w}}  {'op':<{o}}  {'output':>12}  {'params':>12}  {'MACs':>14}"

@@ -83,15 +83,18 @@ def test_two_processes_train_the_one_process_run(runs):
 def test_a_checkpoint_written_by_two_processes_resumes_in_one(runs, tmp_path):
     net, data, one, work, _ = runs
     two = next((work / "runs").iterdir())
-    # the folder as a run stopped after epoch 1 leaves it: that epoch's checkpoint (written by the
-    # two processes, kept as checkpoint.prev.pt), one metrics row, no weights, no result
+    from dsl.train import checkpoint
+
+    # the checkpoints hold the plain model, the optimizer and the RNG as one process writes them
+    a, b = checkpoint.load(one / "checkpoint.pt"), checkpoint.load(two / "checkpoint.pt")
+    _close(a["snapshot"]["model"], b["snapshot"]["model"])
+    assert a["snapshot"]["optimizer"]["state"].keys() == b["snapshot"]["optimizer"]["state"].keys()
+    assert not (two / "checkpoint.prev.pt").exists()  # a complete run keeps one checkpoint
+    # the folder as a run stopped after its last epoch, before its weights and result were written
     stopped = tmp_path / "stopped"
     shutil.copytree(two, stopped)
-    os.replace(stopped / "checkpoint.prev.pt", stopped / "checkpoint.pt")
-    for name in ("weights-run0.pt", "result.json"):
+    for name in ("weights-run0.pt", "weights-run0.pt.sha256", "result.json"):
         (stopped / name).unlink()
-    lines = (stopped / "metrics.csv").read_text().splitlines()
-    (stopped / "metrics.csv").write_text("\n".join(lines[:2]) + "\n")
     assert main(["train", "--resume", str(stopped), "--quiet"]) == 0  # one process
     _close(load_weights(one / "weights-run0.pt"), load_weights(stopped / "weights-run0.pt"))
     assert [r["epoch"] for r in _rows(stopped)] == ["1", "2"]

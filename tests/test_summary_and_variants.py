@@ -108,3 +108,24 @@ def test_fingerprint_sees_the_structure_not_the_text():
     assert a.canonical == b.canonical and a.fingerprint != b.fingerprint  # same line, other layers
     v = dsl.load(ROOT / "nets/search_residual.net", variant="Residual:L1+L3")
     assert v.fingerprint == dsl.load(ROOT / "nets/residual_l1_l3.net").fingerprint
+
+
+def test_summary_depth_groups_ops_into_their_blocks(netc, root):
+    import json
+
+    graph = dsl.load(root / "nets/zoo/resnet50.net")
+    r = netc("summary", root / "nets/zoo/resnet50.net", "--depth", "1", "--json")
+    assert r.code == 0, r
+    layers = json.loads(r.out)["layers"]
+    names = [row["name"] for row in layers]
+    assert names == ["input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+    assert sum(row["params"] for row in layers) == graph.params and sum(row["macs"] for row in layers) == graph.macs
+    layer4 = layers[names.index("layer4")]
+    assert layer4["shape"] == [2048, 7, 7]
+    assert layer4["params"] == sum(n.n_params for n in graph.nodes.values() if n.name.startswith("layer4/"))
+    text = netc("summary", root / "nets/zoo/resnet50.net", "--depth", "2").out
+    assert "layer1/0" in text and "bottleneck" in text and "layer1/0/conv1" not in text
+    full = netc("summary", root / "nets/zoo/resnet50.net").out
+    assert len(text.splitlines()) < len(full.splitlines()) // 3
+    assert text.splitlines()[-1].split() == full.splitlines()[-1].split()  # the same totals
+    assert netc("summary", root / "nets/zoo/resnet50.net", "--depth", "0").code == 2

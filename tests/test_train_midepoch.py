@@ -144,3 +144,7 @@ def test_resume_with_nothing_to_resume_says_so(tmp_path, capsys, inputs):
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
     assert "nothing to resume, the run starts from its beginning" in capsys.readouterr().out
+
+
+def test_a_complete_run_keeps_one_checkpoint(reference):
+    assert (reference / "checkpoint.pt").exists() and not (reference / "checkpoint.prev.pt").exists()

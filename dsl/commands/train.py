@@ -213,7 +213,8 @@ def command(
         input_shape=input_shape,
         classes=classes,
     )
-    session = start_session(request, world)
+    say = None if quiet or not world.main else (lambda text: console.print(text, markup=False))
+    session = start_session(request, world, say)
     session.save_every = save_every * 60
     _run(console, reporter, session, world.main)
     distributed.finish(world)

@@ -13,6 +13,7 @@ the data path is chosen (`dsl.train.datapath`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..data import Dataset
@@ -26,9 +27,12 @@ from .request import TrainRequest
 from .session import Session
 
 
-def start_session(req: TrainRequest, world: World | None = None) -> Session:
+def start_session(
+    req: TrainRequest, world: World | None = None, say: Callable[[str], None] | None = None
+) -> Session:
     """A new run folder for `req`, after every check; the session holds the folder's lock (`world`:
-    this process's place in a multi-process run, whose process group is started; only rank 0 writes)."""
+    this process's place in a multi-process run, whose process group is started; only rank 0 writes;
+    `say` hears what is being done while the data is read, which can take a while)."""
     from ..data import open_dataset
     from ..loader import load_one
 
@@ -48,6 +52,8 @@ def start_session(req: TrainRequest, world: World | None = None) -> Session:
     # a missing device is said before the data is loaded, and data of a known shape is checked too
     trainer = Trainer(req.device, req.precision, req.compile, world=world)
     precheck(req.data, graph, settings)
+    if say is not None:
+        say(f"reading the data ({req.data or 'CIFAR-10'}) ...")
     ds = open_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
     size = check_fit(ds, graph, settings)
     choice = trainer.world.agree(choose(ds, settings, trainer.device, trainer.precision, size))

@@ -315,4 +315,8 @@ class Session:
             else:  # already failing: finish the pending save, but report the first failure
                 with contextlib.suppress(NetError):
                     writer.close()
+        if self.writes and len(self.done) >= self.runs:
+            # complete: the last checkpoint stays (it says so to --resume); the one before is not needed
+            with contextlib.suppress(OSError):
+                checkpoint.previous(self.rundir.checkpoint).unlink()
         return self.done
