@@ -275,3 +275,44 @@ def test_a_copied_train_run_folder_is_counted_once(tmp_path, netc):
     row = r.out.strip().splitlines()[2]
     assert row.startswith("| plain | 2 | 2 | ") and f"{res['mean_acc']:.2%}" in row, r.out
     assert "2 row(s) repeat runs already counted" in r.err
+
+
+def test_the_legend_covers_no_point_and_no_label(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from dsl.search import report
+
+    rows = [  # points in every corner of the axes, the lower right (the old legend's place) included
+        (name, 20, s, acc, sec, 0.94)
+        for name, acc, sec in (
+            ("Backbone", 0.80, 10.0),
+            ("Residual:L1", 0.95, 10.5),
+            ("Residual:L3", 0.80, 60.0),
+            ("Extra:L2", 0.95, 60.0),
+            ("Extra:L1+L2", 0.81, 58.0),
+        )
+        for s in (0, 1)
+    ]
+    groups = report.group_rows(report.collect_rows([write_results(tmp_path / "s", rows=rows)]))
+    captured = {}
+    real_close = plt.close
+
+    def keep(fig):
+        captured["fig"] = fig
+
+    monkeypatch.setattr(plt, "close", keep)
+    report.plot(groups, tmp_path / "p.png")
+    fig = captured["fig"]
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    points = ax.transData.transform([(g.mean_seconds, g.mean_acc * 100) for g in groups])
+    assert not any(legend.contains(x, y) for x, y in points)
+    labels = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(labels) == 5 and not any(legend.overlaps(b) for b in labels)
+    assert legend.x0 >= ax.bbox.x1  # beside the axes, inside the figure
+    assert legend.x1 <= fig.bbox.x1
+    real_close(fig)

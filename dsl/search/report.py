@@ -597,7 +597,8 @@ def plot(groups: list[Group], out: str | Path, title: str | None = None) -> Path
     ax.set_title(_label(title, 200) if title else f"time vs accuracy ({lengths})")
     ax.grid(True, alpha=0.3)
     if len(families) > 1:
-        ax.legend(loc="lower right", fontsize=8)
+        # outside the axes, to their right: inside, it could cover a point or its label
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     place_labels(ax, labels)  # after the layout: the distances between points are final
     # rendered in memory, then written atomically: a full disk leaves the previous plot (or none),
