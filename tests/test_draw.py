@@ -92,6 +92,18 @@ def _tokens(src: str) -> list[str]:
     out, pos = [], 0
     src = src.rstrip()
     while pos < len(src):
+        while src[pos].isspace():
+            pos += 1
+        if src[pos] == "<":  # an HTML-like label: up to its balancing '>'
+            depth, end = 0, pos
+            while True:
+                depth += {"<": 1, ">": -1}.get(src[end], 0)
+                end += 1
+                if depth == 0:
+                    break
+            out.append(src[pos:end])
+            pos = end
+            continue
         m = _TOKEN.match(src, pos)
         assert m, f"cannot read DOT at {src[pos : pos + 40]!r}"
         out.append(next(g for g in m.groups() if g is not None))
@@ -100,6 +112,12 @@ def _tokens(src: str) -> list[str]:
 
 
 def _unquote(tok: str) -> str:
+    """A DOT value as text; an HTML-like label's rows joined by `\\n`, as a plain label writes them."""
+    if tok.startswith("<"):
+        import html
+
+        rows = re.findall(r"<TR>(.*?)</TR>", tok)
+        return "\\n".join(html.unescape(re.sub(r"<[^>]*>", "", r)) for r in rows)
     return tok[1:-1].replace('\\"', '"') if tok.startswith('"') else tok
 
 
@@ -251,7 +269,8 @@ def check_ops_view(g, d: Drawing, fold: bool) -> None:
             continue
         at = d.nodes[name]
         assert at.get("fillcolor", "white") == REGISTRY[node.op].style.get("fillcolor", "white"), name
-        assert at["label"] == node.local_name
+        local = node.local_name  # an item of a numbered list also says what it is (`0: whiten`)
+        assert at["label"] == (f"{local}: {node.op}" if local.isdigit() else local)
         blocks = [p for p in (name.rsplit("/", k)[0] for k in range(name.count("/"), 0, -1)) if p in g.blocks]
         assert d.ancestors(name) == blocks, name
     for name in d.clusters:
@@ -736,7 +755,8 @@ def test_large_ops_views_cap_dot_layout_work():
 
 # ------------------------------------------------------------------ the command
 @needs_dot
-def test_default_output_next_to_input(netc, tmp_path):
+def test_default_output_named_after_the_input(netc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default output goes to the current folder
     net = tmp_path / "x.net"
     shutil.copy(ROOT / "nets/residual_l1_l3.net", net)
     r = netc("draw", net)
@@ -906,3 +926,77 @@ def test_random_nets_draw_consistently(body, depth, fold):
             assert a in d.nodes and b in d.nodes and a != b, (a, b, text)
     assert max(len(v) for v in d.attr_values()) <= MAX_TEXT
     assert blocks == to_dot(g, level="blocks", fold=fold) and ops == to_dot(g, level="ops", depth=depth, fold=fold)
+
+
+def test_a_block_holding_most_of_the_network_is_opened_in_the_blocks_view():
+    # U-Net: everything is inside level1: the blocks view shows its encoder, pooling, the level below,
+    # the up-convolution, the skip's concatenation and the decoder
+    g = dsl.load(ROOT / "nets/zoo/unet.net")
+    d = parse_dot(to_dot(g))
+    assert list(d.nodes) == [
+        "input",
+        "level1/enc",
+        "level1/down",
+        "level1/level2",
+        "level1/up",
+        "level1/concat",
+        "level1/dec",
+        "out",
+    ]
+    assert ("level1/enc", "level1/concat") in d.plain_edges()  # the skip connection
+    # torchvision's `features` of MobileNetV2 opens into its inverted-residual blocks
+    m = parse_dot(to_dot(dsl.load(ROOT / "nets/zoo/mobilenet_v2.net")))
+    assert "features" not in m.nodes and sum(n.startswith("features/") for n in m.nodes) >= 10
+    # an explicit --depth keeps its meaning, and a network of several blocks is drawn as before
+    assert "level1/level2/enc" in parse_dot(to_dot(g, level="blocks", depth=3)).nodes
+    r = parse_dot(to_dot(dsl.load(ROOT / "nets/residual_l1_l3.net")))
+    assert list(r.nodes) == ["input", "prep", "layer1", "layer1/res", "layer2", "layer3", "layer3/res", "gmp", "fc"]
+    f = parse_dot(to_dot(_load(text=FOLD_NET)))  # layer1(res^3) holds most ops but sits among other blocks
+    assert "layer1" in f.nodes
+
+
+@needs_dot
+@pytest.mark.parametrize("level", ["blocks", "ops"])
+def test_the_committed_drawings_in_docs_are_current(netc, tmp_path, level):
+    """docs/img holds what the README's two commands make today (every label, tooltip and title;
+    the coordinates may differ between Graphviz versions, the content may not)."""
+
+    def content(path):
+        tree = ET.parse(path)
+        return sorted(
+            (el.tag.replace(SVG, ""), (el.text or "").strip(), el.get(f"{XLINK}title") or "")
+            for el in tree.iter()
+            if el.tag in (f"{SVG}text", f"{SVG}title", f"{SVG}a")
+        )
+
+    out = tmp_path / f"{level}.svg"
+    assert netc("draw", ROOT / "nets/residual_l1_l3.net", "--level", level, "-o", out).code == 0
+    committed = ROOT / "docs" / "img" / f"residual_l1_l3_{level}.svg"
+    assert content(out) == content(committed), "regenerate docs/img with the commands in README.md"
+
+
+def test_the_default_output_goes_to_the_current_folder_not_beside_the_file(netc, tmp_path, monkeypatch):
+    src = tmp_path / "nets"
+    src.mkdir()
+    (src / "x.net").write_text(FOLD_NET)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    r = netc("draw", src / "x.net", "--format", "dot")
+    assert r.code == 0 and (work / "x.dot").exists() and not (src / "x.dot").exists(), r
+
+
+@needs_dot
+def test_dpi_sets_a_pngs_resolution_and_only_a_pngs(netc, tmp_path):
+    from PIL import Image
+
+    sizes = []
+    for dpi in (None, 192):
+        out = tmp_path / f"x{dpi}.png"
+        args = ["draw", ROOT / "nets/residual_l1_l3.net", "-o", out, *(["--dpi", str(dpi)] if dpi else [])]
+        assert netc(*args).code == 0
+        with Image.open(out) as im:
+            sizes.append(im.size)
+    assert abs(sizes[1][0] / sizes[0][0] - 2) < 0.05  # twice Graphviz's 96 dpi: twice the pixels
+    r = netc("draw", ROOT / "nets/residual_l1_l3.net", "-o", tmp_path / "x.svg", "--dpi", "200")
+    assert r.code == 2 and "--dpi" in r.err and not (tmp_path / "x.svg").exists()

@@ -39,7 +39,10 @@ def test_a_cpu_run_is_estimated_after_its_first_step_test_evaluations_included()
     per_image = 18.0 / 512
     evals = per_image / 3 * 10_000 * 24  # forward passes only
     total = 18.0 * (24 * 98 - 1) + evals
-    assert f"estimated time left for this run: {duration(total)} (18.00 s per step from the first step, 2,351 steps" in text
+    assert (
+        f"estimated time left for this run: {duration(total)} (18.00 s per step from the first step, 2,351 steps"
+        in text
+    )
     assert f"24 test evaluation(s) about {duration(evals)}" in text
     quick = per_image * 5000 * 2 + per_image / 3 * 1000 * 2
     assert f"for a quick look (about {duration(quick)}), try --limit 5000 --limit-test 1000 --epochs 2" in text

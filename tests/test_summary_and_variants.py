@@ -118,7 +118,19 @@ def test_summary_depth_groups_ops_into_their_blocks(netc, root):
     assert r.code == 0, r
     layers = json.loads(r.out)["layers"]
     names = [row["name"] for row in layers]
-    assert names == ["input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+    assert names == [
+        "input",
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
+    ]
     assert sum(row["params"] for row in layers) == graph.params and sum(row["macs"] for row in layers) == graph.macs
     layer4 = layers[names.index("layer4")]
     assert layer4["shape"] == [2048, 7, 7]

@@ -21,7 +21,9 @@ from dsl.cli import main
         ("mnist", "--input 1x28x28 --classes 10"),
     ],
 )
-def test_a_known_dataset_that_does_not_fit_is_refused_before_reading_it(root, tmp_path, capsys, monkeypatch, data, needle):
+def test_a_known_dataset_that_does_not_fit_is_refused_before_reading_it(
+    root, tmp_path, capsys, monkeypatch, data, needle
+):
     monkeypatch.setenv("NETC_DATA", str(tmp_path / "empty"))  # nothing there: any read or download would fail otherwise
     args = ["train", str(root / "nets/zoo/resnet18.net"), "--out", str(tmp_path / "run")]
     assert main([*args, *(["--data", data] if data else [])]) == 2

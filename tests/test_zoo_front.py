@@ -1,5 +1,6 @@
 """Every file in nets/zoo/, through the front end: `netc check` accepts it, `netc summary`'s totals equal
-torch's FlopCounterMode, and `netc draw --direction TB` renders both levels with every top-level block.
+torch's FlopCounterMode, and `netc draw --direction TB` renders both levels with every top-level block (or
+the blocks inside one that holds most of the network).
 
 The zoo files are found by listing the folder, so a file added to the zoo is held to these checks too;
 the comparisons with each network's reference (torchvision, or a module written in the test) are in
@@ -54,7 +55,11 @@ def test_draw_top_to_bottom_renders_every_top_level_block(file, netc, tmp_path):
         assert r.code == 0, r
         titles[level] = node_titles(out)
     top = {path for path in dsl.load(file).blocks if "/" not in path}
-    assert "input" in titles["blocks"] and top <= set(titles["blocks"]), (top, titles["blocks"])
+    # each top-level block is drawn, or, holding most of the network (torchvision's `features`), opened
+    # into the blocks inside it
+    shown = set(titles["blocks"])
+    missing = {p for p in top if p not in shown and not any(t.startswith(p + "/") for t in shown)}
+    assert "input" in shown and not missing, (missing, shown)
     assert len(titles["ops"]) > len(titles["blocks"])  # the ops view opens every block
 
 

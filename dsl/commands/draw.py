@@ -15,7 +15,13 @@ from .common import max_params_option
     "out",
     default=None,
     metavar="OUT",
-    help="where to write (default: FILE with the format's extension; '-' prints DOT)",
+    help="where to write (default: FILE's name with the format's extension, in the current folder; '-' prints DOT)",
+)
+@click.option(
+    "--dpi",
+    type=click.IntRange(10, 2400),
+    default=None,
+    help="PNG: pixels per inch (Graphviz's default is 96; 200 makes a sharp image for slides and papers)",
 )
 @click.option(
     "--format",
@@ -64,6 +70,7 @@ def command(
     variant: str | None,
     fold: bool,
     direction: str,
+    dpi: int | None,
     max_params: int,
 ) -> None:
     """Draw a network as the article does: blocks coloured by role, or every op in nested clusters."""
@@ -76,9 +83,11 @@ def command(
         raise NetError("the blocks view starts at --depth 1 (the top-level blocks)", file=file)
     level = level or ("ops" if depth is not None else "blocks")
     t = target(file, out, fmt)  # check the output before the (slower) load
+    if dpi is not None and t.format != "png":
+        raise NetError(f"--dpi sets a PNG's resolution; {t.format} has none to set", file=file)
     g = load(file, variant=variant, max_params=max_params)
     source = to_dot(g, level=level, depth=depth, fold=fold, dashed=variant is None, direction=direction.upper())
-    written, warning = write(source, t, file)
+    written, warning = write(source, t, file, dpi)
     if warning:
         click.echo(f"{file}: warning: {warning}", err=True)
     elif written != "-":

@@ -62,7 +62,7 @@ command = click.Command(
             ["-o", "--output", "out"],
             default=None,
             metavar="OUT",
-            help="where to write (default: FILE with the format's extension, e.g. FILE.svg)",
+            help="where to write (default: FILE's name with the format's extension in the current folder, e.g. x.svg)",
         ),
         *(_DRAW_OPTIONS[name] for name in _VIEW),
     ],

@@ -7,7 +7,7 @@ import graphviz
 
 from ..graph import Graph
 from . import style
-from .structure import Part, bounded, copies_text, shape_text, units
+from .structure import Part, bounded, copies_text, shape_text, two_lines, units
 
 
 def blocks_dot(graph: Graph, fold: bool = True, dashed: bool = True, depth: int = 1) -> graphviz.Digraph:
@@ -54,7 +54,7 @@ def _node_attrs(graph: Graph, part: Part, dashed: bool) -> dict[str, str]:
         what = part.block.definition if part.block is not None else graph.nodes[part.output].op
         title = f"{title}: {what}"
     attrs = {
-        "label": bounded(f"{title}\\n{shape_text(part.out_shape)}"),
+        "label": two_lines(title, shape_text(part.out_shape)),
         "fillcolor": fill,
         "tooltip": _tooltip(graph, part),
     }

@@ -20,6 +20,7 @@ from .structure import (
     extend_run,
     op_call,
     shape_text,
+    two_lines,
 )
 
 # Above this many drawn nodes, cap the iterations of Graphviz's network simplex that places
@@ -213,7 +214,9 @@ def ops_dot(graph: Graph, depth: int | None = None, fold: bool = True, dashed: b
 def _op_node(graph: Graph, name: str) -> dict[str, str]:
     node = graph.nodes[name]
     attrs = style.op_style(node.op)  # only what differs from the defaults set on the graph
-    attrs["label"] = bounded(node.local_name)
+    local = node.local_name
+    # an item of a numbered list (`[linear, gelu, dropout]`): its number says little, so say what it is
+    attrs["label"] = bounded(f"{local}: {node.op}" if local.isdigit() else local)
     tip = [name] + ([op_call(node)] if node.role != "input" else []) + [f"-> {shape_text(node.shape)}"]
     if node.n_params:
         tip.append(f"{node.n_params:,} params")
@@ -224,7 +227,7 @@ def _op_node(graph: Graph, name: str) -> dict[str, str]:
 def _collapsed_node(part: Part, dashed: bool) -> dict[str, str]:
     attrs = dict(style.COLLAPSED_NODE)
     attrs["fillcolor"] = style.KIND_FILL[part.kind]
-    attrs["label"] = bounded(f"{part.title()}\\n{shape_text(part.out_shape)}")
+    attrs["label"] = two_lines(part.title(), shape_text(part.out_shape))
     b = part.block
     tip = [
         copies_text(part.copies or [part.path]),
@@ -245,7 +248,10 @@ def _cluster_attrs(graph: Graph, path: str, copies: list[str], dashed: bool) -> 
     b = graph.blocks[path]
     attrs = dict(style.CLUSTER)
     local = path.rpartition("/")[2]
-    attrs["label"] = bounded(f"{b.definition} ×{len(copies)}" if len(copies) > 1 else local)
+    if len(copies) > 1:
+        attrs["label"] = bounded(f"{b.definition} ×{len(copies)}")
+    else:
+        attrs["label"] = bounded(f"{local}: {b.definition}" if local.isdigit() else local)
     tip = f"{copies_text(copies)}: {b.definition}" + (f' "{b.label}"' if b.label else "")
     if b.optional:
         tip += "\\noptional (search-space choice)"

@@ -25,14 +25,16 @@ class Target:
 
 
 def target(file: str, out: str | None, fmt: str | None) -> Target:
-    """`nets/x.net` -> `nets/x.svg`; `-o OUT` picks the format from its extension unless --format says."""
+    """`nets/x.net` -> `x.svg` in the current folder (never beside the .net file: a drawing of a
+    file in someone else's folder is yours); `-o OUT` picks the format from its extension unless
+    --format says."""
     if out == "-":
         if fmt not in (None, "dot"):
             raise NetError(f"-o - writes DOT source to standard output; use -o FILE.{fmt} for {fmt}", file=file)
         return Target(None, "dot", True)
     if out is None:
         f = fmt or "svg"
-        p = Path(file).with_suffix("." + f)
+        p = Path(Path(file).with_suffix("." + f).name)
         output_path(p, folder_must_exist=False)  # a FIFO or a device is refused before any work
         return Target(p, f, fmt is not None)
     p = Path(out)
@@ -55,9 +57,19 @@ def target(file: str, out: str | None, fmt: str | None) -> Target:
     return Target(p, fmt, True)
 
 
-def write(source: str, t: Target, file: str) -> tuple[str, str | None]:
-    """Write the drawing. Returns (what was written, a warning line or None); raises
-    ToolError when an explicitly requested image could not be made."""
+def with_dpi(source: str, dpi: int) -> str:
+    """The DOT `source` with its graph's resolution set to `dpi` (pixels per inch of a PNG)."""
+    head, brace, rest = source.partition("{")
+    return f"{head}{brace}\n\tdpi={dpi}{rest}"
+
+
+def write(source: str, t: Target, file: str, dpi: int | None = None) -> tuple[str, str | None]:
+    """Write the drawing (a PNG at `dpi` when given). Returns (what was written, a warning line or
+    None); raises ToolError when an explicitly requested image could not be made."""
+    if dpi is not None:
+        if t.format != "png":
+            raise NetError(f"--dpi sets a PNG's resolution; {t.format} has none to set", file=file)
+        source = with_dpi(source, dpi)
     if t.format == "dot":
         if t.path is None:
             sys.stdout.write(source)

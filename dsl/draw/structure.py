@@ -10,6 +10,7 @@ identity...; a part's `kind` is what the drawn block is.)
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 from ..graph import Block, Graph, Node
@@ -163,7 +164,32 @@ def _unit_paths(graph: Graph, depth: int = 1) -> set[str]:
         at_depth = level == depth or (level < depth and p not in holders)
         if at_depth or (parent and graph.blocks[p].extension and parent in units):
             units.add(p)
+    if depth == 1:
+        _open_dominant(graph, units, holders)
     return units
+
+
+def _open_dominant(graph: Graph, units: set[str], holders: set[str]) -> None:
+    """While the view has at most two blocks and one of them holds blocks and more than half of the
+    network's ops (a torchvision `features` holding the whole backbone beside its classifier, a
+    U-Net's outer level), draw the blocks inside it instead, in place: the blocks view then shows
+    the network's real blocks rather than one box. A view of several blocks (the article's prep,
+    layer1, layer2, layer3, fc) is left as it is. Linear: one pass counts each block's ops."""
+    ops: dict[str, int] = {}
+    for name in graph.nodes:
+        i = name.find("/")
+        while i != -1:
+            ops[name[:i]] = ops.get(name[:i], 0) + 1
+            i = name.find("/", i + 1)
+    children: dict[str, list[str]] = {}
+    for p in graph.blocks:
+        children.setdefault(p.rpartition("/")[0], []).append(p)
+    while 0 < len(units) <= 2:
+        big = max(units, key=lambda u: ops.get(u, 0))
+        if big not in holders or ops.get(big, 0) <= len(graph.nodes) / 2:
+            return
+        units.discard(big)
+        units.update(children[big])
 
 
 def units(
@@ -268,6 +294,17 @@ def bounded(text: str, limit: int = MAX_TEXT) -> str:
         return text
     # never end on a lone backslash: it would escape the closing quote of the DOT string
     return text[: limit - 1].rstrip("\\") + "…"
+
+
+def two_lines(title: str, detail: str) -> str:
+    """A node label: `title` above `detail` (a shape), as a Graphviz HTML-like label whose second row
+    sits a little lower, so that a name's underscores never touch the line below; both texts
+    bounded and escaped."""
+    e = html.escape
+    return (
+        '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
+        f'<TR><TD>{e(bounded(title))}</TD></TR><TR><TD CELLPADDING="2">{e(bounded(detail))}</TD></TR></TABLE>>'
+    )
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:

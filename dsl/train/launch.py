@@ -27,9 +27,7 @@ from .request import TrainRequest
 from .session import Session
 
 
-def start_session(
-    req: TrainRequest, world: World | None = None, say: Callable[[str], None] | None = None
-) -> Session:
+def start_session(req: TrainRequest, world: World | None = None, say: Callable[[str], None] | None = None) -> Session:
     """A new run folder for `req`, after every check; the session holds the folder's lock (`world`:
     this process's place in a multi-process run, whose process group is started; only rank 0 writes;
     `say` hears what is being done while the data is read, which can take a while)."""

@@ -184,7 +184,9 @@ def _shape(value: list[Any] | None, where: str) -> list[int] | None:
     if value is None:
         return None
     if not 1 <= len(value) <= 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
-        raise NetError(f"'{where}': net.input must be a list of 1 to 3 whole numbers, got {json.dumps(value)[:60]}", file=where)
+        raise NetError(
+            f"'{where}': net.input must be a list of 1 to 3 whole numbers, got {json.dumps(value)[:60]}", file=where
+        )
     return [int(v) for v in value]
 
 
