@@ -51,3 +51,46 @@ def test_the_readme_tour_is_a_working_net():
     tour = text.split("# my_net.net", 1)[1].split("```", 1)[0]
     g = dsl.loads(tour, filename="my_net.net")
     assert g.output_shape == (10,) and g.settings.epochs == 20
+
+
+USER_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", USER_DOCS, ids=lambda p: p.name)
+def test_the_user_docs_need_nothing_a_user_does_not_have(doc):
+    """No step reads `../shared` (the project's own benchmark material, absent on a user's machine) or
+    needs an unpacking script: netc reads an encoded-image .npz as it is."""
+    text = doc.read_text(encoding="utf-8")
+    assert "../shared" not in text and "unpack_cifar10_jpeg" not in text
+
+
+def _commands(text: str) -> list[str]:
+    blocks = text.split("```")[1::2]
+    return [line.strip() for b in blocks for line in b.splitlines() if "netc " in line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("doc", USER_DOCS, ids=lambda p: p.name)
+def test_commands_are_written_one_way(doc):
+    """`netc ...` everywhere (README says once how the venv puts it on PATH), but the README's two
+    fresh-machine commands, which must work before anything is activated."""
+    lines = _commands(doc.read_text(encoding="utf-8"))
+    fresh = {"bash .ci/setup && .venv/bin/netc train nets/residual_l1_l3.net"}
+    odd = [line for line in lines if line.startswith(".venv/bin/netc") and line not in fresh]
+    assert not odd, odd
+
+
+def test_the_editor_recipes_agree_with_netc():
+    """Helix's indent unit is netc fmt's train-block indent (continuation lines are two units); the
+    Neovim recipes ask for 0.8+ out loud and register the file-watching capability; Emacs 28 is named."""
+    import tomllib
+
+    from dsl.fmt.layout import INDENT, TRAIN_INDENT
+
+    text = (ROOT / "docs" / "editors.md").read_text(encoding="utf-8")
+    helix = text.split("## Helix", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    unit = tomllib.loads(helix)["language"][0]["indent"]["unit"]
+    assert len(unit) == TRAIN_INDENT and INDENT % len(unit) == 0
+    neovim = text.split("## Neovim", 1)[1].split("## Helix", 1)[0]
+    assert "0.8 or later" in neovim and 'has("nvim-0.8")' in neovim
+    assert neovim.count("didChangeWatchedFiles = { dynamicRegistration = true }") == 2
+    assert "Emacs 28" in text.split("## Emacs", 1)[1].split("##", 1)[0]
