@@ -14,10 +14,11 @@ a clear error instead of crashing the process; with no thread at all, the call r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from .errors import NetError
@@ -27,7 +28,7 @@ STACK_FALLBACKS = (STACK_BYTES, 128 << 20, 32 << 20, 8 << 20)  # tried in turn w
 RECURSION_LIMIT = 150_000  # > Limits.max_nesting (20,000) x frames per level (<= 6) + printing
 
 F = TypeVar("F", bound=Callable[..., Any])
-_state = threading.local()
+_state = threading.local()  # .deep: on a deep-stack thread; .cancel: the Event that cancels this work
 _limit_lock = threading.Lock()
 _active: list[int] = []  # the recursion limit each running deep call needs
 _saved = [0]  # the recursion limit to restore when no deep call runs
@@ -70,6 +71,30 @@ def _start(target: Callable[[], None]) -> tuple[threading.Thread | None, int]:
     return None, 0
 
 
+class Cancelled(BaseException):
+    """The front-end work was cancelled (its result is no longer wanted: the editor changed the text).
+    A BaseException, so that no `except Exception` on the way swallows it."""
+
+
+@contextlib.contextmanager
+def cancellable(event: threading.Event) -> Iterator[None]:
+    """Front-end work in the block (and the deep-stack threads it starts) stops with `Cancelled` at
+    its next `checkpoint` once `event` is set."""
+    old = getattr(_state, "cancel", None)
+    _state.cancel = event
+    try:
+        yield
+    finally:
+        _state.cancel = old
+
+
+def checkpoint() -> None:
+    """Raise `Cancelled` if this thread's work was cancelled (cheap: call it in loops)."""
+    event = getattr(_state, "cancel", None)
+    if event is not None and event.is_set():
+        raise Cancelled
+
+
 def deep(fn: F) -> F:
     """Decorator: run `fn` on a deep-stack thread (inline when already on one)."""
 
@@ -79,9 +104,11 @@ def deep(fn: F) -> F:
             return fn(*args, **kwargs)
         box: dict[str, Any] = {}
         go = threading.Event()  # set once the recursion limit is raised for this call
+        cancel = getattr(_state, "cancel", None)  # the caller's cancellation holds on the new thread
 
         def target() -> None:
             _state.deep = True
+            _state.cancel = cancel
             go.wait()
             try:
                 box["value"] = fn(*args, **kwargs)

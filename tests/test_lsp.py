@@ -401,3 +401,144 @@ def test_definition_of_a_parameter_and_of_an_import(tmp_path):
     path, rng = index_of(a).definition(_pos(text, "other ->"))
     assert path == str(tmp_path / "lib.net") and rng.start == (1, 0)
     assert "lib" in hover(a, _pos(text, "other ->"))[0]
+
+
+# ------------------------------------------------------------------ work per document, cancelled when stale
+def _big(n: int = 12_000) -> str:
+    """A valid network whose check takes seconds (a long chain of definitions)."""
+    lines = ["input 3x32x32", "b0 = relu"]
+    lines += [f"b{i} = b{i - 1} -> relu" for i in range(1, n)]
+    lines.append(f"conv(8) -> b{n - 1} -> gmp -> linear(2)")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_small_file_is_not_queued_behind_a_big_one(lsp, tmp_path):
+    order = []
+    big = lsp.open(tmp_path / "big.net", _big())
+    small = lsp.open(tmp_path / "small.net", "input 3x32x32\nprep -> nope\n")
+
+    async def first_done() -> str:
+        while True:
+            for uri in (small, big):
+                if uri in lsp.diagnostics and uri not in order:
+                    order.append(uri)
+            if small in order:
+                return order[0]
+            await asyncio.sleep(0.005)
+
+    assert lsp.run(first_done()) == small  # the small file's error came first
+    lsp.wait_for(big, lambda ds: True)
+    lsp.close(big)
+    lsp.close(small)
+
+
+def test_a_stale_check_is_cancelled_and_never_published(lsp, tmp_path):
+    uri = lsp.open(tmp_path / "stale.net", _big())  # its check starts after the debounce
+    lsp.change(uri, "input 3x32x32\nprep -> nope2\n", 2)  # replaces the text: the long check is stale
+    ds = lsp.wait_for(uri, lambda ds: len(ds) == 1)
+    assert "nope2" in ds[0].message
+    before = lsp.publishes
+
+    async def settle() -> None:
+        await asyncio.sleep(1.0)
+
+    lsp.run(settle())
+    assert lsp.diagnostics[uri] == ds  # no late result of the long check replaced it
+    assert lsp.publishes == before
+    lsp.close(uri)
+
+
+def test_formatting_is_answered_off_the_event_loop(lsp, tmp_path):
+    """A format request on a big file does not hold up a hover on another file."""
+    big_text = (
+        "input   3x32x32\n" + "".join(f"b{i} = conv_bn(64)->relu   # {i}\n" for i in range(6000)) + "prep->gmp->fc\n"
+    )
+    big = lsp.open(tmp_path / "bigfmt.net", big_text)
+    small = lsp.open(tmp_path / "hover.net", RESNET.read_text(encoding="utf-8"))
+    lsp.wait_for(small, lambda ds: ds == [])
+    done = []
+
+    async def both() -> None:
+        doc = t.TextDocumentIdentifier(big)
+        fmt = asyncio.ensure_future(
+            lsp.client.text_document_formatting_async(t.DocumentFormattingParams(doc, t.FormattingOptions(4, True)))
+        )
+        fmt.add_done_callback(lambda _: done.append("format"))
+        await asyncio.sleep(0.05)
+        text = RESNET.read_text(encoding="utf-8")
+        h = await lsp.client.text_document_hover_async(
+            t.HoverParams(t.TextDocumentIdentifier(small), t.Position(*_pos(text, "layer1(res)", 2)))
+        )
+        done.append("hover" if h is not None else "no hover")
+        edits = await fmt
+        assert edits and edits[0].new_text.startswith("input 3x32x32\n")
+
+    lsp.run(both())
+    assert done[0] == "hover", done
+    lsp.close(big)
+    lsp.close(small)
+
+
+# ------------------------------------------------------------------ protocol hygiene and stale positions
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"garbage}',
+        b"[1,2",
+        b'{"jsonrpc":"2.0","id":1,"method":"textDocument/hover","params":{"x":1}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"nonexistent/thing","params":{}}',
+    ],
+    ids=["unterminated", "truncated", "bad-params", "unknown-method"],
+)
+def test_malformed_json_rpc_is_said_in_one_line_not_a_traceback(body):
+    message = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    r = subprocess.run([NETC, "lsp"], input=message, capture_output=True, timeout=WAIT_S)
+    err = r.stderr.decode()
+    assert "Traceback" not in err and 'File "' not in err, err
+    assert all(line.startswith("netc lsp: ") for line in err.splitlines()), err
+
+
+@pytest.mark.parametrize("shutdown", [True, False])
+def test_exit_without_shutdown_ends_with_status_1(shutdown):
+    def msg(obj: str) -> bytes:
+        return b"Content-Length: %d\r\n\r\n%s" % (len(obj), obj.encode())
+
+    init = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
+    stream = msg(init) + (msg('{"jsonrpc":"2.0","id":2,"method":"shutdown"}') if shutdown else b"")
+    stream += msg('{"jsonrpc":"2.0","method":"exit"}')
+    r = subprocess.run([NETC, "lsp"], input=stream, capture_output=True, timeout=WAIT_S)
+    assert r.returncode == (0 if shutdown else 1), r.stderr.decode()
+
+
+def test_hover_after_an_edit_that_breaks_parsing_answers_only_where_the_text_is_unchanged(lsp, tmp_path):
+    text = RESNET.read_text(encoding="utf-8")
+    uri = lsp.open(tmp_path / "broken.net", text)
+    lsp.wait_for(uri, lambda ds: ds == [])
+    line, col = _pos(text, "layer1(res)", 2)
+    broken = text.replace("prep -> layer1(res)", "prep -> ((( -> layer1(res)")  # before layer1: it moves
+    lsp.change(uri, broken, 2)
+    lsp.wait_for(uri, lambda ds: len(ds) >= 1)
+    assert lsp.hover(uri, line, col) is None  # the old analysis's `layer1` is no longer at this position
+    top = lsp.hover(uri, *_pos(broken, "input", 1))  # before the edit: unchanged, still answered
+    assert top is None or "input" in top.contents.value
+    lsp.close(uri)
+
+
+def test_a_misspelt_name_in_an_unused_definition_is_a_warning(lsp, tmp_path):
+    text = "input 3x32x32\nblk = conv_bn(64) -> layr1 -> relu\nprep -> gmp -> fc\n"
+    uri = lsp.open(tmp_path / "unused.net", text)
+    (d,) = lsp.wait_for(uri, lambda ds: len(ds) == 1)
+    assert d.severity == t.DiagnosticSeverity.Warning
+    assert "unknown name 'layr1' in 'blk'" in d.message and "did you mean 'layer1'" in d.message
+    assert (d.range.start.line, d.range.start.character) == (1, 21)
+    lsp.close(uri)
+
+
+def test_messages_never_say_a_a(tmp_path):
+    from dsl.lsp.analysis import analyze
+
+    (tmp_path / "lib.net").mkdir()  # `use`d, but a folder
+    a = analyze('use "lib.net"\nrelu\n', str(tmp_path / "x.net"), {}, "utf-16")
+    messages = [d.message for ds in a.diagnostics.values() for d in ds]
+    assert any("is a folder, not a .net file" in m for m in messages), messages
+    assert not any("a a " in m for m in messages)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from ..deep import checkpoint
 from ..errors import NetError, Span
 from ..graph import Block, Node, Record
 from ..limits import Limits
@@ -147,6 +148,8 @@ class GraphBuilder:
         return self._add(node, scope)
 
     def _add(self, node: OpNode, scope: Scope) -> OpNode:
+        if not len(self.ops) & 255:
+            checkpoint()  # an editor may no longer want this result
         if len(self.ops) >= self.limits.max_nodes:
             raise NetError(f"the network expands to more than {self.limits.max_nodes:,} ops", node.span)
         scope.children.append(node)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .. import ast
+from ..deep import checkpoint
 from ..errors import NetError
 from ..limits import Limits
 from ..ops import REGISTRY
@@ -126,6 +127,8 @@ class ChoiceWalker:
 
     def _emit(self, e: ast.Expr, env: Env) -> int:
         self.result.visits += 1
+        if not self.result.visits & 1023:
+            checkpoint()  # an editor may no longer want this result
         if self.result.visits > self.max_visits:
             # a definition that uses another twice, nested n deep, is 2^n visits: stop at the bound
             raise NetError(

@@ -26,6 +26,7 @@ from ..parser import parse
 from ..program import Program
 from ..source import decode, read_source
 from .positions import Lines, Range
+from .unused import unknown_names
 
 MAX_ERRORS = 20  # independent errors reported per document (each costs one more check)
 KEYWORDS = ("input", "train", "use")
@@ -49,6 +50,7 @@ class Diagnostic:
     range: Range
     message: str
     related: tuple[Related, ...] = ()
+    severity: str = "error"  # or "warning": a file that is still valid (a misspelt name in an unused definition)
 
 
 @dataclass
@@ -84,8 +86,8 @@ class Analysis:
 
     @property
     def ok(self) -> bool:
-        """Whether the document checked without error."""
-        return not any(self.diagnostics.values())
+        """Whether the document checked without error (warnings aside)."""
+        return not any(d.severity == "error" for ds in self.diagnostics.values() for d in ds)
 
 
 def file_path(shown: str, main: str) -> str:
@@ -225,6 +227,11 @@ def analyze(text: str, path: str, others: Mapping[str, str] | None = None, encod
     result.module, result.program, result.graph = module, program, graph
     for e in errors:
         report.add(e)
+    if module is not None and module.file == path:
+        for u in unknown_names(module, result.defs):
+            result.diagnostics.setdefault(path, []).append(
+                Diagnostic(path, result.range_of(u.span), u.message, severity="warning")
+            )
     return result
 
 

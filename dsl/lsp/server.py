@@ -1,10 +1,14 @@
 """The pygls adapter: LSP messages <-> `analysis`, `hover`, `index`, `outline`, `complete`.
 
-Checks run on one worker thread, debounced after edits (a newer edit cancels a pending check
-and drops the result of a running one), so the event loop keeps answering requests while a
-check runs. A check that fails inside netc is logged and the last good results are kept;
-diagnostics are kept per document and per file they point at, so an error found while
-checking one document never hides or overwrites another document's.
+Checks run on worker threads, debounced after edits, each document on its own (a small file is
+never queued behind a big one); a newer edit cancels the pending check and stops a running one
+at its next checkpoint (`dsl.deep.cancellable`), so the event loop keeps answering requests.
+Formatting runs off the event loop too, on a thread of its own: each finished check formats the
+same text in the background, so that format-on-save is answered at once from it. A check that
+fails inside netc is logged and the last good results are kept; diagnostics are kept per
+document and per file they point at, so an error found while checking one document never hides
+or overwrites another document's. Features that read positions (hover, definition) answer from
+an older analysis only where the text before the position is unchanged since.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +27,7 @@ from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
+from ..deep import Cancelled, cancellable
 from ..loader import STRING_FILE
 from .analysis import Analysis, Diagnostic, analyze
 from .complete import completions
@@ -32,6 +38,8 @@ from .positions import Lines, Range
 
 R = TypeVar("R")
 DEBOUNCE_S = 0.2  # quiet time after an edit before the check starts
+CHECK_WORKERS = 4  # documents checked at the same time (beyond, a check waits for a free thread)
+PREFORMAT_MAX = 4 << 20  # characters: a larger document is formatted only when asked
 log = logging.getLogger("netc.lsp")
 
 _SYMBOL_KINDS = {
@@ -71,7 +79,12 @@ class NetcServer(LanguageServer):
         self.parsed: dict[str, Analysis] = {}  # uri -> the newest analysis whose text parsed
         self.shown: dict[str, dict[str, list[Diagnostic]]] = {}  # target uri -> {document uri: its diagnostics}
         self.pending: dict[str, asyncio.Task[None]] = {}
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-check")
+        self.running: dict[str, threading.Event] = {}  # uri -> the cancel flag of its check in flight
+        self.worker = ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="netc-check")
+        self.formatter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netc-format")
+        self.formatted: dict[str, tuple[str, str | None]] = {}  # uri -> (text, its formatting; None: it did not parse)
+        self.shutdown_requested = False
+        self.exit_requested = False
 
     # ------------------------------------------------------------ documents
     def path_of(self, uri: str) -> str:
@@ -94,10 +107,14 @@ class NetcServer(LanguageServer):
         return str(getattr(enc, "value", enc) or "utf-16")
 
     def schedule(self, uri: str, delay: float) -> None:
-        """(Re)start the check of one open document after `delay` seconds of quiet."""
+        """(Re)start the check of one open document after `delay` seconds of quiet; a check of it
+        still running is cancelled (its result would be stale)."""
         old = self.pending.pop(uri, None)
         if old is not None:
             old.cancel()
+        running = self.running.pop(uri, None)
+        if running is not None:
+            running.set()
         self.pending[uri] = asyncio.get_running_loop().create_task(self._check(uri, delay))
 
     def dependents(self, uri: str) -> list[str]:
@@ -109,11 +126,7 @@ class NetcServer(LanguageServer):
         """The open documents to check again after files at `paths` changed on disk: those whose last
         check read one of them, and those with errors (a missing `use`d file may now be there). An
         open document's own text wins over the disk, so it is not rechecked for its own file."""
-        return [
-            u
-            for u, a in self.latest.items()
-            if (paths & set(a.files)) - {self.path_of(u)} or any(a.diagnostics.values())
-        ]
+        return [u for u, a in self.latest.items() if (paths & set(a.files)) - {self.path_of(u)} or not a.ok]
 
     async def _check(self, uri: str, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -128,18 +141,47 @@ class NetcServer(LanguageServer):
             if u != uri and u.startswith("file:")
         }
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.worker, _safe_analyze, text, path, others, self.encoding())
+        cancel = self.running[uri] = threading.Event()
+        try:
+            result = await loop.run_in_executor(self.worker, _safe_analyze, text, path, others, self.encoding(), cancel)
+        finally:
+            if self.running.get(uri) is cancel:
+                del self.running[uri]
+        if cancel.is_set() or result is _CANCELLED:
+            return  # a newer check replaced it
         if uri not in self.workspace.text_documents or self.workspace.get_text_document(uri).version != version:
             return  # edited or closed while checking: a newer check is on its way
         if self.pending.get(uri) is asyncio.current_task():
             del self.pending[uri]
-        if result is None:
+        if not isinstance(result, Analysis):
             self.window_log_message(t.LogMessageParams(t.MessageType.Error, f"netc lsp: checking {uri} failed"))
             return
         self.latest[uri] = result
         if result.module is not None:
             self.parsed[uri] = result
         self.publish(uri, {self.uri_of(p, uri): ds for p, ds in result.diagnostics.items()})
+        if result.module is not None and len(text) <= PREFORMAT_MAX and self.formatted.get(uri, ("",))[0] != text:
+            loop.run_in_executor(self.formatter, self._preformat, uri, text)
+
+    def _preformat(self, uri: str, text: str) -> None:
+        """Format `text` ahead of a request (on the formatter thread), unless the document moved on."""
+        try:
+            current = self.workspace.get_text_document(uri).source
+        except Exception:  # closed meanwhile
+            return
+        if current == text:
+            self.formatted[uri] = (text, _format_or_none(text, self.path_of(uri)))
+
+    async def format_document(self, uri: str) -> str | None:
+        """The formatted text of a document (None when it does not parse), off the event loop: from
+        the background formatting of this very text when there is one, else computed now."""
+        text = self.workspace.get_text_document(uri).source
+        done = self.formatted.get(uri)
+        if done is not None and done[0] == text:
+            return done[1]
+        new = await asyncio.get_running_loop().run_in_executor(self.formatter, _format_or_none, text, self.path_of(uri))
+        self.formatted[uri] = (text, new)
+        return new
 
     def publish(self, source: str, found: dict[str, list[Diagnostic]]) -> None:
         """Replace what document `source` says about each file, and publish every file it touches."""
@@ -166,7 +208,7 @@ class NetcServer(LanguageServer):
         return t.Diagnostic(
             range=_range(d.range),
             message=d.message,
-            severity=t.DiagnosticSeverity.Error,
+            severity=t.DiagnosticSeverity.Warning if d.severity == "warning" else t.DiagnosticSeverity.Error,
             source="netc",
             related_information=related or None,
         )
@@ -176,25 +218,71 @@ class NetcServer(LanguageServer):
         task = self.pending.pop(uri, None)
         if task is not None:
             task.cancel()
+        running = self.running.pop(uri, None)
+        if running is not None:
+            running.set()
         self.latest.pop(uri, None)
         self.parsed.pop(uri, None)
+        self.formatted.pop(uri, None)
         self.publish(uri, {})
 
     def analysis(self, uri: str) -> Analysis | None:
         """What features read: the newest analysis whose text parsed (positions may lag an edit)."""
         return self.parsed.get(uri) or self.latest.get(uri)
 
+    def analysis_at(self, uri: str, line: int, character: int) -> Analysis | None:
+        """The analysis to answer a question about a position: the newest that parsed, only if the
+        document's text up to and a little past the position is still what that analysis read
+        (after an edit that breaks parsing, positions after the edit would point at other text)."""
+        a = self.analysis(uri)
+        if a is None:
+            return None
+        try:
+            text = self.workspace.get_text_document(uri).source
+        except Exception:
+            return None
+        if a.text == text:
+            return a
+        lines = Lines(text, self.encoding())
+        offset = lines.offset(line, character)
+        same = len(os.path.commonprefix([a.text, text]))
+        # the word under the cursor must lie wholly in the unchanged part
+        end = offset
+        while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+            end += 1
+        return a if end < same else None
 
-def _safe_analyze(text: str, path: str, others: dict[str, str], encoding: str) -> Analysis | None:
-    """`analyze`, with a failure inside netc logged instead of ending the server."""
+
+_CANCELLED = object()  # what a check stopped by a newer one returns
+
+
+def _safe_analyze(
+    text: str, path: str, others: dict[str, str], encoding: str, cancel: threading.Event
+) -> Analysis | object | None:
+    """`analyze`, stopped when `cancel` is set, with a failure inside netc logged instead of ending
+    the server (None)."""
     try:
-        result = analyze(text, path, others, encoding)
-        index_of(result)  # built here, off the event loop, so that the first hover is quick
-        if result.graph is not None:
-            block_stats(result, "")
+        with cancellable(cancel):
+            result = analyze(text, path, others, encoding)
+            index_of(result)  # built here, off the event loop, so that the first hover is quick
+            if result.graph is not None:
+                block_stats(result, "")
         return result
+    except Cancelled:
+        return _CANCELLED
     except Exception:  # a bug in netc must not take the editor's server down
         log.error("netc lsp: internal error while checking %s:\n%s", path, traceback.format_exc())
+        return None
+
+
+def _format_or_none(text: str, path: str) -> str | None:
+    """`netc fmt`'s layout of `text`; None for a text that does not parse (left as it is)."""
+    from ..fmt import format_text
+
+    try:
+        return format_text(text, path)
+    except Exception as err:  # a file that does not parse is left as it is
+        log.info("netc lsp: not formatting %s: %s", path, err)
         return None
 
 
@@ -259,10 +347,20 @@ def make_server() -> NetcServer:
         for uri in ls.affected({ls.path_of(c.uri) for c in params.changes}):
             ls.schedule(uri, DEBOUNCE_S)
 
+    @server.feature(t.SHUTDOWN)
+    def on_shutdown(ls: NetcServer, params: Any) -> None:
+        ls.shutdown_requested = True
+        for event in ls.running.values():
+            event.set()
+
+    @server.feature(t.EXIT)
+    def on_exit(ls: NetcServer, params: Any) -> None:
+        ls.exit_requested = True
+
     @server.feature(t.TEXT_DOCUMENT_HOVER)
     @_guard
     def on_hover(ls: NetcServer, params: t.HoverParams) -> t.Hover | None:
-        a = ls.analysis(params.text_document.uri)
+        a = ls.analysis_at(params.text_document.uri, params.position.line, params.position.character)
         got = hover(a, (params.position.line, params.position.character)) if a else None
         if got is None:
             return None
@@ -273,7 +371,7 @@ def make_server() -> NetcServer:
     @_guard
     def on_definition(ls: NetcServer, params: t.DefinitionParams) -> t.Location | None:
         uri = params.text_document.uri
-        a = ls.analysis(uri)
+        a = ls.analysis_at(uri, params.position.line, params.position.character)
         got = index_of(a).definition((params.position.line, params.position.character)) if a else None
         if got is None:
             return None
@@ -338,21 +436,18 @@ def make_server() -> NetcServer:
 
 
 def _formatting(server: NetcServer) -> None:
-    """textDocument/formatting through `dsl.fmt.format_text`, when netc has it."""
-    try:
-        from ..fmt import format_text
-    except ImportError:
-        return
+    """textDocument/formatting through `dsl.fmt.format_text`, off the event loop."""
 
     @server.feature(t.TEXT_DOCUMENT_FORMATTING)
-    @_guard
-    def on_format(ls: NetcServer, params: t.DocumentFormattingParams) -> list[t.TextEdit] | None:
+    async def on_format(ls: NetcServer, params: t.DocumentFormattingParams) -> list[t.TextEdit] | None:
         uri = params.text_document.uri
-        text = ls.workspace.get_text_document(uri).source
         try:
-            new = format_text(text, ls.path_of(uri))
-        except Exception as err:  # a file that does not parse is left as it is
-            log.info("netc lsp: not formatting %s: %s", uri, err)
+            text = ls.workspace.get_text_document(uri).source
+            new = await ls.format_document(uri)
+        except Exception:
+            log.error("netc lsp: internal error in formatting:\n%s", traceback.format_exc())
+            return None
+        if new is None:
             return None
         if new == text:
             return []
