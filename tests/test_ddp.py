@@ -226,7 +226,7 @@ def test_a_process_that_dies_is_named_with_how_to_resume(tmp_path, rank):
     assert "internal error" not in err and "Traceback" not in err, err
     assert f"process {rank}/2 of the run was killed (SIGKILL)" in err
     assert f"netc train --resume {run} --gpus 2" in err, err
-    # the resume itself works, with any number of processes
-    done = subprocess.run([*cmd[:3], "train", "--resume", str(run), "--quiet"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert len(_rows(run)) == 30
+    if rank == 1:  # the resume itself works, with any number of processes
+        done = subprocess.run([*cmd[:3], "train", "--resume", str(run), "--quiet"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert len(_rows(run)) == 30

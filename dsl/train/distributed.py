@@ -243,7 +243,10 @@ def launch(nproc: int, argv: list[str]) -> int:
         # stopped, and rank 0 said how to resume
         return 128 + int(err.sigval)
     except ChildFailedError as err:
-        rank, failure = err.get_first_failure()  # the others were stopped because of it
+        # the cause: a process killed by a signal (the others then fail to reach it, whichever the
+        # launcher noticed first), else the first that failed; the others were stopped because of it
+        killed = [(f.timestamp, r, f) for r, f in err.failures.items() if f.exitcode is not None and f.exitcode < 0]
+        rank, failure = min(killed, key=lambda k: k[0])[1:] if killed else err.get_first_failure()
         code = failure.exitcode if failure.exitcode is not None else 1
         if code < 0:  # killed by a signal: it could say nothing itself
             import signal
