@@ -404,7 +404,7 @@ def test_definition_of_a_parameter_and_of_an_import(tmp_path):
 
 
 # ------------------------------------------------------------------ work per document, cancelled when stale
-def _big(n: int = 12_000) -> str:
+def _big(n: int = 6_000) -> str:
     """A valid network whose check takes seconds (a long chain of definitions)."""
     lines = ["input 3x32x32", "b0 = relu"]
     lines += [f"b{i} = b{i - 1} -> relu" for i in range(1, n)]

@@ -202,6 +202,30 @@ def lost_error(world: World, run_dir: str) -> NetError:
     )
 
 
+def failure_lines(rank: int, nproc: int, code: int, argv: list[str]) -> list[str]:
+    """What netc says when process `rank` of `nproc` ended with status `code` (negative: killed by
+    that signal): which process and how, and, when it was rank 0 (which would have said it), how to
+    resume. A process that exited with netc's own status (1, 2, 130) has said why itself."""
+    if code < 0:  # killed by a signal: it could say nothing itself
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        lines = [f"netc: process {rank}/{nproc} of the run was killed ({name}); the others stopped with it"]
+        if rank == 0:
+            out = _out_of(argv)
+            lines.append(
+                f"hint: continue from the last checkpoint with: netc train --resume {out or 'RUN_DIR'} "
+                f"--gpus {nproc}" + ("" if out else " (RUN_DIR: the run folder named above)")
+            )
+        return lines
+    if code not in (1, 2, 130):  # a crash that printed nothing of ours
+        return [f"netc: process {rank}/{nproc} of the run stopped with status {code}"]
+    return []
+
+
 def _out_of(argv: list[str]) -> str | None:
     """The --out folder in a `netc train` command line, if it names one."""
     for i, a in enumerate(argv):
@@ -248,26 +272,8 @@ def launch(nproc: int, argv: list[str]) -> int:
         killed = [(f.timestamp, r, f) for r, f in err.failures.items() if f.exitcode is not None and f.exitcode < 0]
         rank, failure = min(killed, key=lambda k: k[0])[1:] if killed else err.get_first_failure()
         code = failure.exitcode if failure.exitcode is not None else 1
-        if code < 0:  # killed by a signal: it could say nothing itself
-            import signal
-
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            print(
-                f"netc: process {rank}/{nproc} of the run was killed ({name}); the others stopped with it",
-                file=sys.stderr,
-            )
-            if rank == 0:  # the one that would have said how to resume
-                out = _out_of(argv)
-                print(
-                    f"hint: continue from the last checkpoint with: netc train --resume {out or 'RUN_DIR'} "
-                    f"--gpus {nproc}" + ("" if out else " (RUN_DIR: the run folder named above)"),
-                    file=sys.stderr,
-                )
-        elif code not in (1, 2, 130):  # a crash that printed nothing of ours
-            print(f"netc: process {rank}/{nproc} of the run stopped with status {code}", file=sys.stderr)
+        for line in failure_lines(rank, nproc, code, argv):
+            print(line, file=sys.stderr)
         return 128 - code if code < 0 else code  # a signal k is exit status 128+k, as a shell says it
     finally:
         logging.disable(logging.NOTSET)
