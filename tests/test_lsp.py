@@ -451,7 +451,7 @@ def test_a_stale_check_is_cancelled_and_never_published(lsp, tmp_path):
 def test_formatting_is_answered_off_the_event_loop(lsp, tmp_path):
     """A format request on a big file does not hold up a hover on another file."""
     big_text = (
-        "input   3x32x32\n" + "".join(f"b{i} = conv_bn(64)->relu   # {i}\n" for i in range(2500)) + "prep->gmp->fc\n"
+        "input   3x32x32\n" + "".join(f"b{i} = conv_bn(64)->relu   # {i}\n" for i in range(1500)) + "prep->gmp->fc\n"
     )
     big = lsp.open(tmp_path / "bigfmt.net", big_text)
     small = lsp.open(tmp_path / "hover.net", RESNET.read_text(encoding="utf-8"))
