@@ -114,14 +114,6 @@ def test_the_plugin_module_can_be_named_on_the_command_line_or_in_the_environmen
             "could not register its ops: op relu registered twice",
         ),
         ("import sys\nsys.exit(0)", "entry point sqrelu (bad_ops) called sys.exit(0) while loading"),
-        ("raise SystemExit('bye')", "called sys.exit('bye') while loading"),
-        ("raise KeyError('k')", "entry point sqrelu (bad_ops) failed to load: KeyError"),
-        ("class Odd(BaseException): pass\nraise Odd('x')", "failed to load: Odd: x"),
-        ("import no_such_module_anywhere", "failed to load: ModuleNotFoundError"),
-        (
-            "from dsl.errors import NetError\nraise NetError('my own refusal')",
-            "entry point sqrelu (bad_ops) could not register its ops: my own refusal",
-        ),
     ],
 )
 def test_a_broken_plugin_is_a_clean_error(tmp_path, code, needle):
@@ -138,3 +130,30 @@ def test_a_net_file_never_loads_code(tmp_path):
     (tmp_path / "p.net").write_text('use "my_ops"\n' + NET)
     r = netc("check", "p.net", site=site, cwd=tmp_path)
     assert r.returncode == 2 and "cannot import" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "code,needle",
+    [
+        ("raise SystemExit('bye')", "module bad_mod called sys.exit('bye') while loading"),
+        ("raise KeyError('k')", "module bad_mod failed to load: KeyError"),
+        ("class Odd(BaseException): pass\nraise Odd('x')", "failed to load: Odd: x"),
+        ("import no_such_module_anywhere", "failed to load: ModuleNotFoundError"),
+        (
+            "from dsl.errors import NetError\nraise NetError('my own refusal')",
+            "module bad_mod could not register its ops: my own refusal",
+        ),
+    ],
+)
+def test_whatever_a_plugin_raises_is_a_netc_error_naming_it(tmp_path, monkeypatch, code, needle):
+    """In-process (the CLI's handling of a NetError is tested above): a plugin named with --plugin."""
+    from dsl.errors import NetError
+    from dsl.plugins import load_plugins
+
+    install(tmp_path, "bad_mod", code=code, entry=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("NETC_PLUGINS", raising=False)
+    with pytest.raises(NetError) as got:
+        load_plugins(["bad_mod"], entry_points=False)
+    assert needle in got.value.message
+    sys.modules.pop("bad_mod", None)
