@@ -29,7 +29,7 @@ def _rows(run):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("inputs")
-    return write_net(d / "tiny.net", epochs=EPOCHS), write_npz(d / "d.npz", 1024, 128)
+    return write_net(d / "tiny.net", epochs=EPOCHS), write_npz(d / "d.npz", 512, 128)
 
 
 @pytest.fixture(scope="module")
