@@ -6,6 +6,8 @@ loading lazily keeps `netc check` free of torch and fast to start.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import importlib.util
 import os
@@ -86,16 +88,43 @@ def main(argv: list[str] | None = None) -> int:
         if not _process_prefix():
             click.echo("netc: interrupted", err=True)
         return _exit(130)
+    except OSError as err:
+        if err.errno not in _OUTPUT_ERRNOS:
+            return _internal(err)
+        return _output_failed(err)
     except Exception as err:  # a bug in netc, not the user's mistake
-        if os.environ.get("NETC_DEBUG"):
-            raise
-        click.echo(
-            f"netc: internal error: {type(err).__name__}: {err}\n"
-            "hint: this is a bug in netc; rerun with NETC_DEBUG=1 for a traceback and report it.",
-            err=True,
-        )
-        return _exit(3)
+        return _internal(err)
     return _exit(code if isinstance(code, int) else 0)
+
+
+# writing the output failed: the standard output is a full disk, a closed pipe, a device that refuses
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, errno.EDQUOT}
+
+
+def _internal(err: BaseException) -> int:
+    if os.environ.get("NETC_DEBUG"):
+        raise err
+    click.echo(
+        f"netc: internal error: {type(err).__name__}: {err}\n"
+        "hint: this is a bug in netc; rerun with NETC_DEBUG=1 for a traceback and report it.",
+        err=True,
+    )
+    return _exit(3)
+
+
+def _output_failed(err: OSError) -> int:
+    """The standard output could not take what netc printed: say so (a closed pipe, as `| head`
+    leaves it, quietly), and never let the interpreter's own flush at exit print a traceback."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    if err.errno == errno.EPIPE:
+        return 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away
+    from .fileio import describe_os_error
+
+    with contextlib.suppress(OSError):
+        click.echo(f"netc: could not write the output: {describe_os_error(err)}", err=True)
+    return 2
 
 
 def _process_prefix() -> str:
@@ -106,7 +135,10 @@ def _process_prefix() -> str:
 
 
 def _exit(code: int) -> int:
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except OSError as err:
+        return _output_failed(err) if err.errno in _OUTPUT_ERRNOS else code
     return code
 
 

@@ -249,3 +249,57 @@ def test_eval_json_is_always_valid_json(netc, trained):
     r = netc("eval", trained, "--json")
     assert r.code == 0
     json.loads(r.out)
+
+
+# ----------------------------------------------------------------------------- the standard output
+class FullDisk:
+    """A standard output on a full disk."""
+
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+    def fileno(self):
+        raise OSError(9, "not a real file")  # nothing to redirect: it is not a descriptor
+
+    isatty = lambda self: False  # noqa: E731
+
+
+@pytest.mark.parametrize(
+    "args", [["ops"], ["summary", "nets/residual_l1_l3.net"], ["check", "nets/residual_l1_l3.net"]]
+)
+def test_a_standard_output_that_cannot_take_the_output_is_said_not_an_internal_error(root, monkeypatch, capsys, args):
+    from dsl.cli import main
+
+    monkeypatch.chdir(root)
+    monkeypatch.setattr("sys.stdout", FullDisk())
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and "could not write the output: no space left on device" in err, err
+    assert "internal error" not in err
+
+
+def test_a_reader_that_goes_away_ends_netc_quietly(root):
+    import subprocess
+    import sys
+
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dsl.cli",
+            "summary",
+            "--json",
+            "nets/zoo/densenet121.net",
+        ],  # 76 kB: over a pipe's buffer
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    p.stdout.read(10)
+    p.stdout.close()  # as `| head -c 10` does
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert p.returncode in (0, 141) and "Traceback" not in err and "internal error" not in err, err
