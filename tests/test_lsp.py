@@ -542,3 +542,14 @@ def test_messages_never_say_a_a(tmp_path):
     messages = [d.message for ds in a.diagnostics.values() for d in ds]
     assert any("is a folder, not a .net file" in m for m in messages), messages
     assert not any("a a " in m for m in messages)
+
+
+def test_a_network_that_doubles_at_every_level_gets_its_error_and_blocks_no_other_document(lsp, tmp_path):
+    lines = ["input 3x8x8", "x0 = conv(4)"] + [f"x{i} = add(x{i - 1}, x{i - 1})" for i in range(1, 37)]
+    doubling = lsp.open(tmp_path / "doubling.net", "\n".join(lines) + "\nnet = x36 -> gmp -> fc\n")
+    small = lsp.open(tmp_path / "beside.net", "input 3x32x32\nprep -> nope3\n")
+    assert "nope3" in lsp.wait_for(small, lambda ds: len(ds) == 1)[0].message
+    (d,) = lsp.wait_for(doubling, lambda ds: len(ds) == 1)
+    assert "expands to more than" in d.message and d.range.start.line == 38
+    lsp.close(doubling)
+    lsp.close(small)
