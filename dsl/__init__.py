@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import NetError
+from dsl.errors import NetError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     import graphviz
     import torch
 
-    from .graph import Graph
-    from .ops import Op
-    from .train.trained import TrainedRun
+    from dsl.graph import Graph
+    from dsl.ops import Op
+    from dsl.train.trained import TrainedRun
 
 __version__ = "0.1.0"
 __all__ = [
@@ -40,35 +40,35 @@ __all__ = [
 
 def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
     """Parse, resolve and shape-check a .net file; returns a `dsl.graph.Graph`."""
-    from .loader import load as _load
+    from dsl.loader import load as _load
 
     return _load(path, variant=variant, **limits)
 
 
 def loads(text: str | bytes, variant: str | None = None, filename: str = "<string>", **limits: Any) -> Graph:
     """Like `load`, from a string (imports resolve relative to the current directory)."""
-    from .loader import loads as _loads
+    from dsl.loader import loads as _loads
 
     return _loads(text, variant=variant, filename=filename, **limits)
 
 
 def variants(path: str | os.PathLike[str], **limits: Any) -> list[str]:
     """The variant names of a search-space file (['Backbone', 'Residual:L1', ...]); [] for a plain net."""
-    from .loader import load_program
+    from dsl.loader import load_program
 
     return [v.name for v in load_program(path, **limits).variants()]
 
 
 def register_op(op: Op) -> Op:
     """Add an op to the language (the API netc's own primitives use): see `dsl.ops`."""
-    from .ops import register
+    from dsl.ops import register
 
     return register(op)
 
 
 def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Load op plugins: installed `netc.ops` entry points, $NETC_PLUGINS and `modules`."""
-    from .plugins import load_plugins as _load
+    from dsl.plugins import load_plugins as _load
 
     return _load(modules)
 
@@ -76,11 +76,11 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
 def build(graph: Graph, weights: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None) -> torch.nn.Module:
     """Compile a graph into a torch.nn.Module (imports torch); `weights` (a state dict, or a file
     saved by netc or torch.save, read with weights_only=True) are loaded exactly (strict)."""
-    from .compile_torch import build as _build
+    from dsl.compile_torch import build as _build
 
     model = _build(graph)
     if weights is not None:
-        from .train.weights import apply_weights, load_weights, size_bound
+        from dsl.train.weights import apply_weights, load_weights, size_bound
 
         if isinstance(weights, (str, os.PathLike)):  # checked against its .sha256 file when it has one
             apply_weights(model, load_weights(weights, size_bound(model)), str(weights))
@@ -91,7 +91,7 @@ def build(graph: Graph, weights: str | os.PathLike[str] | Mapping[str, torch.Ten
 
 def load_run(run_dir: str | os.PathLike[str], run: int = 0) -> TrainedRun:
     """A trained run of `netc train`: `.model` (eval mode), `.graph`, `.settings`, `.classes`."""
-    from .train.trained import load_run as _load_run
+    from dsl.train.trained import load_run as _load_run
 
     return _load_run(run_dir, run)
 
@@ -101,6 +101,6 @@ def draw(
 ) -> graphviz.Digraph:
     """The diagram of a graph as a `graphviz.Digraph` (`.pipe(format="svg")`, `.render(...)`,
     shown inline in Jupyter); the views and options of `netc draw` (see `dsl.draw.to_graphviz`)."""
-    from .draw import to_graphviz
+    from dsl.draw import to_graphviz
 
     return to_graphviz(graph, level=level, depth=depth, fold=fold, direction=direction)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .errors import Span
+from dsl.errors import Span
 
 Value = int | float | str | bool | list["Value"] | tuple["Value", ...]
 

@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from .errors import NetError
+from dsl.errors import NetError
 
 COMMANDS = {
     "check": "dsl.commands.check",
@@ -61,7 +61,7 @@ class LazyGroup(click.Group):
 )
 def cli(plugins: tuple[str, ...]) -> None:
     """netc: describe networks as text; check, summarise, draw, train and search them."""
-    from .plugins import load_plugins
+    from dsl.plugins import load_plugins
 
     load_plugins(plugins)
 
@@ -120,7 +120,7 @@ def _output_failed(err: OSError) -> int:
         os.dup2(devnull, sys.stdout.fileno())
     if err.errno == errno.EPIPE:
         return 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away
-    from .fileio import describe_os_error
+    from dsl.fileio import describe_os_error
 
     with contextlib.suppress(OSError):
         click.echo(f"netc: could not write the output: {describe_os_error(err)}", err=True)

@@ -13,9 +13,9 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph import Block, Graph, Node
-from .ops import REGISTRY
-from .torch_modules import freeze, initialise
+from dsl.graph import Block, Graph, Node
+from dsl.ops import REGISTRY
+from dsl.torch_modules import freeze, initialise
 
 
 def _module_for(node: Node, in_shapes: list[tuple[int, ...]]) -> nn.Module:

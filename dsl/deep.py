@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from .errors import NetError
+from dsl.errors import NetError
 
 STACK_BYTES = 512 << 20  # virtual memory only; pages are touched as the stack grows
 STACK_FALLBACKS = (STACK_BYTES, 128 << 20, 32 << 20, 8 << 20)  # tried in turn when a thread cannot start

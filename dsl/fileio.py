@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from .errors import NetError
+from dsl.errors import NetError
 
 _REASONS = {
     errno.ENOSPC: "no space left on device",

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .errors import Span
-from .ops import REGISTRY, fmt_shape
+from dsl.errors import Span
+from dsl.ops import REGISTRY, fmt_shape
 
 if TYPE_CHECKING:
-    from .settings import TrainSettings
+    from dsl.settings import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Graph:
 
     def _repr_html_(self) -> str:
         """The summary as an HTML table (`dsl.summary.as_html`; never runs Graphviz)."""
-        from .summary import as_html
+        from dsl.summary import as_html
 
         return as_html(self)
 
@@ -154,8 +154,8 @@ class Graph:
             bundle["text/plain"] = self.describe()
         if not (wanted("image/svg+xml") or wanted("text/html")):
             return bundle
-        from .draw import notebook_svg
-        from .summary import as_html
+        from dsl.draw import notebook_svg
+        from dsl.summary import as_html
 
         svg, note = notebook_svg(self)
         if svg is not None and wanted("image/svg+xml"):

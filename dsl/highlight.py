@@ -49,8 +49,8 @@ _FLOAT = r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+
 def op_names() -> tuple[str, ...]:
     """The ops of the registry (netc's primitives and plugins already loaded), sorted;
     `input` is a keyword of the language, not an op one can call."""
-    from . import primitives  # noqa: F401  (registers netc's primitives)
-    from .ops import REGISTRY
+    from dsl import primitives  # noqa: F401  (registers netc's primitives)
+    from dsl.ops import REGISTRY
 
     return tuple(sorted(n for n in REGISTRY if n not in STATEMENT_KEYWORDS))
 
@@ -58,9 +58,9 @@ def op_names() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1)
 def prelude_names() -> tuple[str, ...]:
     """The definitions of dsl/prelude.net (always loaded), sorted."""
-    from .loader import PRELUDE, PRELUDE_NAME
-    from .parser import parse
-    from .source import read_source
+    from dsl.loader import PRELUDE, PRELUDE_NAME
+    from dsl.parser import parse
+    from dsl.source import read_source
 
     module = parse(read_source(PRELUDE, display=PRELUDE_NAME), PRELUDE_NAME)
     return tuple(sorted({d.name for d in module.defs}))
@@ -70,7 +70,7 @@ def prelude_names() -> tuple[str, ...]:
 def bare_words() -> tuple[str, ...]:
     """The bare words ops accept as parameter values (`auto`, `same`, `uniform`, ...), sorted;
     op names are left out (they are highlighted as ops)."""
-    from .ops import REGISTRY
+    from dsl.ops import REGISTRY
 
     ops = set(op_names())
     return tuple(sorted({c for op in REGISTRY.values() for p in op.params for c in p.choices} - ops))
@@ -81,7 +81,7 @@ def setting_names() -> tuple[str, ...]:
     """The training settings `train { }` accepts (the fields of `TrainSettings`), sorted."""
     import dataclasses
 
-    from .settings import TrainSettings
+    from dsl.settings import TrainSettings
 
     return tuple(sorted(f.name for f in dataclasses.fields(TrainSettings)))
 

@@ -43,10 +43,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import DataError, NetError
-from .fileio import check_plot_path
-from .settings import TrainSettings
-from .train.tta import tta_logits
+from dsl.errors import DataError, NetError
+from dsl.fileio import check_plot_path
+from dsl.settings import TrainSettings
+from dsl.train.tta import tta_logits
 
 MAX_CONFUSION = 1000  # classes: beyond this no confusion matrix is kept (it would be 8 MB and more)
 PRINT_CONFUSION = 20  # classes: beyond this the matrix is left to --json / --plot
@@ -65,7 +65,7 @@ def printable(text: str) -> str:
 
 def normalise(x_uint8: torch.Tensor, settings: TrainSettings) -> torch.Tensor:
     """(N,C,H,W) uint8 -> float32 normalised with the run's mean/std, exactly as the trainer does."""
-    from .train.augment import prepare_images
+    from dsl.train.augment import prepare_images
 
     c = int(x_uint8.shape[1])
     mean = tuple(settings.mean) * (c if len(settings.mean) == 1 else 1)
@@ -97,7 +97,7 @@ def read_image(path: str | os.PathLike[str], input_shape: Sequence[int]) -> np.n
     DataError naming the file for anything that is not a readable image."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    from .data.paths import _open_file
+    from dsl.data.paths import _open_file
 
     c, h, w = image_input(input_shape, "the network")
     p = Path(path)
@@ -144,14 +144,14 @@ def read_image(path: str | os.PathLike[str], input_shape: Sequence[int]) -> np.n
 
 
 def _autocast(device: torch.device, precision: str) -> torch.autocast:
-    from .train.device import AMP_DTYPES
+    from dsl.train.device import AMP_DTYPES
 
     dtype = AMP_DTYPES[precision]
     return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def _setup(model: torch.nn.Module, device: str | torch.device, precision: str) -> tuple[torch.device, str, bool]:
-    from .train.device import resolve_device, resolve_precision
+    from dsl.train.device import resolve_device, resolve_precision
 
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
@@ -375,7 +375,7 @@ def plot_confusion(ev: Evaluation, out: str | os.PathLike[str], title: str = "")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .fileio import write_bytes
+    from dsl.fileio import write_bytes
 
     p = check_plot_path(out)
     if ev.confusion is None:

@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import ast
-from .deep import deep
-from .errors import NetError, Span
-from .graph import Graph
-from .limits import Limits
-from .parser import parse
-from .program import DEFAULT_INPUT, Program
-from .settings import TrainSettings
-from .source import decode, read_source
+from dsl import ast
+from dsl.deep import deep
+from dsl.errors import NetError, Span
+from dsl.graph import Graph
+from dsl.limits import Limits
+from dsl.parser import parse
+from dsl.program import DEFAULT_INPUT, Program
+from dsl.settings import TrainSettings
+from dsl.source import decode, read_source
 
 PRELUDE = Path(__file__).resolve().parent / "prelude.net"
 PRELUDE_NAME = "prelude.net"

@@ -6,8 +6,8 @@ Generated from the registry itself, so they list plugins' ops too and can never 
 
 from __future__ import annotations
 
-from .ops import AUTO, REGISTRY, Op, P
-from .printer import fmt_value
+from dsl.ops import AUTO, REGISTRY, Op, P
+from dsl.printer import fmt_value
 
 
 def _default(p: P) -> str:
@@ -46,7 +46,7 @@ def ops_markdown() -> str:
 
 def palette_markdown() -> str:
     """The drawing palette: one row per op with its role and fill."""
-    from .draw.style import palette
+    from dsl.draw.style import palette
 
     lines = ["| op | role | fill |", "| --- | --- | --- |"]
     lines += [f"| `{name}` | {role} | `{fill}` |" for name, role, fill in palette()]

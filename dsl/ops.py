@@ -280,4 +280,4 @@ class ParamError(Exception):
     even kernel); the expander reports it at the call site."""
 
 
-from . import primitives as _primitives  # noqa: E402,F401  (registers netc's own ops on import)
+from dsl import primitives as _primitives  # noqa: E402,F401  (registers netc's own ops on import)

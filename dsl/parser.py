@@ -11,8 +11,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.tree import Meta, Tree
 from lark.visitors import Transformer_NonRecursive
 
-from . import ast
-from .errors import NetError, Span
+from dsl import ast
+from dsl.errors import NetError, Span
 
 MAX_DEPTH = 200  # expression nesting (brackets, calls, postfix operators) within one statement
 MAX_DIGITS = 18  # whole numbers in a .net file; beyond, Python's int/float conversions misbehave

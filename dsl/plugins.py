@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable
 from importlib import metadata
 
-from .errors import NetError
+from dsl.errors import NetError
 
 GROUP = "netc.ops"
 ENV = "NETC_PLUGINS"

@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ast
-from .deep import deep
-from .errors import NetError, did_you_mean
-from .expand import Decisions, Expansion, expand
-from .expand.choices import Assignment, ChoiceWalker, Part, enumerate_decisions, order_key, variant_names
-from .graph import Graph
-from .limits import Limits
-from .printer import format_def, format_expr
-from .settings import TrainSettings
+from dsl import ast
+from dsl.deep import deep
+from dsl.errors import NetError, did_you_mean
+from dsl.expand import Decisions, Expansion, expand
+from dsl.expand.choices import Assignment, ChoiceWalker, Part, enumerate_decisions, order_key, variant_names
+from dsl.graph import Graph
+from dsl.limits import Limits
+from dsl.printer import format_def, format_expr
+from dsl.settings import TrainSettings
 
 DEFAULT_INPUT = (3, 32, 32)
 
@@ -165,8 +165,8 @@ class Program:
         d = self.defs.get("classes")
         if d is None or d.file == "prelude.net" or d.params:
             return None
-        from .expand.env import Env
-        from .expand.values import evaluate, is_value
+        from dsl.expand.env import Env
+        from dsl.expand.values import evaluate, is_value
 
         env = Env(self.defs)
         if not is_value(d.body, env):

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from . import ast
-from .errors import NetError, Span, did_you_mean
+from dsl import ast
+from dsl.errors import NetError, Span, did_you_mean
 
 Knots = tuple[tuple[float, float], ...]
 Check = Callable[[Any], "str | None"]  # a complaint ("an integer >= 1"), or None when fine
@@ -370,7 +370,7 @@ class TrainSettings:
     def check_data(self, image_shape: tuple[int, ...], source: str = "", n_train: int | None = None) -> None:
         """Checks that need the data: padding, cutout and normalisation against the image size,
         and (given `n_train`) that drop_last leaves at least one batch."""
-        from .errors import DataError
+        from dsl.errors import DataError
 
         c, h, w = image_shape
         if n_train is not None and self.steps_per_epoch(n_train) == 0:
@@ -469,7 +469,7 @@ class TrainSettings:
         """`--set key=value` flags as {key: value}: each value written as in a `train { }` section
         (numbers, true/false, names, tuples, lists), read by the same parser and checked like it;
         errors name the flag. Later flags of one key are refused, not silently preferred."""
-        from .parser import parse
+        from dsl.parser import parse
 
         known = cls.names()
         out: dict[str, Any] = {}

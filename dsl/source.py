@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .errors import NetError, Span
-from .fileio import FileReadError, read_bytes_limited
+from dsl.errors import NetError, Span
+from dsl.fileio import FileReadError, read_bytes_limited
 
 MAX_FILE_BYTES = 1 << 20  # a .net file is a page of text; anything bigger is a mistake or an attack
 

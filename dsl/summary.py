@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .graph import Graph
-from .ops import fmt_shape
+from dsl.graph import Graph
+from dsl.ops import fmt_shape
 
 
 def rows(graph: Graph, depth: int | None = None) -> list[dict[str, Any]]:

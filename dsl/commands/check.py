@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..errors import NetError
-from ..ops import fmt_shape
-from .common import human, max_params_option
+from dsl.commands.common import human, max_params_option
+from dsl.errors import NetError
+from dsl.ops import fmt_shape
 
 
 @click.command("check")
@@ -14,7 +14,7 @@ from .common import human, max_params_option
 @max_params_option
 def command(files: tuple[str, ...], max_params: int) -> None:
     """Validate .net files; list the variants of search spaces. Exit 0 if all are fine, else 2."""
-    from ..loader import load_program
+    from dsl.loader import load_program
 
     failed = 0
     for f in files:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import max_params_option
+from dsl.commands.common import max_params_option
 
 
 @click.command("draw")
@@ -74,10 +74,10 @@ def command(
     max_params: int,
 ) -> None:
     """Draw a network as the article does: blocks coloured by role, or every op in nested clusters."""
-    from ..draw import to_dot
-    from ..draw.render import target, write
-    from ..errors import NetError
-    from ..loader import load
+    from dsl.draw import to_dot
+    from dsl.draw.render import target, write
+    from dsl.errors import NetError
+    from dsl.loader import load
 
     if depth == 0 and level == "blocks":
         raise NetError("the blocks view starts at --depth 1 (the top-level blocks)", file=file)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from .common import max_params_option, positive
+from dsl.commands.common import max_params_option, positive
 
 
 @click.command("eval")
@@ -69,13 +69,13 @@ def command(
     import json
     import os
 
-    from ..data import load_dataset
-    from ..data.named import dataset_name
-    from ..errors import DataError
-    from ..fileio import check_plot_path
-    from ..infer import evaluate, evaluation_text, plot_confusion, printable
-    from ..train.device import resolve_device
-    from ..train.trained import load_run
+    from dsl.data import load_dataset
+    from dsl.data.named import dataset_name
+    from dsl.errors import DataError
+    from dsl.fileio import check_plot_path
+    from dsl.infer import evaluate, evaluation_text, plot_confusion, printable
+    from dsl.train.device import resolve_device
+    from dsl.train.trained import load_run
 
     if plot_out is not None:
         check_plot_path(plot_out)
@@ -104,7 +104,7 @@ def command(
     ds.check_fits(graph)
     trained.settings.check_data(ds.image_shape, ds.source)
     if same_subset:
-        from ..train.identity import dataset_digest
+        from dsl.train.identity import dataset_digest
 
         if dataset_digest(ds) != cfg.data.digest:
             click.echo(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import max_params_option
+from dsl.commands.common import max_params_option
 
 FORMATS = ("py", "onnx", "pt2")  # dsl.export.run.FORMATS (not imported here: it imports torch)
 
@@ -36,7 +36,7 @@ def command(
     """Export a network (from a .net file, or trained, from a run folder): readable PyTorch source whose
     state_dict keys are dsl.build's, an ONNX model, or a torch.export program. Each carries how its
     inputs are prepared (input size, mean/std, class names)."""
-    from ..export.run import ExportRequest, export
+    from dsl.export.run import ExportRequest, export
 
     request = ExportRequest(source, fmt, out, variant, run, seed, not no_format, max_params)
     click.echo(export(request))

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..errors import NetError
+from dsl.errors import NetError
 
 
 def _plural(n: int, what: str) -> str:
@@ -25,7 +25,7 @@ def command(paths: tuple[str, ...], check: bool, diff: bool) -> None:
     file below it) or - (standard input to standard output). Files are rewritten atomically and only
     when they change. Exit 0 if all went well, 1 if --check or --diff found files to reformat, 2 on errors
     (a syntax error is reported as netc check reports it; the other files are still processed)."""
-    from ..fmt.files import collect, format_file, format_source, rewrite
+    from dsl.fmt.files import collect, format_file, format_source, rewrite
 
     dry = check or diff
     files, errors = collect(list(paths))

@@ -28,7 +28,7 @@ def command(tcp: str | None, log_level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(OneLine("netc lsp: %(levelname)s: %(message)s"))
     logging.basicConfig(level=log_level.upper(), handlers=[handler])
-    from ..lsp.server import make_server
+    from dsl.lsp.server import make_server
 
     server = make_server()
     if address is not None:

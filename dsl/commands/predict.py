@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from .common import max_params_option, positive
+from dsl.commands.common import max_params_option, positive
 
 
 @click.command("predict")
@@ -49,9 +49,9 @@ def command(
 
     import numpy as np
 
-    from ..infer import image_input, predict, printable, read_image, top_k
-    from ..train.device import resolve_device
-    from ..train.trained import load_run
+    from dsl.infer import image_input, predict, printable, read_image, top_k
+    from dsl.train.device import resolve_device
+    from dsl.train.trained import load_run
 
     trained = load_run(run_dir, run, max_params=max_params)
     graph = trained.graph

@@ -48,11 +48,11 @@ def command(
     title: str | None,
 ) -> None:
     """Recap table of search or train results: mean ± std accuracy and time per network, sorted by time."""
-    from ..errors import NetError
-    from ..fileio import check_plot_path
-    from ..search.grid import parse_epochs
-    from ..search.report import collect_rows, group_rows, plain_table, plot, rich_table
-    from ..search.report import markdown as md
+    from dsl.errors import NetError
+    from dsl.fileio import check_plot_path
+    from dsl.search.grid import parse_epochs
+    from dsl.search.report import collect_rows, group_rows, plain_table, plot, rich_table
+    from dsl.search.report import markdown as md
 
     if plot_out:
         check_plot_path(plot_out)  # before reading anything

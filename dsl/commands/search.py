@@ -12,9 +12,9 @@ from typing import Any
 import click
 from typing_extensions import override
 
-from ..errors import NetError
-from ..search.driver import SearchEvents
-from .common import engine_options, max_params_option, positive
+from dsl.commands.common import engine_options, max_params_option, positive
+from dsl.errors import NetError
+from dsl.search.driver import SearchEvents
 
 
 def _fmt_time(s: float) -> str:
@@ -177,10 +177,10 @@ def command(
     finished runs, so a stopped search resumes. Then: netc report OUT --plot OUT/plot.png"""
     from rich.console import Console
 
-    from ..search.driver import Search
-    from ..search.grid import parse_epochs
-    from ..search.report import group_rows, plain_table
-    from ..search.runner import EngineConfig
+    from dsl.search.driver import Search
+    from dsl.search.grid import parse_epochs
+    from dsl.search.report import group_rows, plain_table
+    from dsl.search.runner import EngineConfig
 
     engine = EngineConfig(data, limit, limit_test, device, precision, compile_)
     search = Search(

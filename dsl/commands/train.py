@@ -12,8 +12,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ..errors import NetError
-from .common import engine_options, invocation, max_params_option, positive, shape
+from dsl.commands.common import engine_options, invocation, max_params_option, positive, shape
+from dsl.errors import NetError
 
 RESUMABLE = {
     "resume",
@@ -149,7 +149,7 @@ def command(
         for p in ctx.command.params
         if p.name and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None)
     }
-    from ..train import distributed
+    from dsl.train import distributed
 
     world = distributed.World.from_env()
     if gpus > 1 and not world.active:  # start the run's processes; each runs this command again
@@ -168,7 +168,7 @@ def command(
                 f"{', '.join('--' + (e or '').rstrip('_').replace('_', '-') for e in extra)}",
                 file=resume,
             )
-        from ..train.resume import resume_session
+        from dsl.train.resume import resume_session
 
         session = resume_session(
             resume,
@@ -189,8 +189,8 @@ def command(
         return
     if file is None:
         raise click.UsageError("give a .net FILE to train (or --resume RUN_DIR)")
-    from ..train.launch import start_session
-    from ..train.request import TrainRequest
+    from dsl.train.launch import start_session
+    from dsl.train.request import TrainRequest
 
     request = TrainRequest(
         file,
@@ -223,14 +223,14 @@ def command(
 def _console(quiet: bool) -> tuple[Any, Any]:
     from rich.console import Console
 
-    from ..train.report import ConsoleReporter, Reporter
+    from dsl.train.report import ConsoleReporter, Reporter
 
     console = Console(highlight=False, soft_wrap=True)
     return console, (Reporter() if quiet else ConsoleReporter(console))
 
 
 def _header(console: Any, session: Any) -> None:
-    from ..train.engine import device_name
+    from dsl.train.engine import device_name
 
     s, ds, trainer = session.settings, session.dataset, session.trainer
     console.print(f"netc train {session.name}: {ds.describe()}", markup=False)
@@ -249,8 +249,8 @@ def _header(console: Any, session: Any) -> None:
 
 
 def _run(console: Any, reporter: Any, session: Any, main: bool = True) -> None:
-    from ..train import distributed
-    from ..train.report import ConsoleReporter, results_table
+    from dsl.train import distributed
+    from dsl.train.report import ConsoleReporter, results_table
 
     world = session.trainer.world
     if not main:  # an extra process of a multi-process run: rank 0 prints and writes

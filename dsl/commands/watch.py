@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .draw import command as draw_command
+from dsl.commands.draw import command as draw_command
 
 # The view options are netc draw's own (the same choices, defaults and help); -o differs: a file is required.
 _DRAW_OPTIONS = {p.name: p for p in draw_command.params}
@@ -26,9 +26,9 @@ def _watch(
 ) -> None:
     """Draw FILE now, then again whenever it or a file it uses changes; mistakes are printed
     (as netc check prints them) and the last good drawing stays. Ctrl-C stops."""
-    from ..draw.render import target
-    from ..draw.watch import DrawSpec, Watcher
-    from ..errors import NetError
+    from dsl.draw.render import target
+    from dsl.draw.watch import DrawSpec, Watcher
+    from dsl.errors import NetError
 
     if out == "-":
         raise NetError("netc watch writes a file; give -o OUT.svg (or .png, .pdf, .dot)", file=file)

@@ -54,8 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from .cifar import (
+from dsl.data.cifar import (
     CIFAR100_DIR,
     CIFAR_DIR,
     PickleRefused,
@@ -65,15 +64,16 @@ from .cifar import (
     _load_cifar_pickles,
     read_pickle,
 )
-from .dataset import LABEL_LIMIT, USAGE, Dataset, _check, default_root
-from .folder import ImageFiles
-from .idx import IDX_DATASETS, _load_idx, has_idx
-from .images import _load_imagefolder, list_imagefolder
-from .named import NAMED, data_arg, dataset_name, load_named, named
-from .npz import _load_npz
-from .paths import _entries, _is_dir, _is_file, _stat, check_data_path
-from .stl10 import STL10_DIR, _load_stl10, has_stl10
-from .svhn import SVHN_FILES, _load_svhn
+from dsl.data.dataset import LABEL_LIMIT, USAGE, Dataset, _check, default_root
+from dsl.data.folder import ImageFiles
+from dsl.data.idx import IDX_DATASETS, _load_idx, has_idx
+from dsl.data.images import _load_imagefolder, list_imagefolder
+from dsl.data.named import NAMED, data_arg, dataset_name, load_named, named
+from dsl.data.npz import _load_npz
+from dsl.data.paths import _entries, _is_dir, _is_file, _stat, check_data_path
+from dsl.data.stl10 import STL10_DIR, _load_stl10, has_stl10
+from dsl.data.svhn import SVHN_FILES, _load_svhn
+from dsl.errors import DataError
 
 __all__ = [
     "LABEL_LIMIT",

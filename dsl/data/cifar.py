@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from .dataset import USAGE, Dataset, _class_names, _labels, default_root
-from .images import _exc
-from .paths import _entries, _is_file, _md5, _open_file, _stat
+from dsl.data.dataset import USAGE, Dataset, _class_names, _labels, default_root
+from dsl.data.images import _exc
+from dsl.data.paths import _entries, _is_file, _md5, _open_file, _stat
+from dsl.errors import DataError
 
 CIFAR_DIR = "cifar-10-batches-py"
 

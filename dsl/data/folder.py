@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from .dataset import Dataset, _check, check_classes
-from .images import FolderList, _exc, decode_folder, open_image
-from .paths import _open_file
+from dsl.data.dataset import Dataset, _check, check_classes
+from dsl.data.images import FolderList, _exc, decode_folder, open_image
+from dsl.data.paths import _open_file
+from dsl.errors import DataError
 
 
 @dataclass

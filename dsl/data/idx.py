@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from .dataset import USAGE, Dataset
-from .images import _exc
-from .paths import _check_memory, _is_file, _md5, _open_file, _read_into
+from dsl.data.dataset import USAGE, Dataset
+from dsl.data.images import _exc
+from dsl.data.paths import _check_memory, _is_file, _md5, _open_file, _read_into
+from dsl.errors import DataError
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

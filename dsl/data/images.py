@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from .dataset import _MODES, IMAGE_EXTS, USAGE, Dataset
-from .paths import _entries, _is_dir, _open_file
+from dsl.data.dataset import _MODES, IMAGE_EXTS, USAGE, Dataset
+from dsl.data.paths import _entries, _is_dir, _open_file
+from dsl.errors import DataError
 
 
 def _exc(err: BaseException) -> str:

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DataError
-from .cifar import _download_cifar, _load_cifar100
-from .dataset import Dataset, default_root
-from .idx import _load_idx
-from .paths import _is_file
-from .stl10 import _load_stl10
-from .svhn import _load_svhn
+from dsl.data.cifar import _download_cifar, _load_cifar100
+from dsl.data.dataset import Dataset, default_root
+from dsl.data.idx import _load_idx
+from dsl.data.paths import _is_file
+from dsl.data.stl10 import _load_stl10
+from dsl.data.svhn import _load_svhn
+from dsl.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from .dataset import _MODES, Dataset, _class_names, _images, _labels, _memory_bytes, _size
-from .images import _decode_all, _exc, _nth
-from .paths import _open_file
+from dsl.data.dataset import _MODES, Dataset, _class_names, _images, _labels, _memory_bytes, _size
+from dsl.data.images import _decode_all, _exc, _nth
+from dsl.data.paths import _open_file
+from dsl.errors import DataError
 
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 

@@ -11,9 +11,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import DataError, did_you_mean
-from ..fileio import describe_os_error
-from .dataset import USAGE, _memory_bytes, _size
+from dsl.data.dataset import USAGE, _memory_bytes, _size
+from dsl.errors import DataError, did_you_mean
+from dsl.fileio import describe_os_error
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -78,7 +78,7 @@ def _open_file(path: Path, what: str = "a data file") -> BinaryIO:
 def check_data_path(path: str | os.PathLike[str]) -> None:
     """Refuse a --data path that cannot be data (missing, a device, a FIFO, not an .npz), without reading
     it; a dataset's name (`cifar100`, see `dsl.data.named`) is accepted."""
-    from .named import NAMED, named
+    from dsl.data.named import NAMED, named
 
     if named(path) is not None:  # a dataset's name (cifar100, svhn, ...): found or downloaded when loaded
         return

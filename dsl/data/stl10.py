@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from .dataset import USAGE, Dataset
-from .paths import _check_memory, _is_file, _md5, _open_file, _read_into
+from dsl.data.dataset import USAGE, Dataset
+from dsl.data.paths import _check_memory, _is_file, _md5, _open_file, _read_into
+from dsl.errors import DataError
 
 STL10_DIR = "stl10_binary"
 

@@ -25,9 +25,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import DataError
-from .dataset import USAGE, Dataset
-from .paths import _check_memory, _is_file, _md5, _open_file, _read_into
+from dsl.data.dataset import USAGE, Dataset
+from dsl.data.paths import _check_memory, _is_file, _md5, _open_file, _read_into
+from dsl.errors import DataError
 
 SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import graphviz
 
-    from ..graph import Graph
+    from dsl.graph import Graph
 
 LEVELS = ("blocks", "ops")
 
@@ -44,13 +44,13 @@ def to_graphviz(
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; expected one of {DIRECTIONS}")
     if level == "blocks":
-        from .blocks import blocks_dot
+        from dsl.draw.blocks import blocks_dot
 
         if depth is not None and depth < 1:
             raise ValueError("the blocks view's depth is 1 (top-level blocks) or more")
         dot = blocks_dot(graph, fold=fold, dashed=dashed, depth=depth or 1)
     elif level == "ops":
-        from .ops_view import ops_dot
+        from dsl.draw.ops_view import ops_dot
 
         dot = ops_dot(graph, depth=depth, fold=fold, dashed=dashed)
     else:
@@ -89,7 +89,7 @@ def notebook_svg(graph: Graph) -> tuple[str | None, str | None]:
         )
     import graphviz
 
-    from .render import INSTALL
+    from dsl.draw.render import INSTALL
 
     source = to_graphviz(graph).source.encode("utf-8")
     try:

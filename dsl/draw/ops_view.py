@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import graphviz
 
-from ..graph import Graph
-from . import style
-from .structure import (
+from dsl.draw import style
+from dsl.draw.structure import (
     Index,
     Part,
     bounded,
@@ -22,6 +21,7 @@ from .structure import (
     shape_text,
     two_lines,
 )
+from dsl.graph import Graph
 
 # Above this many drawn nodes, cap the iterations of Graphviz's network simplex that places
 # nodes across ranks (`nslimit`): on a 6,000-op chain the exact placement alone took seconds

@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NetError, ToolError
-from ..fileio import output_path, write_bytes, write_error
+from dsl.errors import NetError, ToolError
+from dsl.fileio import output_path, write_bytes, write_error
 
 FORMATS = ("svg", "png", "pdf", "dot")
 INSTALL = "install Graphviz to render it: apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NetError, ToolError
-from ..limits import Limits
-from .render import Target
+from dsl.draw.render import Target
+from dsl.errors import NetError, ToolError
+from dsl.limits import Limits
 
 # watchfiles wakes up this often without changes, to notice a folder that appeared (a `use`d
 # file in a folder created later). The first wake-up also starts the first drawing: by then
@@ -45,8 +45,8 @@ class DrawSpec:
 
 def dot_source(spec: DrawSpec) -> str:
     """The DOT source of the file's drawing (raises NetError for a mistake in the files)."""
-    from ..loader import load
-    from . import to_dot
+    from dsl.draw import to_dot
+    from dsl.loader import load
 
     g = load(spec.file, variant=spec.variant, max_params=spec.max_params)
     return to_dot(
@@ -57,8 +57,8 @@ def dot_source(spec: DrawSpec) -> str:
 def used_files(file: str | os.PathLike[str], max_files: int = Limits().max_imports + 1) -> list[Path]:
     """`file` and every file its `use` lines reach, directly or not (paths as the loader forms
     them). A file that cannot be read or parsed is listed but not followed; at most `max_files`."""
-    from ..parser import parse
-    from ..source import read_source
+    from dsl.parser import parse
+    from dsl.source import read_source
 
     order = [Path(file)]
     seen = {os.path.abspath(file)}
@@ -112,7 +112,7 @@ class Watcher:
             if source == self.last_source and self.spec.target.path is not None and self.spec.target.path.exists():
                 self.say(f"[{stamp}] {self.spec.file}: the drawing is unchanged")
                 return True
-            from .render import write
+            from dsl.draw.render import write
 
             written, warning = write(source, self.spec.target, self.spec.file)
         except ToolError:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from .. import ast
-from ..graph import Block, Node, fingerprint_of
-from ..limits import Limits
-from .builder import GraphBuilder
-from .choices import Decisions, Part
-from .expander import Expander
+from dsl import ast
+from dsl.expand.builder import GraphBuilder
+from dsl.expand.choices import Decisions, Part
+from dsl.expand.expander import Expander
+from dsl.graph import Block, Node, fingerprint_of
+from dsl.limits import Limits
 
 
 class Expansion:

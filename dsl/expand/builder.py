@@ -12,12 +12,12 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from ..deep import checkpoint
-from ..errors import NetError, Span
-from ..graph import Block, Node, Record
-from ..limits import Limits
-from ..names import reserved
-from ..ops import Op, ParamError, Params, Shape, ShapeError, fmt_shape
+from dsl.deep import checkpoint
+from dsl.errors import NetError, Span
+from dsl.graph import Block, Node, Record
+from dsl.limits import Limits
+from dsl.names import reserved
+from dsl.ops import Op, ParamError, Params, Shape, ShapeError, fmt_shape
 
 Note = tuple[str, Span]
 

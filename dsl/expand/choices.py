@@ -17,20 +17,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .. import ast
-from ..deep import checkpoint
-from ..errors import NetError
-from ..limits import Limits
-from ..ops import REGISTRY
-from ..printer import format_expr
-from .bind import match_args
-from .env import Binding, Env, Thunk, Value
-from .values import evaluate, is_value
+from dsl import ast
+from dsl.deep import checkpoint
+from dsl.errors import NetError
+from dsl.expand.bind import match_args
+from dsl.expand.env import Binding, Env, Thunk, Value
+from dsl.expand.values import evaluate, is_value
+from dsl.limits import Limits
+from dsl.ops import REGISTRY
+from dsl.printer import format_expr
 
 
 def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:
     """See `expander.scale_chain` (the walker reads scales the same way)."""
-    from .expander import scale_chain as chain
+    from dsl.expand.expander import scale_chain as chain
 
     return chain(e, env)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import ast
-from ..errors import Span
-from ..ops import AUTO, REGISTRY
+from dsl import ast
+from dsl.errors import Span
+from dsl.ops import AUTO, REGISTRY
 
 BASE_SYMBOLS = frozenset({AUTO, "uniform"})
 
@@ -60,7 +60,7 @@ class Env:
         self.defs = defs
         self.local: dict[str, Binding] = local or {}
         if value_defs is None:
-            from .values import value_definitions
+            from dsl.expand.values import value_definitions
 
             value_defs = value_definitions(defs)
         self.value_defs = value_defs

@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from ..errors import ExportError
+from dsl.errors import ExportError
 
 MAX_BATCH = 1 << 16
 

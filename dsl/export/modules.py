@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import torch_modules as tm
-from ..errors import ExportError
-from ..graph import Node
+from dsl import torch_modules as tm
+from dsl.errors import ExportError
+from dsl.graph import Node
 
 NO_DEFAULT = object()  # a keyword argument always written
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..graph import Graph
-from ..settings import TrainSettings
+from dsl.graph import Graph
+from dsl.settings import TrainSettings
 
 
 @dataclass(frozen=True)

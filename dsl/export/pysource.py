@@ -27,11 +27,11 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ExportError
-from ..graph import Graph
-from ..ops import channels
-from .modules import NO_DEFAULT, Ctor, Inline, render
-from .preprocessing import Preprocessing
+from dsl.errors import ExportError
+from dsl.export.modules import NO_DEFAULT, Ctor, Inline, render
+from dsl.export.preprocessing import Preprocessing
+from dsl.graph import Graph
+from dsl.ops import channels
 
 SLOT = "\x00{}\x00"  # a value's place in a template, replaced by a literal or a parameter name
 _SLOT_RE = re.compile("\x00(\\d+)\x00")

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from ..errors import NetError
-from ..fileio import output_path, write_together
-from ..graph import Graph
-from .preprocessing import Preprocessing
+from dsl.errors import NetError
+from dsl.export.preprocessing import Preprocessing
+from dsl.fileio import output_path, write_together
+from dsl.graph import Graph
 
 FORMATS = ("py", "onnx", "pt2")
 METADATA_KEY = "netc"  # the ONNX metadata key, and the pt2 extra file netc.json
@@ -62,8 +62,8 @@ def export(req: ExportRequest) -> str:
     net = _network(req, is_run)
     pre = net.preprocessing
     if req.fmt == "py":
-        from . import to_python
-        from .formats import ruff_format
+        from dsl.export import to_python
+        from dsl.export.formats import ruff_format
 
         origin = f"run {req.run} of {req.source}" if net.trained else req.source
         text = to_python(net.graph, net.model, origin=origin, weights=os.path.basename(weights_out), preprocessing=pre)
@@ -76,7 +76,7 @@ def export(req: ExportRequest) -> str:
         if net.trained:
             return f"wrote {req.out} and its trained weights {weights_out}"
     else:
-        from .formats import onnx_bytes, pt2_bytes
+        from dsl.export.formats import onnx_bytes, pt2_bytes
 
         meta = json.dumps(pre.to_json())
         if req.fmt == "onnx":
@@ -95,15 +95,15 @@ def _network(req: ExportRequest, is_run: bool) -> _Network:
     if is_run:
         if req.variant is not None:
             raise NetError("--variant applies to a .net file; a run folder holds one trained network", file=req.source)
-        from ..train.trained import load_run
+        from dsl.train.trained import load_run
 
         trained = load_run(req.source, req.run, max_params=req.max_params)
         named = trained.config.data.classes
         classes = list(named) if len(named) == trained.graph.output_shape[0] else None  # only names the data gave
         pre = Preprocessing.of(trained.graph, trained.settings, classes)
         return _Network(trained.graph, trained.model, True, pre)
-    from ..compile_torch import build
-    from ..loader import load_one
+    from dsl.compile_torch import build
+    from dsl.loader import load_one
 
     graph = load_one(req.source, variant=req.variant, max_params=req.max_params)
     torch.manual_seed(req.seed)

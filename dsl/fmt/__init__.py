@@ -6,9 +6,9 @@ the ```net blocks of Markdown files and `dsl.fmt.files` to files and folders (th
 
 from __future__ import annotations
 
-from .layout import WIDTH, canonical_text
-from .tokens import scan
-from .verify import FormatterBug, check_same
+from dsl.fmt.layout import WIDTH, canonical_text
+from dsl.fmt.tokens import scan
+from dsl.fmt.verify import FormatterBug, check_same
 
 __all__ = ["format_text", "FormatterBug", "WIDTH"]
 

@@ -13,11 +13,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NetError
-from ..fileio import read_bytes_limited, write_bytes
-from ..source import MAX_FILE_BYTES, decode
-from . import format_text
-from .markdown import format_markdown
+from dsl.errors import NetError
+from dsl.fileio import read_bytes_limited, write_bytes
+from dsl.fmt import format_text
+from dsl.fmt.markdown import format_markdown
+from dsl.source import MAX_FILE_BYTES, decode
 
 MAX_MARKDOWN_BYTES = 16 << 20  # documentation pages are text; anything bigger is not one
 SUFFIXES = (".net", ".md")

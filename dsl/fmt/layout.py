@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .tokens import Comment, Gap, Scan, Tok
+from dsl.fmt.tokens import Comment, Gap, Scan, Tok
 
 WIDTH = 120  # code columns (as the repository's Python); end-of-line comments may run past it
 INDENT = 4  # continuation lines of an expression

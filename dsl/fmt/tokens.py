@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from lark import Tree
 from lark.exceptions import UnexpectedInput
 
-from .. import ast
-from ..errors import NetError
-from ..parser import lark_parser, module_of, syntax_error
+from dsl import ast
+from dsl.errors import NetError
+from dsl.parser import lark_parser, module_of, syntax_error
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..errors import NetError, Span
-from .tokens import Scan, scan
+from dsl.errors import NetError, Span
+from dsl.fmt.tokens import Scan, scan
 
 
 class FormatterBug(NetError):

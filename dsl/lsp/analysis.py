@@ -17,16 +17,16 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from .. import ast
-from ..deep import deep
-from ..errors import NetError, Span
-from ..graph import Graph
-from ..loader import PRELUDE, PRELUDE_NAME, STRING_FILE, load_saved, loads_program
-from ..parser import parse
-from ..program import Program
-from ..source import decode, read_source
-from .positions import Lines, Range
-from .unused import unknown_names
+from dsl import ast
+from dsl.deep import deep
+from dsl.errors import NetError, Span
+from dsl.graph import Graph
+from dsl.loader import PRELUDE, PRELUDE_NAME, STRING_FILE, load_saved, loads_program
+from dsl.lsp.positions import Lines, Range
+from dsl.lsp.unused import unknown_names
+from dsl.parser import parse
+from dsl.program import Program
+from dsl.source import decode, read_source
 
 MAX_ERRORS = 20  # independent errors reported per document (each costs one more check)
 KEYWORDS = ("input", "train", "use")

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..opdoc import signature
-from ..ops import REGISTRY, P
-from ..printer import fmt_value, format_def, format_expr
-from ..settings import TrainSettings
-from .analysis import KEYWORDS, Analysis
-from .hover import comment
+from dsl.lsp.analysis import KEYWORDS, Analysis
+from dsl.lsp.hover import comment
+from dsl.opdoc import signature
+from dsl.ops import REGISTRY, P
+from dsl.printer import fmt_value, format_def, format_expr
+from dsl.settings import TrainSettings
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 
-from .. import ast
-from ..graph import Block, Node
-from ..opdoc import signature
-from ..ops import REGISTRY, Op, fmt_shape
-from ..printer import fmt_value, format_def, format_expr
-from ..settings import TrainSettings
-from .analysis import Analysis
-from .index import Occurrence, block_stats, index_of
-from .positions import Range
+from dsl import ast
+from dsl.graph import Block, Node
+from dsl.lsp.analysis import Analysis
+from dsl.lsp.index import Occurrence, block_stats, index_of
+from dsl.lsp.positions import Range
+from dsl.opdoc import signature
+from dsl.ops import REGISTRY, Op, fmt_shape
+from dsl.printer import fmt_value, format_def, format_expr
+from dsl.settings import TrainSettings
 
 MAX_SHOWN = 8  # instances listed in one hover (a definition may be used a thousand times)
 MAX_TEXT = 300  # characters of a definition's text shown

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .. import ast
-from ..errors import Span
-from ..graph import Block, Node
-from ..ops import REGISTRY
-from .analysis import Analysis, file_path
-from .positions import Range
+from dsl import ast
+from dsl.errors import Span
+from dsl.graph import Block, Node
+from dsl.lsp.analysis import Analysis, file_path
+from dsl.lsp.positions import Range
+from dsl.ops import REGISTRY
 
 SpanKey = tuple[str, int, int, int, int]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import Span
+from dsl.errors import Span
 
 UNITS = {"utf-8": 1, "utf-16": 2, "utf-32": 4}  # bytes per code unit of each encoding
 

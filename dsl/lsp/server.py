@@ -27,14 +27,14 @@ from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from ..deep import Cancelled, cancellable
-from ..loader import STRING_FILE
-from .analysis import Analysis, Diagnostic, analyze
-from .complete import completions
-from .hover import hover
-from .index import block_stats, index_of
-from .outline import Symbol, inlay_hints, symbols
-from .positions import Lines, Range
+from dsl.deep import Cancelled, cancellable
+from dsl.loader import STRING_FILE
+from dsl.lsp.analysis import Analysis, Diagnostic, analyze
+from dsl.lsp.complete import completions
+from dsl.lsp.hover import hover
+from dsl.lsp.index import block_stats, index_of
+from dsl.lsp.outline import Symbol, inlay_hints, symbols
+from dsl.lsp.positions import Lines, Range
 
 R = TypeVar("R")
 DEBOUNCE_S = 0.2  # quiet time after an edit before the check starts
@@ -277,7 +277,7 @@ def _safe_analyze(
 
 def _format_or_none(text: str, path: str) -> str | None:
     """`netc fmt`'s layout of `text`; None for a text that does not parse (left as it is)."""
-    from ..fmt import format_text
+    from dsl.fmt import format_text
 
     try:
         return format_text(text, path)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from .. import ast
-from ..errors import Span, did_you_mean
-from ..ops import REGISTRY
+from dsl import ast
+from dsl.errors import Span, did_you_mean
+from dsl.ops import REGISTRY
 
 
 @dataclass(frozen=True)

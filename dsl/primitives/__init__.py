@@ -4,4 +4,4 @@ order `netc ops` and docs/language.md list them in)."""
 
 from __future__ import annotations
 
-from . import activation, conv, dense, norm, pool, tokens, wiring  # noqa: F401  (registration order)
+from dsl.primitives import activation, conv, dense, norm, pool, tokens, wiring  # noqa: F401  (registration order)

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..errors import NetError
-from ..fileio import write_text
-from . import grid
-from .results import FILENAME, ResultsFile, SearchLock
-from .runner import EngineConfig
+from dsl import __version__
+from dsl.errors import NetError
+from dsl.fileio import write_text
+from dsl.search import grid
+from dsl.search.results import FILENAME, ResultsFile, SearchLock
+from dsl.search.runner import EngineConfig
 
 
 class SearchEvents:
@@ -85,13 +85,13 @@ class Search:
     ):
         engine = engine or EngineConfig()
         if engine.data is not None:
-            from ..data import check_data_path
+            from dsl.data import check_data_path
 
             check_data_path(engine.data)  # the clear message before any work
         self.files = [str(f) for f in files]
         self.epochs, self.runs, self.seed, self.variants = epochs, runs, seed, list(variants)
         self.nets = grid.networks(self.files, self.variants or None, max_params=max_params)
-        from ..plugins import loaded
+        from dsl.plugins import loaded
 
         self.engine = EngineConfig(
             engine.data,
@@ -134,7 +134,7 @@ class Search:
         if ray_address is not None and workers > 1:
             raise NetError("--workers and --ray do not mix", hint="with --ray, Ray places one task per GPU (or CPU)")
         if ray_address is not None:
-            from .ray_backend import import_ray
+            from dsl.search.ray_backend import import_ray
 
             import_ray()  # the clear message before any work
         try:
@@ -196,7 +196,7 @@ class Search:
         write_text(self.out / "search.json", json.dumps(manifest, indent=1) + "\n")
 
     def _write_detail(self, spec: grid.RunSpec, row: dict[str, Any], epoch_rows: list[dict[str, Any]]) -> None:
-        from ..train.rundir import safe_name
+        from dsl.train.rundir import safe_name
 
         detail = self.out / "runs" / f"{safe_name(spec.name)}-{spec.epochs}ep-seed{spec.seed}-{spec.config_hash}.json"
         write_text(
@@ -222,10 +222,10 @@ class Search:
         on_fail: Any,
         events: SearchEvents,
     ) -> None:
-        from . import runner
+        from dsl.search import runner
 
         if ray_address is not None:
-            from .ray_backend import run_ray
+            from dsl.search.ray_backend import run_ray
 
             run_ray(ray_address, todo, self.engine, on_result, on_fail, log=events.log)
         elif workers > 1:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NetError, did_you_mean
-from ..graph import Graph
-from ..settings import SettingsError, TrainSettings
+from dsl.errors import NetError, did_you_mean
+from dsl.graph import Graph
+from dsl.settings import SettingsError, TrainSettings
 
 
 @dataclass
@@ -104,8 +104,8 @@ def settings_for(
 
 def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = None, **limits: Any) -> list[Network]:
     """Load every file; a search space gives one Network per variant, a plain file one Network."""
-    from ..loader import load_program
-    from ..train.checks import check_trainable
+    from dsl.loader import load_program
+    from dsl.train.checks import check_trainable
 
     found: list[Network] = []
     all_names: list[str] = []

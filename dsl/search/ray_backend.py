@@ -16,12 +16,12 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NetError
-from .runner import EngineConfig, SearchWorker
+from dsl.errors import NetError
+from dsl.search.runner import EngineConfig, SearchWorker
 
 if TYPE_CHECKING:
-    from ..data import Dataset
-    from .grid import RunSpec
+    from dsl.data import Dataset
+    from dsl.search.grid import RunSpec
 
 INSTALL_HINT = "install it with: pip install 'netc[ray]'  (or: pip install 'ray[default]')"
 _WORKER: dict[EngineConfig, SearchWorker] = {}  # per Ray worker process: its SearchWorker
@@ -42,7 +42,7 @@ def _task(cfg: EngineConfig, data_box: list[Any], spec: RunSpec) -> tuple[str, A
 
     worker = _WORKER.get(cfg)
     if worker is None:
-        from ..plugins import load_plugins
+        from dsl.plugins import load_plugins
 
         load_plugins(cfg.plugins)  # a Ray worker starts with netc's own ops only
         import numpy as np
@@ -101,7 +101,7 @@ def run_ray(
 ) -> None:
     """Train every run as a Ray task on the cluster at `address` ('local' starts one here)."""
     ray = import_ray()
-    from .runner import load_data
+    from dsl.search.runner import load_data
 
     started = _init(ray, address, log)
     try:

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NetError
-from ..fileio import check_plot_path, describe_os_error, read_text_limited, write_bytes
-from ..settings import DEFAULT_TARGET
-from .results import FILENAME, MAX_EPOCHS, MAX_SECONDS, read_results
+from dsl.errors import NetError
+from dsl.fileio import check_plot_path, describe_os_error, read_text_limited, write_bytes
+from dsl.search.results import FILENAME, MAX_EPOCHS, MAX_SECONDS, read_results
+from dsl.settings import DEFAULT_TARGET
 
 
 @dataclass

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NetError
-from ..fileio import FolderLock, read_bytes_limited, remove_stale_temps, write_bytes
+from dsl.errors import NetError
+from dsl.fileio import FolderLock, read_bytes_limited, remove_stale_temps, write_bytes
 
 __all__ = ["FIELDS", "FILENAME", "Results", "ResultsFile", "SearchLock", "read_results", "read_rows"]
 

@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NetError
-from ..settings import TrainSettings
+from dsl.errors import NetError
+from dsl.settings import TrainSettings
 
 if TYPE_CHECKING:
-    from ..data import Dataset
-    from .grid import RunSpec
+    from dsl.data import Dataset
+    from dsl.search.grid import RunSpec
 
 OnResult = Callable[..., None]
 
@@ -49,7 +49,7 @@ class EngineConfig:
 
     def data_id(self) -> str:
         """What identifies the data in a run's resume key."""
-        from ..data.named import data_arg
+        from dsl.data.named import data_arg
 
         where = "cifar10-download" if self.data is None else data_arg(self.data)
         return f"{where}|train={self.limit}|test={self.limit_test}"
@@ -57,7 +57,7 @@ class EngineConfig:
 
 def load_data(cfg: EngineConfig) -> Dataset:
     """The search's dataset, as `cfg` describes it."""
-    from ..data import load_dataset
+    from dsl.data import load_dataset
 
     return load_dataset(cfg.data, limit=cfg.limit, limit_test=cfg.limit_test, channels=cfg.channels)
 
@@ -68,7 +68,7 @@ class SearchWorker:
     def __init__(
         self, cfg: EngineConfig, device: str | None = None, dataset: Dataset | None = None, name: str | None = None
     ):
-        from ..train.engine import Trainer, device_name
+        from dsl.train.engine import Trainer, device_name
 
         self.cfg = cfg
         self.trainer = Trainer(device or cfg.device, cfg.precision, cfg.compile)
@@ -87,7 +87,7 @@ class SearchWorker:
 
     def device_data(self, settings: TrainSettings) -> Any:
         """The dataset on this worker's device, prepared for `settings` (kept while they agree)."""
-        from ..train.engine import prepare_data
+        from dsl.train.engine import prepare_data
 
         key = (settings.mean, settings.std, settings.pad)
         if self._on_device is None or self._on_device[0] != key:
@@ -150,7 +150,7 @@ def run_local(
 # ----------------------------------------------------------------------------- N local processes
 def worker_devices(n: int, device: str) -> list[str]:
     """One device per worker: cuda:0..k-1 round robin when CUDA is used, else the one device given."""
-    from ..train.engine import resolve_device  # the trainer owns device checks (and the torch import)
+    from dsl.train.engine import resolve_device  # the trainer owns device checks (and the torch import)
 
     dev = resolve_device(device)
     if dev.type == "cuda" and dev.index is None:
@@ -164,7 +164,7 @@ def worker_devices(n: int, device: str) -> list[str]:
 def _worker_main(index: int, cfg: EngineConfig, device: str, threads: int, tasks: Any, results: Any) -> None:
     import torch
 
-    from ..plugins import load_plugins
+    from dsl.plugins import load_plugins
 
     load_plugins(cfg.plugins)  # a spawned process starts with netc's own ops only
 

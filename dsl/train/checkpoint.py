@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from ..errors import NetError
-from ..fileio import FileReadError, FileWriteError, read_bytes_limited, write_bytes
+from dsl.errors import NetError
+from dsl.fileio import FileReadError, FileWriteError, read_bytes_limited, write_bytes
 
 MAGIC = b"NETC-CHECKPOINT-1\n"
 MAX_BYTES = 1 << 36  # 64 GiB: far above any network netc accepts

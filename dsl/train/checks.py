@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import TrainError
-from ..graph import Graph
-from ..ops import describe
+from dsl.errors import TrainError
+from dsl.graph import Graph
+from dsl.ops import describe
 
 
 def check_trainable(graph: Graph) -> None:

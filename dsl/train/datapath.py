@@ -20,12 +20,12 @@ from typing import Any
 
 import torch
 
-from ..data import Dataset, ImageFiles
-from ..errors import DataError, NetError, Span
-from ..settings import TrainSettings
-from .device import AMP_DTYPES, resolve_precision
-from .devicedata import DeviceData, prepare_data
-from .stream import StreamData
+from dsl.data import Dataset, ImageFiles
+from dsl.errors import DataError, NetError, Span
+from dsl.settings import TrainSettings
+from dsl.train.device import AMP_DTYPES, resolve_precision
+from dsl.train.devicedata import DeviceData, prepare_data
+from dsl.train.stream import StreamData
 
 MEMORY_SHARE = 0.5  # of the device's free memory the device-resident copy may take
 
@@ -122,7 +122,7 @@ def check_fit(ds: Dataset | ImageFiles, graph: Any, s: TrainSettings) -> tuple[i
                 file=ds.source,
                 hint="change the file's 'input' line or pass other --data",
             )
-        from ..data.dataset import check_classes
+        from dsl.data.dataset import check_classes
 
         check_classes(ds.num_classes, ds.source, graph)
     shape = ds.image_shape if isinstance(ds, Dataset) and s.augment == "article" else (c, h, w)
@@ -134,7 +134,7 @@ def precheck(data: str | None, graph: Any, s: TrainSettings) -> None:
     """Refuse, before any data is read or downloaded, a dataset known by name (or the default
     CIFAR-10) whose image size or class count the network cannot take (a zoo net made for
     224x224 ImageNet on CIFAR-10, say); other data is checked once read (`check_fit`)."""
-    from ..data.named import NAMED, named
+    from dsl.data.named import NAMED, named
 
     n = named(data) if data is not None else NAMED[0]
     if n is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import TrainError
+from dsl.errors import TrainError
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 AMP_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}

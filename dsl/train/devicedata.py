@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import Dataset
-from ..settings import TrainSettings
-from .augment import base_flips, epoch_flips, prepare_images
-from .batches import Split
-from .device import AMP_DTYPES, oom_error, resolve_device, resolve_precision
-from .distributed import World
+from dsl.data import Dataset
+from dsl.settings import TrainSettings
+from dsl.train.augment import base_flips, epoch_flips, prepare_images
+from dsl.train.batches import Split
+from dsl.train.device import AMP_DTYPES, oom_error, resolve_device, resolve_precision
+from dsl.train.distributed import World
 
 
 @dataclass

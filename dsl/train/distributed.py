@@ -30,7 +30,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from ..errors import NetError
+from dsl.errors import NetError
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 T = TypeVar("T")
@@ -157,7 +157,7 @@ def group(world: World, device: str) -> Iterator[None]:
     if not world.active:
         yield
         return
-    from .device import resolve_device
+    from dsl.train.device import resolve_device
 
     start(world, resolve_device(device))
     try:

@@ -62,24 +62,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError, TrainError
-from ..settings import TrainSettings
-from .augment import augment_epoch
-from .batches import BatchSource
-from .device import AMP_DTYPES, device_name, oom_error, resolve_device, resolve_precision
-from .devicedata import DeviceData, prepare_data
-from .distributed import World
-from .ema import Ema as _Ema
-from .hooks import calibrated_modules as _calibrated_modules
-from .hooks import grad_patterns as _grad_patterns
-from .hooks import norm_paths as _norm_paths
-from .hooks import set_epoch as _set_epoch
-from .optim import lr_scales, make_optimizer, mean_loss, norm_bias_names, step_lr
-from .report import Reporter
-from .schedule import epoch_lrs, lr_at
-from .state import MidEpochSaves, RunResult, Snapshot
-from .stream import StreamData
-from .tta import tta_logits, tta_views
+from dsl.errors import DataError, TrainError
+from dsl.settings import TrainSettings
+from dsl.train.augment import augment_epoch
+from dsl.train.batches import BatchSource
+from dsl.train.device import AMP_DTYPES, device_name, oom_error, resolve_device, resolve_precision
+from dsl.train.devicedata import DeviceData, prepare_data
+from dsl.train.distributed import World
+from dsl.train.ema import Ema as _Ema
+from dsl.train.hooks import calibrated_modules as _calibrated_modules
+from dsl.train.hooks import grad_patterns as _grad_patterns
+from dsl.train.hooks import norm_paths as _norm_paths
+from dsl.train.hooks import set_epoch as _set_epoch
+from dsl.train.optim import lr_scales, make_optimizer, mean_loss, norm_bias_names, step_lr
+from dsl.train.report import Reporter
+from dsl.train.schedule import epoch_lrs, lr_at
+from dsl.train.state import MidEpochSaves, RunResult, Snapshot
+from dsl.train.stream import StreamData
+from dsl.train.tta import tta_logits, tta_views
 
 __all__ = [
     "Trainer",
@@ -175,7 +175,7 @@ class Trainer:
     # -- models
     def _factory(self, model: ModelSource) -> tuple[Any, Callable[[], torch.nn.Module]]:
         if hasattr(model, "fingerprint"):  # a dsl graph: same fingerprint, same module
-            from ..compile_torch import build
+            from dsl.compile_torch import build
 
             return ("graph", model.fingerprint), (lambda: build(model))
         if callable(model):
@@ -202,7 +202,7 @@ class Trainer:
         """`module` (its batch norm made global-batch, in place) wrapped in DistributedDataParallel."""
         from torch.nn.parallel import DistributedDataParallel
 
-        from .syncbn import sync_batch_norm
+        from dsl.train.syncbn import sync_batch_norm
 
         sync_batch_norm(module, self.device)
         patterns = _grad_patterns(module, epochs)
@@ -271,7 +271,7 @@ class Trainer:
                     with torch.no_grad():
                         self._logits(slot.eval_fwd, src.head("test", size)[0], s.tta)
                 else:  # the calibration itself (eigh & co. start up here), on a copy of the module
-                    from ..calibrate import calibrate
+                    from dsl.calibrate import calibrate
 
                     with self._autocast():
                         calibrate(copy.deepcopy(model), self._layout(src.head("train", size)[0]))
@@ -475,7 +475,7 @@ class Trainer:
         (0 without a module to calibrate)."""
         if not _calibrated_modules(model):
             return 0.0
-        from ..calibrate import calibrate
+        from dsl.calibrate import calibrate
 
         t = time.perf_counter()
         images = self._layout(src.head("train", min(s.calibration_images, src.n_train))[0])

@@ -16,23 +16,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..data import Dataset
-from ..errors import NetError
-from ..settings import SettingsError, TrainSettings
-from .checks import check_trainable
-from .datapath import check_fit, choose, precheck, settle
-from .distributed import World
-from .engine import Trainer
-from .request import TrainRequest
-from .session import Session
+from dsl.data import Dataset
+from dsl.errors import NetError
+from dsl.settings import SettingsError, TrainSettings
+from dsl.train.checks import check_trainable
+from dsl.train.datapath import check_fit, choose, precheck, settle
+from dsl.train.distributed import World
+from dsl.train.engine import Trainer
+from dsl.train.request import TrainRequest
+from dsl.train.session import Session
 
 
 def start_session(req: TrainRequest, world: World | None = None, say: Callable[[str], None] | None = None) -> Session:
     """A new run folder for `req`, after every check; the session holds the folder's lock (`world`:
     this process's place in a multi-process run, whose process group is started; only rank 0 writes;
     `say` hears what is being done while the data is read, which can take a while)."""
-    from ..data import open_dataset
-    from ..loader import load_one
+    from dsl.data import open_dataset
+    from dsl.loader import load_one
 
     graph = load_one(req.file, req.variant, req.input_shape, req.classes, max_params=req.max_params)
     check_trainable(graph)

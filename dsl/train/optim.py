@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from ..settings import TrainSettings
+from dsl.settings import TrainSettings
 
 # torch's own normalisation layers, for models that do not come from a dsl graph
 _TORCH_NORMS = (

@@ -15,16 +15,16 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, NetError
-from ..graph import Graph
-from ..settings import SettingsError
-from . import checkpoint
-from .datapath import check_fit, settle
-from .distributed import World
-from .engine import Trainer
-from .identity import changed_sources, dataset_digest
-from .rundir import RunConfig, RunDir
-from .session import Session, relative_sources
+from dsl.errors import DataError, NetError
+from dsl.graph import Graph
+from dsl.settings import SettingsError
+from dsl.train import checkpoint
+from dsl.train.datapath import check_fit, settle
+from dsl.train.distributed import World
+from dsl.train.engine import Trainer
+from dsl.train.identity import changed_sources, dataset_digest
+from dsl.train.rundir import RunConfig, RunDir
+from dsl.train.session import Session, relative_sources
 
 
 def resume_session(
@@ -40,7 +40,7 @@ def resume_session(
 ) -> Session:
     """A session continuing `run_dir` exactly where it stopped (see the module docstring), through the
     data path it started on (`workers`: the streamed path's worker processes; they change no result)."""
-    from ..data import open_dataset
+    from dsl.data import open_dataset
 
     world = world or World()
     rd = RunDir.open(run_dir)
@@ -104,7 +104,7 @@ def resume_session(
 def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callable[[str], None]) -> Graph:
     """The run's network, from its file if it is there (refused if it changed), else from the
     copy of every source file kept in config.json."""
-    from ..loader import load, load_saved
+    from dsl.loader import load, load_saved
 
     path = Path(file) if file else (Path(cfg.net_file) if cfg.net_file else None)
     shape = tuple(cfg.input_shape) if cfg.input_shape else None  # the run's own --input / --classes

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NetError
-from ..fileio import FileReadError, FolderLock, read_bytes_limited, write_text
-from ..settings import TrainSettings
+from dsl.errors import NetError
+from dsl.fileio import FileReadError, FolderLock, read_bytes_limited, write_text
+from dsl.settings import TrainSettings
 
 FORMAT = 2
 COLUMNS = [

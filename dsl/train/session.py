@@ -22,22 +22,22 @@ from typing import Any
 
 import torch
 
-from .. import __version__
-from ..data.named import data_arg
-from ..errors import NetError
-from ..graph import Graph
-from ..settings import TrainSettings
-from . import checkpoint
-from .datapath import Choice, prepare
-from .device import device_name
-from .engine import Snapshot, Trainer
-from .identity import dataset_digest
-from .interrupt import StopRequest
-from .report import Reporter
-from .request import TrainRequest
-from .rundir import DataRecord, RunConfig, RunDir
-from .state import MidEpochSaves
-from .weights import checksum_file, save_weights
+from dsl import __version__
+from dsl.data.named import data_arg
+from dsl.errors import NetError
+from dsl.graph import Graph
+from dsl.settings import TrainSettings
+from dsl.train import checkpoint
+from dsl.train.datapath import Choice, prepare
+from dsl.train.device import device_name
+from dsl.train.engine import Snapshot, Trainer
+from dsl.train.identity import dataset_digest
+from dsl.train.interrupt import StopRequest
+from dsl.train.report import Reporter
+from dsl.train.request import TrainRequest
+from dsl.train.rundir import DataRecord, RunConfig, RunDir
+from dsl.train.state import MidEpochSaves
+from dsl.train.weights import checksum_file, save_weights
 
 CHECKPOINT_FORMAT = 2
 

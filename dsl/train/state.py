@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .interrupt import StopRequest
+from dsl.train.interrupt import StopRequest
 
 
 @dataclass

@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from ..data import Dataset, ImageFiles
-from ..errors import DataError
-from ..settings import TrainSettings
-from . import transforms
-from .augment import base_flip_array, prepare_images
-from .batches import Split
-from .device import AMP_DTYPES, resolve_device, resolve_precision
-from .distributed import World
+from dsl.data import Dataset, ImageFiles
+from dsl.errors import DataError
+from dsl.settings import TrainSettings
+from dsl.train import transforms
+from dsl.train.augment import base_flip_array, prepare_images
+from dsl.train.batches import Split
+from dsl.train.device import AMP_DTYPES, resolve_device, resolve_precision
+from dsl.train.distributed import World
 
 Key = tuple[str, bool, int, int, int]  # (split, augmented, seed, epoch, index)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import NetError
-from ..fileio import FileReadError, read_bytes_limited, write_bytes
+from dsl.errors import NetError
+from dsl.fileio import FileReadError, read_bytes_limited, write_bytes
 
 MAX_WEIGHTS = 64 << 30  # without a network to bound it: refuse to read more than this
 SUFFIX = ".sha256"
