@@ -42,7 +42,7 @@ def thousand_blocks() -> str:
 
 def front_end_seconds(repeat: int) -> tuple[list[float], int]:
     import dsl
-    from dsl.parser import _lark
+    from dsl.front.parser import _lark
 
     _lark()  # grammar construction is a one-off per process, not per file
     text = thousand_blocks()

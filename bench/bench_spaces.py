@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`netc check` on the largest search spaces within the limits (and just beyond them).
 
-The limits (dsl/limits.py, docs/language.md): at most 4,096 combinations of choices and at most
+The limits (dsl/front/limits.py, docs/language.md): at most 4,096 combinations of choices and at most
 300,000 ops over all variants together. Each case is a fresh `netc check` process (so it includes
 start-up, parsing, enumerating, expanding every variant once and printing), timed --runs times.
 

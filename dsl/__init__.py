@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import graphviz
     import torch
 
-    from dsl.graph import Graph
-    from dsl.ops import Op
+    from dsl.core.graph import Graph
+    from dsl.core.ops import Op
     from dsl.train.trained import TrainedRun
 
 __version__ = "0.1.0"
@@ -39,29 +39,29 @@ __all__ = [
 
 
 def load(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Graph:
-    """Parse, resolve and shape-check a .net file; returns a `dsl.graph.Graph`."""
-    from dsl.loader import load as _load
+    """Parse, resolve and shape-check a .net file; returns a `dsl.core.graph.Graph`."""
+    from dsl.front.loader import load as _load
 
     return _load(path, variant=variant, **limits)
 
 
 def loads(text: str | bytes, variant: str | None = None, filename: str = "<string>", **limits: Any) -> Graph:
     """Like `load`, from a string (imports resolve relative to the current directory)."""
-    from dsl.loader import loads as _loads
+    from dsl.front.loader import loads as _loads
 
     return _loads(text, variant=variant, filename=filename, **limits)
 
 
 def variants(path: str | os.PathLike[str], **limits: Any) -> list[str]:
     """The variant names of a search-space file (['Backbone', 'Residual:L1', ...]); [] for a plain net."""
-    from dsl.loader import load_program
+    from dsl.front.loader import load_program
 
     return [v.name for v in load_program(path, **limits).variants()]
 
 
 def register_op(op: Op) -> Op:
-    """Add an op to the language (the API netc's own primitives use): see `dsl.ops`."""
-    from dsl.ops import register
+    """Add an op to the language (the API netc's own primitives use): see `dsl.core.ops`."""
+    from dsl.core.ops import register
 
     return register(op)
 
@@ -76,7 +76,7 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
 def build(graph: Graph, weights: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None) -> torch.nn.Module:
     """Compile a graph into a torch.nn.Module (imports torch); `weights` (a state dict, or a file
     saved by netc or torch.save, read with weights_only=True) are loaded exactly (strict)."""
-    from dsl.compile_torch import build as _build
+    from dsl.nn.compile import build as _build
 
     model = _build(graph)
     if weights is not None:

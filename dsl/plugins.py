@@ -1,4 +1,4 @@
-"""Ops from other packages: plugins that register ops with `dsl.register_op` (= `dsl.ops.register`).
+"""Ops from other packages: plugins that register ops with `dsl.register_op` (= `dsl.core.ops.register`).
 
 A plugin is a Python module that registers ops when imported (or an object that does so when
 called). netc loads, in this order: every entry point of the group `netc.ops` of the installed
@@ -59,7 +59,7 @@ def _run(what: str, load: object) -> None:
         raise
     except NetError as err:
         raise NetError(f"the op plugin {what} could not register its ops: {err.message}", hint=err.hint) from None
-    except ValueError as err:  # dsl.ops.register's refusals (a name taken twice, a bad parameter)
+    except ValueError as err:  # dsl.core.ops.register's refusals (a name taken twice, a bad parameter)
         raise NetError(f"the op plugin {what} could not register its ops: {err}") from None
     except SystemExit as err:  # a plugin must not end the command (exit 0 having done nothing)
         raise NetError(

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from dsl import ast
 from dsl.errors import NetError, Span, did_you_mean
+from dsl.front import ast
 
 Knots = tuple[tuple[float, float], ...]
 Check = Callable[[Any], "str | None"]  # a complaint ("an integer >= 1"), or None when fine
@@ -469,7 +469,7 @@ class TrainSettings:
         """`--set key=value` flags as {key: value}: each value written as in a `train { }` section
         (numbers, true/false, names, tuples, lists), read by the same parser and checked like it;
         errors name the flag. Later flags of one key are refused, not silently preferred."""
-        from dsl.parser import parse
+        from dsl.front.parser import parse
 
         known = cls.names()
         out: dict[str, Any] = {}

@@ -11,7 +11,7 @@ import torch.nn as nn
 from conftest import ROOT
 
 import dsl
-from dsl.calibrate import calibrate
+from dsl.nn.calibrate import calibrate
 
 AIRBENCH = ROOT / "nets" / "airbench94.net"
 

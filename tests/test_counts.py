@@ -1,7 +1,7 @@
 """Parameter and MAC counts equal torch's, for every network in nets/ (every variant of the search spaces)
 and for hand-written nets that use every primitive with non-default parameters.
 
-netc counts (dsl/ops.py) the multiply-accumulates of conv and linear only (a conv: out*in/groups*k*k
+netc counts (dsl/core/ops.py) the multiply-accumulates of conv and linear only (a conv: out*in/groups*k*k
 per output pixel, bias adds not counted; a linear: in*out, bias adds not counted) and nothing for bn,
 relu, pools, add, concat, scale, dropout, flatten. torch.utils.flop_counter.FlopCounterMode counts the same
 thing as FLOPs = 2 * MACs: aten.convolution (bias ignored) and aten.mm / aten.addmm (the bias add of
@@ -29,9 +29,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import dsl
+from dsl.core.ops import AUTO, REGISTRY, ParamError
 from dsl.errors import NetError
-from dsl.ops import AUTO, REGISTRY, ParamError
-from dsl.summary import as_dict, rows
+from dsl.inspect.summary import as_dict, rows
 
 
 def check_counts(graph) -> None:
@@ -243,7 +243,7 @@ def test_counts_of_rectangular_windows_equal_torch(name):
 
 def test_hand_written_nets_use_every_primitive_and_every_parameter_off_its_default():
     # netc's own primitives: the registry of a fresh process (this one may hold ops other tests registered)
-    code = "from dsl.ops import REGISTRY; print(' '.join(sorted({op.name for op in REGISTRY.values()})))"
+    code = "from dsl.core.ops import REGISTRY; print(' '.join(sorted({op.name for op in REGISTRY.values()})))"
     built_in = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()

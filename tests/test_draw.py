@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from net_strategies import PRELUDE, net_exprs
 
 import dsl
+from dsl.core.ops import REGISTRY, fmt_shape
 from dsl.draw import to_dot
 from dsl.draw.structure import MAX_TEXT, bounded
-from dsl.ops import REGISTRY, fmt_shape
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = sorted((ROOT / "nets").glob("*.net"))

@@ -19,7 +19,7 @@ from train_fixtures import easy_images, write_net, write_npz
 import dsl
 from dsl.cli import main
 from dsl.data import load_dataset
-from dsl.infer import Evaluation, evaluation_text, plot_confusion, read_image
+from dsl.train.infer import Evaluation, evaluation_text, plot_confusion, read_image
 
 NAMES = ["red", "green", "blue", "yellow"]
 MEAN = (0.4914, 0.4822, 0.4465)

@@ -33,7 +33,7 @@ GOLDEN = ROOT / "tests" / "golden" / "export_residual_l1_l3.py"
 UPDATE = os.environ.get("NETC_UPDATE_GOLDEN") == "1"
 
 
-def graph_of(path) -> dsl.graph.Graph:
+def graph_of(path) -> dsl.core.graph.Graph:
     """The file's network, ImageNet zoo networks at 32×32 (64×64 for ViT-B/16: 16 tokens) to keep this fast."""
     if path.parent.name != "zoo":
         return dsl.load(path)

@@ -19,7 +19,7 @@ import dsl.fmt
 from dsl.commands.fmt import command
 from dsl.errors import NetError
 from dsl.fmt import WIDTH, FormatterBug, format_text
-from dsl.loader import loads_program
+from dsl.front.loader import loads_program
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = sorted((ROOT / "nets").rglob("*.net"))

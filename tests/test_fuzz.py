@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from net_strategies import PRELUDE, net_exprs
 
 import dsl
-from dsl import ast
 from dsl.errors import NetError
 from dsl.expand import Decisions, expand
-from dsl.loader import loads_program
-from dsl.parser import parse
-from dsl.printer import format_expr, format_module
+from dsl.front import ast
+from dsl.front.loader import loads_program
+from dsl.front.parser import parse
+from dsl.front.printer import format_expr, format_module
 
 TOKENS = [
     "prep",

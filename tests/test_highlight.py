@@ -1,4 +1,4 @@
-"""Syntax highlighting: the Pygments lexer (dsl/highlight.py, registered through its entry point)
+"""Syntax highlighting: the Pygments lexer (dsl/fmt/highlight.py, registered through its entry point)
 and the TextMate grammar of editors/vscode/, both on every file of nets/."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from net_strategies import PRELUDE, net_exprs
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
 
-from dsl.highlight import NetLexer, bare_words, op_names, prelude_names, setting_names
+from dsl.fmt.highlight import NetLexer, bare_words, op_names, prelude_names, setting_names
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_NETS = sorted((ROOT / "nets").rglob("*.net"))
@@ -40,7 +40,7 @@ def test_the_nets_are_found():
     assert len(ALL_NETS) >= 20 and any(p.parent.name == "zoo" for p in ALL_NETS)
 
 
-@pytest.mark.parametrize("path", ALL_NETS + [ROOT / "dsl" / "prelude.net"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_NETS + [ROOT / "dsl" / "front" / "prelude.net"], ids=lambda p: p.name)
 def test_every_net_file_lexes_without_errors_and_round_trips(path):
     text = path.read_text(encoding="utf-8")
     toks = tokens(text)
@@ -106,7 +106,7 @@ def test_a_keyword_argument_in_a_call_broken_over_lines_is_not_a_definition():
 
 
 def test_the_word_lists_come_from_the_registry_and_the_prelude():
-    from dsl.ops import REGISTRY
+    from dsl.core.ops import REGISTRY
 
     assert set(op_names()) == set(REGISTRY) - {"input"}
     assert {"conv_bn", "res", "layer1", "fc", "classes"} <= set(prelude_names())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import dsl
-from dsl.parser import parse
-from dsl.printer import format_expr
+from dsl.front.parser import parse
+from dsl.front.printer import format_expr
 
 DESIGN_LINE = "prep -> layer1(res) -> layer2 -> layer3(res) -> gmp -> fc*0.125"
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import dsl
 from dsl.errors import NetError
-from dsl.parser import parse
-from dsl.printer import format_expr
+from dsl.front.parser import parse
+from dsl.front.printer import format_expr
 
 
 def net(text: str, **kw):

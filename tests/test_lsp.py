@@ -14,7 +14,7 @@ from lsprotocol import types as t
 from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
-from dsl.loader import PRELUDE
+from dsl.front.loader import PRELUDE
 from dsl.lsp.analysis import analyze
 from dsl.lsp.complete import completions, context
 from dsl.lsp.hover import hover

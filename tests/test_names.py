@@ -13,14 +13,14 @@ import torch.nn as nn
 
 import dsl
 from dsl.errors import NetError
-from dsl.names import MODULE_ATTRIBUTES
+from dsl.front.names import MODULE_ATTRIBUTES
 
 
 def test_the_list_covers_the_installed_torch():
     graph_module = fx.GraphModule(nn.Module(), fx.Graph())
     attrs = set(dir(nn.Module())) | set(dir(fx.GraphModule)) | set(dir(graph_module))
     missing = {a for a in attrs if not (a.startswith("__") and a.endswith("__"))} - MODULE_ATTRIBUTES
-    assert not missing, f"add to dsl/names.py: {sorted(missing)}"
+    assert not missing, f"add to dsl/front/names.py: {sorted(missing)}"
 
 
 SAMPLES = [

@@ -20,7 +20,7 @@ import pytest
 
 import dsl
 from dsl.draw import to_dot
-from dsl.summary import HTML_MAX_ROWS, as_html
+from dsl.inspect.summary import HTML_MAX_ROWS, as_html
 
 ROOT = Path(__file__).resolve().parents[1]
 NET = ROOT / "nets" / "residual_l1_l3.net"

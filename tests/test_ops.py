@@ -21,8 +21,8 @@ from torchvision.models.convnext import LayerNorm2d as TVLayerNorm2d
 from torchvision.ops import StochasticDepth
 
 import dsl
+from dsl.core.ops import REGISTRY
 from dsl.errors import NetError
-from dsl.ops import REGISTRY
 
 TOL = 1e-6
 
@@ -40,7 +40,7 @@ TUPLES = _tuples_supported()
 needs_tuples = pytest.mark.skipif(not TUPLES, reason="the grammar has no tuple literals yet")
 
 
-def compile_net(body: str, shape: tuple[int, ...]) -> tuple[dsl.graph.Graph, nn.Module]:
+def compile_net(body: str, shape: tuple[int, ...]) -> tuple[dsl.core.graph.Graph, nn.Module]:
     """The graph and module of `body` on inputs of `shape` (C×H×W, or F: an F×1×1 input flattened first)."""
     if len(shape) == 1:
         shape, body = (shape[0], 1, 1), f"flatten -> {body}"
@@ -409,7 +409,7 @@ def test_upsample_shapes_equal_torch(shape, scale, mode):
 
 
 def test_ceil_mode_rule_equals_torch_exhaustively():
-    from dsl.ops import spatial
+    from dsl.core.ops import spatial
 
     for size in range(1, 13):
         for k in range(1, 7):
@@ -568,7 +568,7 @@ def test_every_new_op_has_a_doc_a_fill_and_a_known_role():
     roles = {"act", "norm", "conv", "pool", "sum", "product", "concat", "scale", "reg", "reshape", "linear"}
     roles |= {"identity", "input", "embed", "attention"}
     for op in REGISTRY.values():
-        if op.build.__module__.startswith("dsl.primitives"):  # not plugins other tests registered
+        if op.build.__module__.startswith("dsl.core.primitives"):  # not plugins other tests registered
             assert op.doc and op.role in roles, op.name
             assert op.style.get("fillcolor", "").startswith(("#", "white")), op.name
             for p in op.params:

@@ -155,7 +155,7 @@ def test_exports_carry_their_preprocessing(netc, trained, tmp_path):
     assert ns["MEAN"] == tuple(settings.mean) and ns["STD"] == tuple(settings.std)
     assert ns["CLASSES"] is None  # the npz named no classes: none invented
     images = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
-    from dsl.infer import normalise
+    from dsl.train.infer import normalise
 
     assert torch.equal(ns["preprocess"](images), normalise(images, settings))
     assert netc("export", trained, "--format", "pt2", "-o", tmp_path / "m.pt2").code == 0
@@ -234,7 +234,7 @@ def test_a_weights_file_larger_than_the_network_could_need_is_refused_unread(net
 
 def test_outputs_that_are_not_finite_are_refused_not_printed(copy_of, tmp_path):
     # weights that are finite but drive the logits to inf: a huge scale on the last layer
-    from dsl.infer import NonFiniteOutput, predict
+    from dsl.train.infer import NonFiniteOutput, predict
 
     trained = dsl.load_run(copy_of)
     last = [m for m in trained.model.modules() if isinstance(m, torch.nn.Linear)][-1]

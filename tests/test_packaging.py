@@ -9,10 +9,14 @@ from conftest import ROOT
 def test_every_subpackage_is_listed_in_pyproject():
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(cfg["packages"])
-    on_disk = {"dsl"} | {f"dsl.{p.parent.name}" for p in (ROOT / "dsl").glob("*/__init__.py")}
+    on_disk = {"dsl"} | {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "dsl").rglob("__init__.py")
+        if p.parent.name != "dsl"
+    }
     assert on_disk <= listed
     assert cfg["package-dir"]["dsl.grammar"] == "grammar" and (ROOT / "grammar/net.lark").is_file()
-    assert "*.net" in cfg["package-data"]["dsl"] and (ROOT / "dsl/prelude.net").is_file()
+    assert "*.net" in cfg["package-data"]["dsl.front"] and (ROOT / "dsl/front/prelude.net").is_file()
 
 
 def test_the_main_job_installs_no_test_tools_or_optional_extras():

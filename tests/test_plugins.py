@@ -19,7 +19,7 @@ from train_fixtures import write_npz
 PLUGIN = '''
 """A plugin: a squared-ReLU op with its own torch module (not a name looked up in torch.nn). It imports
 torch only when a module is built, as netc's own ops do, so check/summary/draw stay fast."""
-from dsl.ops import Op, P, register, same_shape
+from dsl.core.ops import Op, P, register, same_shape
 
 
 def build(ins, p):
@@ -110,7 +110,7 @@ def test_the_plugin_module_can_be_named_on_the_command_line_or_in_the_environmen
     [
         ("raise RuntimeError('boom')", "failed to load: RuntimeError: boom"),
         (
-            "from dsl.ops import Op, register, same_shape\nregister(Op('relu', (), same_shape, lambda i, p: None))",
+            "from dsl.core.ops import Op, register, same_shape\nregister(Op('relu', (), same_shape, lambda i, p: None))",
             "could not register its ops: op relu registered twice",
         ),
         ("import sys\nsys.exit(0)", "entry point sqrelu (bad_ops) called sys.exit(0) while loading"),

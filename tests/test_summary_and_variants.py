@@ -84,7 +84,7 @@ def test_alternatives_and_optional_anywhere():
     stage "S1" = conv_bn(16) -> maxpool(2)
     net = stage(wide | slim) -> (dropout(0.5))? -> gmp -> linear(3)
     """
-    prog = dsl.loader.loads_program(src)
+    prog = dsl.front.loader.loads_program(src)
     names = [v.name for v in prog.variants()]
     assert names == ["Wide:S1", "Slim:S1", "Wide:S1 dropout(0.5)", "Slim:S1 dropout(0.5)"]
     canon = {v.name: v.canonical for v in prog.variants()}
@@ -96,7 +96,7 @@ def test_alternatives_and_optional_anywhere():
 
 def test_a_choice_inside_a_definition_is_one_decision():
     src = "blk = conv_bn(8) -> res?\nnet = blk -> blk -> gap -> linear(2)"
-    prog = dsl.loader.loads_program(src)
+    prog = dsl.front.loader.loads_program(src)
     assert [v.name for v in prog.variants()] == ["Backbone", "Residual:blk"]
     g = prog.graph("Residual:blk")
     assert "blk_1/res/add" in g.nodes and "blk_2/res/add" in g.nodes

@@ -23,7 +23,7 @@ from dsl.errors import NetError
 TOL = 1e-6
 
 
-def compile_net(text: str) -> tuple[dsl.graph.Graph, nn.Module]:
+def compile_net(text: str) -> tuple[dsl.core.graph.Graph, nn.Module]:
     """The graph and (eval-mode) module of a .net text."""
     graph = dsl.loads(text, filename="t.net")
     return graph, dsl.build(graph).eval()

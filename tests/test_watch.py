@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dsl.draw.watch import used_files
+from dsl.inspect.watch import used_files
 
 DEADLINE = 60.0  # seconds; only reached when something is broken
 

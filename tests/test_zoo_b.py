@@ -32,7 +32,7 @@ from torchvision.ops import StochasticDepth
 from zoo_common import built_once, max_diff
 
 import dsl
-from dsl.torch_modules import DropPath
+from dsl.nn.modules import DropPath
 
 ZOO = ROOT / "nets" / "zoo"
 SIZE = 64  # test resolution: each network divides it by 32 and leaves a 2×2 map

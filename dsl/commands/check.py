@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from dsl.commands.common import human, max_params_option
+from dsl.core.ops import fmt_shape
 from dsl.errors import NetError
-from dsl.ops import fmt_shape
 
 
 @click.command("check")
@@ -14,7 +14,7 @@ from dsl.ops import fmt_shape
 @max_params_option
 def command(files: tuple[str, ...], max_params: int) -> None:
     """Validate .net files; list the variants of search spaces. Exit 0 if all are fine, else 2."""
-    from dsl.loader import load_program
+    from dsl.front.loader import load_program
 
     failed = 0
     for f in files:

@@ -77,7 +77,7 @@ def command(
     from dsl.draw import to_dot
     from dsl.draw.render import target, write
     from dsl.errors import NetError
-    from dsl.loader import load
+    from dsl.front.loader import load
 
     if depth == 0 and level == "blocks":
         raise NetError("the blocks view starts at --depth 1 (the top-level blocks)", file=file)

@@ -2,7 +2,7 @@
 
 The data is `--data`, else the data the run trained on (config.json's `data.arg`; none means the
 CIFAR-10 download), with the run's --limit-test subset when it had one, so the figures on the run's
-own data are those of its last epoch in metrics.csv. Preprocessing and TTA: see `dsl.infer`.
+own data are those of its last epoch in metrics.csv. Preprocessing and TTA: see `dsl.train.infer`.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def command(
     from dsl.data.named import dataset_name
     from dsl.errors import DataError
     from dsl.fileio import check_plot_path
-    from dsl.infer import evaluate, evaluation_text, plot_confusion, printable
     from dsl.train.device import resolve_device
+    from dsl.train.infer import evaluate, evaluation_text, plot_confusion, printable
     from dsl.train.trained import load_run
 
     if plot_out is not None:

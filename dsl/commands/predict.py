@@ -2,7 +2,7 @@
 
 Each image is decoded with Pillow, converted to the network's channels (RGB or L), scaled keeping
 its aspect ratio so that it just covers the input (the shorter side becomes the input size for a
-square input), centre-cropped to the input H x W and normalised as in training (see `dsl.infer`).
+square input), centre-cropped to the input H x W and normalised as in training (see `dsl.train.infer`).
 Every image is read before anything is printed: one bad file stops the command with exit 2.
 """
 
@@ -49,8 +49,8 @@ def command(
 
     import numpy as np
 
-    from dsl.infer import image_input, predict, printable, read_image, top_k
     from dsl.train.device import resolve_device
+    from dsl.train.infer import image_input, predict, printable, read_image, top_k
     from dsl.train.trained import load_run
 
     trained = load_run(run_dir, run, max_params=max_params)

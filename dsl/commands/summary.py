@@ -24,8 +24,8 @@ from dsl.commands.common import max_params_option
 @max_params_option
 def command(file: str, as_json: bool, variant: str | None, depth: int | None, max_params: int) -> None:
     """Summarise a network: each layer's path, op, output shape, parameters and MACs."""
-    from dsl.loader import load
-    from dsl.summary import as_dict, as_text
+    from dsl.front.loader import load
+    from dsl.inspect.summary import as_dict, as_text
 
     g = load(file, variant=variant, max_params=max_params)
     click.echo(json.dumps(as_dict(g, depth), indent=1) if as_json else as_text(g, depth))

@@ -27,8 +27,8 @@ def _watch(
     """Draw FILE now, then again whenever it or a file it uses changes; mistakes are printed
     (as netc check prints them) and the last good drawing stays. Ctrl-C stops."""
     from dsl.draw.render import target
-    from dsl.draw.watch import DrawSpec, Watcher
     from dsl.errors import NetError
+    from dsl.inspect.watch import DrawSpec, Watcher
 
     if out == "-":
         raise NetError("netc watch writes a file; give -o OUT.svg (or .png, .pdf, .dot)", file=file)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import graphviz
 
-    from dsl.graph import Graph
+    from dsl.core.graph import Graph
 
 LEVELS = ("blocks", "ops")
 

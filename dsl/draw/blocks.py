@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import graphviz
 
+from dsl.core.graph import Graph
 from dsl.draw import style
 from dsl.draw.structure import Part, bounded, copies_text, shape_text, two_lines, units
-from dsl.graph import Graph
 
 
 def blocks_dot(graph: Graph, fold: bool = True, dashed: bool = True, depth: int = 1) -> graphviz.Digraph:

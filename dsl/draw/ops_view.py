@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import graphviz
 
+from dsl.core.graph import Graph
 from dsl.draw import style
 from dsl.draw.structure import (
     Index,
@@ -21,7 +22,6 @@ from dsl.draw.structure import (
     shape_text,
     two_lines,
 )
-from dsl.graph import Graph
 
 # Above this many drawn nodes, cap the iterations of Graphviz's network simplex that places
 # nodes across ranks (`nslimit`): on a 6,000-op chain the exact placement alone took seconds

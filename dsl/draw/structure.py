@@ -13,8 +13,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from dsl.graph import Block, Graph, Node
-from dsl.ops import REGISTRY, fmt_shape
+from dsl.core.graph import Block, Graph, Node
+from dsl.core.ops import REGISTRY, fmt_shape
 
 KINDS = ("residual", "downsample", "plain", "input")
 MAX_TEXT = 1000  # longest label or tooltip written (dot refuses strings over 16,384 characters)

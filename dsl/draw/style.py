@@ -3,7 +3,7 @@ this module only holds what is not an op: block kinds, clusters and defaults."""
 
 from __future__ import annotations
 
-from dsl.ops import REGISTRY
+from dsl.core.ops import REGISTRY
 
 FONT = "Helvetica"
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from dsl import ast
+from dsl.core.graph import Block, Node, fingerprint_of
 from dsl.expand.builder import GraphBuilder
 from dsl.expand.choices import Decisions, Part
 from dsl.expand.expander import Expander
-from dsl.graph import Block, Node, fingerprint_of
-from dsl.limits import Limits
+from dsl.front import ast
+from dsl.front.limits import Limits
 
 
 class Expansion:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dsl import ast
+from dsl.core.ops import REGISTRY, Op, Params
 from dsl.errors import NetError, Span, did_you_mean
 from dsl.expand.env import Binding, Env, Thunk, Value
 from dsl.expand.values import evaluate, is_value, unknown_name
-from dsl.ops import REGISTRY, Op, Params
+from dsl.front import ast
 
 Note = tuple[str, Span]
 

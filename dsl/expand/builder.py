@@ -12,12 +12,12 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from dsl.deep import checkpoint
+from dsl.core.graph import Block, Node, Record
+from dsl.core.ops import Op, ParamError, Params, Shape, ShapeError, fmt_shape
 from dsl.errors import NetError, Span
-from dsl.graph import Block, Node, Record
-from dsl.limits import Limits
-from dsl.names import reserved
-from dsl.ops import Op, ParamError, Params, Shape, ShapeError, fmt_shape
+from dsl.front.deep import checkpoint
+from dsl.front.limits import Limits
+from dsl.front.names import reserved
 
 Note = tuple[str, Span]
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dsl import ast
-from dsl.deep import checkpoint
+from dsl.core.ops import REGISTRY
 from dsl.errors import NetError
 from dsl.expand.bind import match_args
 from dsl.expand.env import Binding, Env, Thunk, Value
 from dsl.expand.values import evaluate, is_value
-from dsl.limits import Limits
-from dsl.ops import REGISTRY
-from dsl.printer import format_expr
+from dsl.front import ast
+from dsl.front.deep import checkpoint
+from dsl.front.limits import Limits
+from dsl.front.printer import format_expr
 
 
 def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dsl import ast
+from dsl.core.ops import AUTO, REGISTRY
 from dsl.errors import Span
-from dsl.ops import AUTO, REGISTRY
+from dsl.front import ast
 
 BASE_SYMBOLS = frozenset({AUTO, "uniform"})
 

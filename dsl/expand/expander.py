@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dsl import ast
+from dsl.core.ops import REGISTRY, Op, channels
 from dsl.errors import NetError, Span, did_you_mean
 from dsl.expand.bind import bind_def, prim_params
 from dsl.expand.builder import GraphBuilder, OpNode, Scope
 from dsl.expand.choices import Decisions, option_label
 from dsl.expand.env import Env, Thunk, Value, is_symbol
 from dsl.expand.values import evaluate, is_value, is_value_def
-from dsl.limits import Limits
-from dsl.ops import REGISTRY, Op, channels
-from dsl.printer import fmt_value, format_expr
+from dsl.front import ast
+from dsl.front.limits import Limits
+from dsl.front.printer import fmt_value, format_expr
 
 _SCALE = REGISTRY["scale"]
 

@@ -13,10 +13,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from dsl import ast
+from dsl.core.ops import REGISTRY
 from dsl.errors import NetError, Span
 from dsl.expand.env import Env, Value, is_symbol
-from dsl.ops import REGISTRY
+from dsl.front import ast
 
 IN_CHANNELS = "in_channels"
 MAX_MAGNITUDE = 10**18  # whole numbers in a .net file; beyond, sizes are absurd anyway

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import nn
 
+    from dsl.core.graph import Graph
     from dsl.export.preprocessing import Preprocessing
-    from dsl.graph import Graph
 
 
 def to_python(
@@ -29,8 +29,8 @@ def to_python(
     `model` is the module dsl.build made (built here if not given); the docstring names `origin`
     (the .net file or run folder) and `weights` (the weights file to load); with `preprocessing`,
     the module also holds INPUT_SHAPE, MEAN, STD, CLASSES and `preprocess(images)`."""
-    from dsl.compile_torch import build
     from dsl.export.pysource import PythonWriter
+    from dsl.nn.compile import build
 
     model = model if model is not None else build(graph)
     return PythonWriter(graph, model).source(origin, weights, preprocessing)

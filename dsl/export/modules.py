@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from dsl import torch_modules as tm
+from dsl.core.graph import Node
 from dsl.errors import ExportError
-from dsl.graph import Node
+from dsl.nn import modules as tm
 
 NO_DEFAULT = object()  # a keyword argument always written
 
@@ -28,7 +28,7 @@ NO_DEFAULT = object()  # a keyword argument always written
 @dataclass(frozen=True)
 class Ctor:
     """`callee(*args, name=value, ...)`. Each keyword has the callee's default, and is left out of
-    the source when every instance has that default. `helper`: a class of dsl/torch_modules.py the
+    the source when every instance has that default. `helper`: a class of dsl/nn/modules.py the
     exported file defines."""
 
     callee: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dsl.graph import Graph
+from dsl.core.graph import Graph
 from dsl.settings import TrainSettings
 
 

@@ -9,7 +9,7 @@ constructor takes those numbers, named after the definition's parameters where t
 projection shortcut) get classes of their own (`Basic`, `Basic2`). A numbered list (`[a, b]`) is
 an `nn.Sequential`. Stateless ops (add, concat, scale, global pooling) are written into `forward`
 as expressions. The file imports only torch: netc's own module classes that it needs are copied
-in from dsl/torch_modules.py.
+in from dsl/nn/modules.py.
 
 Each part is linear in the size of the graph: one pass over the nodes finds every block's direct
 members, each block is written once, and instances are grouped by a text key.
@@ -27,11 +27,11 @@ from typing import Any
 
 from torch import nn
 
+from dsl.core.graph import Graph
+from dsl.core.ops import channels
 from dsl.errors import ExportError
 from dsl.export.modules import NO_DEFAULT, Ctor, Inline, render
 from dsl.export.preprocessing import Preprocessing
-from dsl.graph import Graph
-from dsl.ops import channels
 
 SLOT = "\x00{}\x00"  # a value's place in a template, replaced by a literal or a parameter name
 _SLOT_RE = re.compile("\x00(\\d+)\x00")
@@ -105,7 +105,7 @@ _RESERVED = frozenset(
     {"OrderedDict", "Tensor", "Module"}
     | {
         n.name
-        for n in ast.parse((Path(__file__).resolve().parents[1] / "torch_modules.py").read_text("utf-8")).body
+        for n in ast.parse((Path(__file__).resolve().parents[1] / "nn" / "modules.py").read_text("utf-8")).body
         if isinstance(n, (ast.ClassDef, ast.FunctionDef))
     }
 )
@@ -511,8 +511,8 @@ def _imports(helpers: set[str], ordered: bool) -> list[str]:
 
 
 def _helper_sources(helpers: set[str]) -> list[str]:
-    """The classes (and what they call) of dsl/torch_modules.py the file needs, copied as written there."""
-    path = Path(__file__).resolve().parents[1] / "torch_modules.py"
+    """The classes (and what they call) of dsl/nn/modules.py the file needs, copied as written there."""
+    path = Path(__file__).resolve().parents[1] / "nn" / "modules.py"
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
@@ -526,7 +526,7 @@ def _helper_sources(helpers: set[str]) -> list[str]:
         for sub in ast.walk(defs[name]):
             if isinstance(sub, ast.Name) and sub.id in defs and sub.id not in wanted:
                 todo.append(sub.id)
-    # in the order of torch_modules.py (a base class before its subclasses), decorators included
+    # in the order of nn/modules.py (a base class before its subclasses), decorators included
     lines = text.splitlines()
     out = []
     for name, node in defs.items():

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
+from dsl.core.graph import Graph
 from dsl.errors import NetError
 from dsl.export.preprocessing import Preprocessing
 from dsl.fileio import output_path, write_together
-from dsl.graph import Graph
 
 FORMATS = ("py", "onnx", "pt2")
 METADATA_KEY = "netc"  # the ONNX metadata key, and the pt2 extra file netc.json
@@ -102,8 +102,8 @@ def _network(req: ExportRequest, is_run: bool) -> _Network:
         classes = list(named) if len(named) == trained.graph.output_shape[0] else None  # only names the data gave
         pre = Preprocessing.of(trained.graph, trained.settings, classes)
         return _Network(trained.graph, trained.model, True, pre)
-    from dsl.compile_torch import build
-    from dsl.loader import load_one
+    from dsl.front.loader import load_one
+    from dsl.nn.compile import build
 
     graph = load_one(req.source, variant=req.variant, max_params=req.max_params)
     torch.manual_seed(req.seed)

@@ -19,7 +19,7 @@ def format_text(text: str, file: str = "<text>", width: int = WIDTH) -> str:
 
     Raises `NetError` (located, as `netc check` shows it) for a syntax error, and
     `FormatterBug` if the result would not read as the same tokens and syntax tree."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as files are read (dsl.source.decode)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as files are read (dsl.front.source.decode)
     scanned = scan(text, file)
     out = canonical_text(scanned, width)
     if out != text:

@@ -17,7 +17,7 @@ from dsl.errors import NetError
 from dsl.fileio import read_bytes_limited, write_bytes
 from dsl.fmt import format_text
 from dsl.fmt.markdown import format_markdown
-from dsl.source import MAX_FILE_BYTES, decode
+from dsl.front.source import MAX_FILE_BYTES, decode
 
 MAX_MARKDOWN_BYTES = 16 << 20  # documentation pages are text; anything bigger is not one
 SUFFIXES = (".net", ".md")

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from lark import Tree
 from lark.exceptions import UnexpectedInput
 
-from dsl import ast
 from dsl.errors import NetError
-from dsl.parser import lark_parser, module_of, syntax_error
+from dsl.front import ast
+from dsl.front.parser import lark_parser, module_of, syntax_error
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Scan:
     gaps: list[Gap]
     stmt_start: set[int]
     setting_start: set[int]
-    module: ast.Module  # the syntax tree, as `dsl.parser.parse` gives it
+    module: ast.Module  # the syntax tree, as `dsl.front.parser.parse` gives it
 
     def comments(self) -> list[str]:
         """Every comment's text, in order."""
@@ -91,7 +91,7 @@ def _gap(text: str, has_prev: bool, has_next: bool, col0: int) -> Gap:
 
 def scan(text: str, file: str = "<text>") -> Scan:
     """Tokens, gaps and syntax tree of `text` ('\\n' line endings), from one run of the parser; a syntax
-    error raises the `NetError` that `dsl.parser.parse` raises."""
+    error raises the `NetError` that `dsl.front.parser.parse` raises."""
     try:
         ip = lark_parser().parse_interactive(text)
         lark_toks = list(ip.iter_parse())

@@ -17,16 +17,16 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from dsl import ast
-from dsl.deep import deep
+from dsl.core.graph import Graph
 from dsl.errors import NetError, Span
-from dsl.graph import Graph
-from dsl.loader import PRELUDE, PRELUDE_NAME, STRING_FILE, load_saved, loads_program
+from dsl.front import ast
+from dsl.front.deep import deep
+from dsl.front.loader import PRELUDE, PRELUDE_NAME, STRING_FILE, load_saved, loads_program
+from dsl.front.parser import parse
+from dsl.front.program import Program
+from dsl.front.source import decode, read_source
 from dsl.lsp.positions import Lines, Range
 from dsl.lsp.unused import unknown_names
-from dsl.parser import parse
-from dsl.program import Program
-from dsl.source import decode, read_source
 
 MAX_ERRORS = 20  # independent errors reported per document (each costs one more check)
 KEYWORDS = ("input", "train", "use")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dsl.core.ops import REGISTRY, P
+from dsl.front.printer import fmt_value, format_def, format_expr
+from dsl.inspect.opdoc import signature
 from dsl.lsp.analysis import KEYWORDS, Analysis
 from dsl.lsp.hover import comment
-from dsl.opdoc import signature
-from dsl.ops import REGISTRY, P
-from dsl.printer import fmt_value, format_def, format_expr
 from dsl.settings import TrainSettings
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 
-from dsl import ast
-from dsl.graph import Block, Node
+from dsl.core.graph import Block, Node
+from dsl.core.ops import REGISTRY, Op, fmt_shape
+from dsl.front import ast
+from dsl.front.printer import fmt_value, format_def, format_expr
+from dsl.inspect.opdoc import signature
 from dsl.lsp.analysis import Analysis
 from dsl.lsp.index import Occurrence, block_stats, index_of
 from dsl.lsp.positions import Range
-from dsl.opdoc import signature
-from dsl.ops import REGISTRY, Op, fmt_shape
-from dsl.printer import fmt_value, format_def, format_expr
 from dsl.settings import TrainSettings
 
 MAX_SHOWN = 8  # instances listed in one hover (a definition may be used a thousand times)

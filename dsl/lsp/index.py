@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from dsl import ast
+from dsl.core.graph import Block, Node
+from dsl.core.ops import REGISTRY
 from dsl.errors import Span
-from dsl.graph import Block, Node
+from dsl.front import ast
 from dsl.lsp.analysis import Analysis, file_path
 from dsl.lsp.positions import Range
-from dsl.ops import REGISTRY
 
 SpanKey = tuple[str, int, int, int, int]
 

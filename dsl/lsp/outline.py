@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dsl import ast
+from dsl.core.ops import fmt_shape
+from dsl.front import ast
+from dsl.front.printer import fmt_value, format_expr
 from dsl.lsp.analysis import Analysis
 from dsl.lsp.index import block_stats, index_of
 from dsl.lsp.positions import Range
-from dsl.ops import fmt_shape
-from dsl.printer import fmt_value, format_expr
 
 MAX_DETAIL = 80
 

@@ -2,7 +2,7 @@
 
 Checks run on worker threads, debounced after edits, each document on its own (a small file is
 never queued behind a big one); a newer edit cancels the pending check and stops a running one
-at its next checkpoint (`dsl.deep.cancellable`), so the event loop keeps answering requests.
+at its next checkpoint (`dsl.front.deep.cancellable`), so the event loop keeps answering requests.
 Formatting runs off the event loop too, on a thread of its own: each finished check formats the
 same text in the background, so that format-on-save is answered at once from it. A check that
 fails inside netc is logged and the last good results are kept; diagnostics are kept per
@@ -27,8 +27,8 @@ from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from dsl.deep import Cancelled, cancellable
-from dsl.loader import STRING_FILE
+from dsl.front.deep import Cancelled, cancellable
+from dsl.front.loader import STRING_FILE
 from dsl.lsp.analysis import Analysis, Diagnostic, analyze
 from dsl.lsp.complete import completions
 from dsl.lsp.hover import hover

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from dsl import ast
+from dsl.core.ops import REGISTRY
 from dsl.errors import Span, did_you_mean
-from dsl.ops import REGISTRY
+from dsl.front import ast
 
 
 @dataclass(frozen=True)

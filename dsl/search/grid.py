@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dsl.core.graph import Graph
 from dsl.errors import NetError, did_you_mean
-from dsl.graph import Graph
 from dsl.settings import SettingsError, TrainSettings
 
 
@@ -104,7 +104,7 @@ def settings_for(
 
 def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = None, **limits: Any) -> list[Network]:
     """Load every file; a search space gives one Network per variant, a plain file one Network."""
-    from dsl.loader import load_program
+    from dsl.front.loader import load_program
     from dsl.train.checks import check_trainable
 
     found: list[Network] = []

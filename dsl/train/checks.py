@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dsl.core.graph import Graph
+from dsl.core.ops import describe
 from dsl.errors import TrainError
-from dsl.graph import Graph
-from dsl.ops import describe
 
 
 def check_trainable(graph: Graph) -> None:

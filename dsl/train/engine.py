@@ -41,7 +41,7 @@ trains `settings.total_steps(n)` steps, the last epoch cut short); a norm-bias p
 lookahead EMA of the state dict (`ema_*`, `_Ema`), in the checkpoint; alternating flips
 (`flip_mode`); test-time augmentation (`tta`, `_logits`); evaluation after the last epoch only
 (`eval_every_epoch`). Modules take part through two duck-typed methods: `set_epoch(epoch)`, called
-before each epoch, and `calibrate(inputs)`, reached through `dsl.calibrate.calibrate` with the first
+before each epoch, and `calibrate(inputs)`, reached through `dsl.nn.calibrate.calibrate` with the first
 `calibration_images` training images (normalised, not augmented) before the first step of a fresh
 run. A run's seconds: calibration + training + test evaluations, never warm-up or checkpoints.
 
@@ -175,7 +175,7 @@ class Trainer:
     # -- models
     def _factory(self, model: ModelSource) -> tuple[Any, Callable[[], torch.nn.Module]]:
         if hasattr(model, "fingerprint"):  # a dsl graph: same fingerprint, same module
-            from dsl.compile_torch import build
+            from dsl.nn.compile import build
 
             return ("graph", model.fingerprint), (lambda: build(model))
         if callable(model):
@@ -271,7 +271,7 @@ class Trainer:
                     with torch.no_grad():
                         self._logits(slot.eval_fwd, src.head("test", size)[0], s.tta)
                 else:  # the calibration itself (eigh & co. start up here), on a copy of the module
-                    from dsl.calibrate import calibrate
+                    from dsl.nn.calibrate import calibrate
 
                     with self._autocast():
                         calibrate(copy.deepcopy(model), self._layout(src.head("train", size)[0]))
@@ -470,12 +470,12 @@ class Trainer:
         return result
 
     def _calibrate(self, model: torch.nn.Module, src: BatchSource, s: TrainSettings) -> float:
-        """Data-dependent initialisation (`dsl.calibrate`) from the first `calibration_images`
+        """Data-dependent initialisation (`dsl.nn.calibrate`) from the first `calibration_images`
         training images, normalised as training normalises them, not augmented; its seconds
         (0 without a module to calibrate)."""
         if not _calibrated_modules(model):
             return 0.0
-        from dsl.calibrate import calibrate
+        from dsl.nn.calibrate import calibrate
 
         t = time.perf_counter()
         images = self._layout(src.head("train", min(s.calibration_images, src.n_train))[0])

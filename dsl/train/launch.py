@@ -32,7 +32,7 @@ def start_session(req: TrainRequest, world: World | None = None, say: Callable[[
     this process's place in a multi-process run, whose process group is started; only rank 0 writes;
     `say` hears what is being done while the data is read, which can take a while)."""
     from dsl.data import open_dataset
-    from dsl.loader import load_one
+    from dsl.front.loader import load_one
 
     graph = load_one(req.file, req.variant, req.input_shape, req.classes, max_params=req.max_params)
     check_trainable(graph)

@@ -15,8 +15,8 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from dsl.core.graph import Graph
 from dsl.errors import DataError, NetError
-from dsl.graph import Graph
 from dsl.settings import SettingsError
 from dsl.train import checkpoint
 from dsl.train.datapath import check_fit, settle
@@ -104,7 +104,7 @@ def resume_session(
 def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callable[[str], None]) -> Graph:
     """The run's network, from its file if it is there (refused if it changed), else from the
     copy of every source file kept in config.json."""
-    from dsl.loader import load, load_saved
+    from dsl.front.loader import load, load_saved
 
     path = Path(file) if file else (Path(cfg.net_file) if cfg.net_file else None)
     shape = tuple(cfg.input_shape) if cfg.input_shape else None  # the run's own --input / --classes

@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from dsl import __version__
+from dsl.core.graph import Graph
 from dsl.data.named import data_arg
 from dsl.errors import NetError
-from dsl.graph import Graph
 from dsl.settings import TrainSettings
 from dsl.train import checkpoint
 from dsl.train.datapath import Choice, prepare

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
+from dsl.core.graph import Graph
 from dsl.errors import NetError
-from dsl.graph import Graph
 from dsl.settings import TrainSettings
 from dsl.train.rundir import RunConfig, RunDir
 from dsl.train.weights import WeightsError, apply_weights, load_weights, size_bound
@@ -46,8 +46,8 @@ class TrainedRun:
 
 def load_run(run_dir: str | os.PathLike[str], run: int = 0, max_params: int = 1_000_000_000) -> TrainedRun:
     """The trained network of run `run` (0 for the first seed) of a `netc train` folder."""
-    from dsl.compile_torch import build
-    from dsl.loader import load_saved
+    from dsl.front.loader import load_saved
+    from dsl.nn.compile import build
 
     rd = RunDir.open(run_dir)
     cfg = rd.read_config()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dsl.ops import Op, P, Params, Shape, register, same_shape
+from dsl.core.ops import Op, P, Params, Shape, register, same_shape
 
 ACT_FILL = "#fb8072"
 
@@ -50,7 +50,7 @@ def _dropout(ins: list[Shape], p: Params) -> Any:
 
 
 def _drop_path(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import DropPath
+    from dsl.nn.modules import DropPath
 
     return DropPath(p["p"])
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dsl import ast
-from dsl.deep import deep
+from dsl.core.graph import Graph
 from dsl.errors import NetError, did_you_mean
 from dsl.expand import Decisions, Expansion, expand
 from dsl.expand.choices import Assignment, ChoiceWalker, Part, enumerate_decisions, order_key, variant_names
-from dsl.graph import Graph
-from dsl.limits import Limits
-from dsl.printer import format_def, format_expr
+from dsl.front import ast
+from dsl.front.deep import deep
+from dsl.front.limits import Limits
+from dsl.front.printer import format_def, format_expr
 from dsl.settings import TrainSettings
 
 DEFAULT_INPUT = (3, 32, 32)

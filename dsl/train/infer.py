@@ -1,7 +1,7 @@
 """A trained network applied to data: what `netc eval` and `netc predict` run.
 
     from dsl import load_run
-    from dsl.infer import evaluate, predict, read_image
+    from dsl.train.infer import evaluate, predict, read_image
 
     trained = load_run("runs/tiny-20250101-120000")
     ev = evaluate(trained.model, ds.test_x, ds.test_y, trained.settings, trained.classes)

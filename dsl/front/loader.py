@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dsl import ast
-from dsl.deep import deep
+from dsl.core.graph import Graph
 from dsl.errors import NetError, Span
-from dsl.graph import Graph
-from dsl.limits import Limits
-from dsl.parser import parse
-from dsl.program import DEFAULT_INPUT, Program
+from dsl.front import ast
+from dsl.front.deep import deep
+from dsl.front.limits import Limits
+from dsl.front.parser import parse
+from dsl.front.program import DEFAULT_INPUT, Program
+from dsl.front.source import decode, read_source
 from dsl.settings import TrainSettings
-from dsl.source import decode, read_source
 
 PRELUDE = Path(__file__).resolve().parent / "prelude.net"
 PRELUDE_NAME = "prelude.net"

@@ -20,7 +20,7 @@ from typing import Any
 
 from dsl.draw.render import Target
 from dsl.errors import NetError, ToolError
-from dsl.limits import Limits
+from dsl.front.limits import Limits
 
 # watchfiles wakes up this often without changes, to notice a folder that appeared (a `use`d
 # file in a folder created later). The first wake-up also starts the first drawing: by then
@@ -46,7 +46,7 @@ class DrawSpec:
 def dot_source(spec: DrawSpec) -> str:
     """The DOT source of the file's drawing (raises NetError for a mistake in the files)."""
     from dsl.draw import to_dot
-    from dsl.loader import load
+    from dsl.front.loader import load
 
     g = load(spec.file, variant=spec.variant, max_params=spec.max_params)
     return to_dot(
@@ -57,8 +57,8 @@ def dot_source(spec: DrawSpec) -> str:
 def used_files(file: str | os.PathLike[str], max_files: int = Limits().max_imports + 1) -> list[Path]:
     """`file` and every file its `use` lines reach, directly or not (paths as the loader forms
     them). A file that cannot be read or parsed is listed but not followed; at most `max_files`."""
-    from dsl.parser import parse
-    from dsl.source import read_source
+    from dsl.front.parser import parse
+    from dsl.front.source import read_source
 
     order = [Path(file)]
     seen = {os.path.abspath(file)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dsl.ops import INITS, Op, P, Params, Shape, ShapeError, channels, describe, need_flat, register, same_shape
+from dsl.core.ops import INITS, Op, P, Params, Shape, ShapeError, channels, describe, need_flat, register, same_shape
 
 
 def _flatten(ins: list[Shape], p: Params) -> Any:
@@ -34,7 +34,7 @@ def _linear_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
 
 
 def _scale(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import Scale
+    from dsl.nn.modules import Scale
 
     return Scale(p["k"])
 
@@ -50,7 +50,7 @@ def _layer_scale_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _layer_scale(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import LayerScale
+    from dsl.nn.modules import LayerScale
 
     return LayerScale(channels(ins[0]), len(ins[0]) == 3, p["init"], p["init_std"])
 

@@ -49,18 +49,18 @@ _FLOAT = r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+
 def op_names() -> tuple[str, ...]:
     """The ops of the registry (netc's primitives and plugins already loaded), sorted;
     `input` is a keyword of the language, not an op one can call."""
-    from dsl import primitives  # noqa: F401  (registers netc's primitives)
-    from dsl.ops import REGISTRY
+    from dsl.core import primitives  # noqa: F401  (registers netc's primitives)
+    from dsl.core.ops import REGISTRY
 
     return tuple(sorted(n for n in REGISTRY if n not in STATEMENT_KEYWORDS))
 
 
 @functools.lru_cache(maxsize=1)
 def prelude_names() -> tuple[str, ...]:
-    """The definitions of dsl/prelude.net (always loaded), sorted."""
-    from dsl.loader import PRELUDE, PRELUDE_NAME
-    from dsl.parser import parse
-    from dsl.source import read_source
+    """The definitions of dsl/front/prelude.net (always loaded), sorted."""
+    from dsl.front.loader import PRELUDE, PRELUDE_NAME
+    from dsl.front.parser import parse
+    from dsl.front.source import read_source
 
     module = parse(read_source(PRELUDE, display=PRELUDE_NAME), PRELUDE_NAME)
     return tuple(sorted({d.name for d in module.defs}))
@@ -70,7 +70,7 @@ def prelude_names() -> tuple[str, ...]:
 def bare_words() -> tuple[str, ...]:
     """The bare words ops accept as parameter values (`auto`, `same`, `uniform`, ...), sorted;
     op names are left out (they are highlighted as ops)."""
-    from dsl.ops import REGISTRY
+    from dsl.core.ops import REGISTRY
 
     ops = set(op_names())
     return tuple(sorted({c for op in REGISTRY.values() for p in op.params for c in p.choices} - ops))

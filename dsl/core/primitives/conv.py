@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsl.ops import (
+from dsl.core.ops import (
     AUTO,
     Op,
     P,
@@ -252,7 +252,7 @@ def _whiten_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _whiten(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import Whiten
+    from dsl.nn.modules import Whiten
 
     return Whiten(ins[0][0], p["k"], p["eps"], p["bias_epochs"])
 

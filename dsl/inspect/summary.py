@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from dsl.graph import Graph
-from dsl.ops import fmt_shape
+from dsl.core.graph import Graph
+from dsl.core.ops import fmt_shape
 
 
 def rows(graph: Graph, depth: int | None = None) -> list[dict[str, Any]]:

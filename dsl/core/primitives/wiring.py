@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsl.ops import Op, Params, Shape, ShapeError, fmt_shape, register, same_shape
+from dsl.core.ops import Op, Params, Shape, ShapeError, fmt_shape, register, same_shape
 
 
 def _identity(ins: list[Shape], p: Params) -> Any:
@@ -21,7 +21,7 @@ def _add_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _add(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import Add
+    from dsl.nn.modules import Add
 
     return Add()
 
@@ -54,7 +54,7 @@ def _mul_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _mul(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import Mul
+    from dsl.nn.modules import Mul
 
     return Mul(broadcast(ins, "mul")[1])
 
@@ -69,7 +69,7 @@ def _concat_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _concat(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import Concat
+    from dsl.nn.modules import Concat
 
     return Concat()
 

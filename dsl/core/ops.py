@@ -7,10 +7,10 @@ is compiled, so `netc check`, `summary` and `draw` never load it. Shapes are tup
 (C, H, W) for feature maps, (F,) for flat features, (L, D) for tokens (a sequence of L
 vectors of D features, as a transformer sees them).
 
-netc's own primitives (`dsl.primitives`) are registered through `register`, the same public
+netc's own primitives (`dsl.core.primitives`) are registered through `register`, the same public
 call a plugin uses (`dsl.register_op` is the same function):
 
-    from dsl.ops import Op, P, register, same_shape
+    from dsl.core.ops import Op, P, register, same_shape
 
     def build_swish(ins, p):
         import torch.nn
@@ -280,4 +280,4 @@ class ParamError(Exception):
     even kernel); the expander reports it at the call site."""
 
 
-from dsl import primitives as _primitives  # noqa: E402,F401  (registers netc's own ops on import)
+from dsl.core import primitives as _primitives  # noqa: E402,F401  (registers netc's own ops on import)

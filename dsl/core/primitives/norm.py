@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsl.ops import (
+from dsl.core.ops import (
     WEIGHT_PARAMS,
     Builder,
     Op,
@@ -58,7 +58,7 @@ def _bn_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _bn_build(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import batch_norm
+    from dsl.nn.modules import batch_norm
 
     return batch_norm(
         ins[0][0],
@@ -156,7 +156,7 @@ def _layernorm_out(ins: list[Shape], p: Params) -> Shape:
 def _layernorm_build(ins: list[Shape], p: Params) -> Any:
     from torch import nn
 
-    from dsl.torch_modules import LayerNorm2d
+    from dsl.nn.modules import LayerNorm2d
 
     cls = LayerNorm2d if len(ins[0]) == 3 else nn.LayerNorm
     return cls(channels(ins[0]), eps=p["eps"], elementwise_affine=p["affine"])

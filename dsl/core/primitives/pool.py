@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from dsl.ops import (
+from dsl.core.ops import (
     AUTO,
     Op,
     P,
@@ -21,7 +21,7 @@ from dsl.ops import (
     show_value,
     spatial,
 )
-from dsl.primitives.conv import canon, dims
+from dsl.core.primitives.conv import canon, dims
 
 POOL_FILL = "#8dd3c7"
 GLOBAL_FILL = "#b3de69"
@@ -174,13 +174,13 @@ def _global(name: str) -> Callable[[list[Shape], Params], Shape]:
 
 
 def _gmp(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import GlobalMaxPool
+    from dsl.nn.modules import GlobalMaxPool
 
     return GlobalMaxPool()
 
 
 def _gap(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import GlobalAvgPool
+    from dsl.nn.modules import GlobalAvgPool
 
     return GlobalAvgPool()
 

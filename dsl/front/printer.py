@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dsl import ast
+from dsl.front import ast
 
 # Binding strength, loosest first (the grammar's precedence levels).
 _ALT, _SEQ, _NAMED, _SUM, _PRODUCT, _UNARY, _POST, _ATOM = range(8)

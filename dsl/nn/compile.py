@@ -13,9 +13,9 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from dsl.graph import Block, Graph, Node
-from dsl.ops import REGISTRY
-from dsl.torch_modules import freeze, initialise
+from dsl.core.graph import Block, Graph, Node
+from dsl.core.ops import REGISTRY
+from dsl.nn.modules import freeze, initialise
 
 
 def _module_for(node: Node, in_shapes: list[tuple[int, ...]]) -> nn.Module:

@@ -6,8 +6,8 @@ Generated from the registry itself, so they list plugins' ops too and can never 
 
 from __future__ import annotations
 
-from dsl.ops import AUTO, REGISTRY, Op, P
-from dsl.printer import fmt_value
+from dsl.core.ops import AUTO, REGISTRY, Op, P
+from dsl.front.printer import fmt_value
 
 
 def _default(p: P) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dsl.ops import AUTO, Op, P, ParamError, Params, Shape, ShapeError, need_map, need_tokens, register
+from dsl.core.ops import AUTO, Op, P, ParamError, Params, Shape, ShapeError, need_map, need_tokens, register
 
 TOKEN_FILL = "#80b1d3"
 ATTENTION_FILL = "#bebada"
@@ -28,7 +28,7 @@ def _patchify_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _patchify(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import Patchify
+    from dsl.nn.modules import Patchify
 
     return Patchify(ins[0][0], p["c"], p["patch"], p["bias"])
 
@@ -44,7 +44,7 @@ def _to_tokens_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _to_tokens(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import MapToTokens
+    from dsl.nn.modules import MapToTokens
 
     return MapToTokens()
 
@@ -67,7 +67,7 @@ def _to_map_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _to_map(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import TokensToMap
+    from dsl.nn.modules import TokensToMap
 
     return TokensToMap(p["h"], ins[0][0] // p["h"])
 
@@ -79,7 +79,7 @@ def _class_token_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _class_token(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import ClassToken
+    from dsl.nn.modules import ClassToken
 
     return ClassToken(ins[0][1])
 
@@ -89,7 +89,7 @@ def _pos_embedding_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _pos_embedding(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import PositionEmbedding
+    from dsl.nn.modules import PositionEmbedding
 
     return PositionEmbedding(*ins[0])
 
@@ -99,7 +99,7 @@ def _token_pool_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _token_pool(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import TokenPool
+    from dsl.nn.modules import TokenPool
 
     return TokenPool(p["mode"])
 
@@ -113,7 +113,7 @@ def _attention_out(ins: list[Shape], p: Params) -> Shape:
 
 
 def _attention(ins: list[Shape], p: Params) -> Any:
-    from dsl.torch_modules import SelfAttention, freeze
+    from dsl.nn.modules import SelfAttention, freeze
 
     module = SelfAttention(ins[0][1], p["heads"], p["dropout"], p["bias"])
     if p["frozen"]:

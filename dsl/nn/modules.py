@@ -1,7 +1,7 @@
 """The torch side of netc's primitives: small modules torch.nn lacks, and weight initialisers.
 
-Imported only when a graph is compiled (`dsl.compile_torch`), never by the front end: each
-op's builder in `dsl.primitives` imports what it needs from here or from torch.nn.
+Imported only when a graph is compiled (`dsl.nn.compile`), never by the front end: each
+op's builder in `dsl.core.primitives` imports what it needs from here or from torch.nn.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.tree import Meta, Tree
 from lark.visitors import Transformer_NonRecursive
 
-from dsl import ast
 from dsl.errors import NetError, Span
+from dsl.front import ast
 
 MAX_DEPTH = 200  # expression nesting (brackets, calls, postfix operators) within one statement
 MAX_DIGITS = 18  # whole numbers in a .net file; beyond, Python's int/float conversions misbehave
@@ -56,8 +56,8 @@ _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "__ANON_1", "CIRCUMFLEX", "QMARK
 
 def grammar_path() -> Path:
     """The grammar ships as `grammar/net.lark` (source tree) or `dsl/grammar/` (wheel)."""
-    here = Path(__file__).resolve().parent
-    for cand in (here.parent / "grammar" / "net.lark", here / "grammar" / "net.lark"):
+    package = Path(__file__).resolve().parents[1]  # dsl/
+    for cand in (package.parent / "grammar" / "net.lark", package / "grammar" / "net.lark"):
         if cand.is_file():
             return cand
     from importlib import resources

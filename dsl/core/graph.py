@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from dsl.core.ops import REGISTRY, fmt_shape
 from dsl.errors import Span
-from dsl.ops import REGISTRY, fmt_shape
 
 if TYPE_CHECKING:
     from dsl.settings import TrainSettings
@@ -134,8 +134,8 @@ class Graph:
         )
 
     def _repr_html_(self) -> str:
-        """The summary as an HTML table (`dsl.summary.as_html`; never runs Graphviz)."""
-        from dsl.summary import as_html
+        """The summary as an HTML table (`dsl.inspect.summary.as_html`; never runs Graphviz)."""
+        from dsl.inspect.summary import as_html
 
         return as_html(self)
 
@@ -155,7 +155,7 @@ class Graph:
         if not (wanted("image/svg+xml") or wanted("text/html")):
             return bundle
         from dsl.draw import notebook_svg
-        from dsl.summary import as_html
+        from dsl.inspect.summary import as_html
 
         svg, note = notebook_svg(self)
         if svg is not None and wanted("image/svg+xml"):
