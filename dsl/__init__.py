@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from dsl.core import graph as _graph
 from dsl.errors import NetError
 
 if TYPE_CHECKING:
@@ -21,12 +22,33 @@ if TYPE_CHECKING:
 
     from dsl.core.graph import Graph
     from dsl.core.ops import Op
+    from dsl.job import Job
     from dsl.train.trained import TrainedRun
 
 __version__ = "0.1.0"
+
+
+class _LazyNotebook:
+    """`dsl.core.graph.Display`, importing `dsl.inspect.notebook` (and Graphviz) only when a
+    notebook shows a graph."""
+
+    def bundle(self, graph: Graph, include: Any, exclude: Any) -> dict[str, str]:
+        from dsl.inspect.notebook import bundle
+
+        return bundle(graph, include, exclude)
+
+    def table(self, graph: Graph) -> str:
+        from dsl.inspect.notebook import table
+
+        return table(graph)
+
+
+_graph.DISPLAY[:] = [_LazyNotebook()]  # notebooks show a graph's diagram and summary (the core imports no consumer)
 __all__ = [
     "load",
     "loads",
+    "load_job",
+    "loads_job",
     "build",
     "draw",
     "load_run",
@@ -50,6 +72,21 @@ def loads(text: str | bytes, variant: str | None = None, filename: str = "<strin
     from dsl.front.loader import loads as _loads
 
     return _loads(text, variant=variant, filename=filename, **limits)
+
+
+def load_job(path: str | os.PathLike[str], variant: str | None = None, **limits: Any) -> Job:
+    """The network of a .net file with its training recipe (`.graph`, `.settings`, `.sources`); a
+    search space needs `variant`."""
+    from dsl.front.loader import load_job as _load_job
+
+    return _load_job(path, variant, **limits)
+
+
+def loads_job(text: str | bytes, variant: str | None = None, filename: str = "<string>", **limits: Any) -> Job:
+    """Like `load_job`, from a string."""
+    from dsl.front.loader import loads_job as _loads_job
+
+    return _loads_job(text, variant, filename, **limits)
 
 
 def variants(path: str | os.PathLike[str], **limits: Any) -> list[str]:

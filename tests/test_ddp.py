@@ -207,22 +207,23 @@ def test_a_process_that_dies_is_named_with_how_to_resume(tmp_path):
             assert proc.poll() is None and time.time() < deadline, proc.communicate()
             time.sleep(0.05)
         victim = None
-        for pid in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    env = f.read().split(b"\0")
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmdline = f.read()
-            except OSError:
-                continue
-            if f"RANK={rank}".encode() in env and str(run).encode() in cmdline:
-                victim = int(pid)
-        assert victim is not None
+        while victim is None and time.time() < deadline:  # the worker of that rank (it started by now)
+            for pid in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        env = f.read().split(b"\0")
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                except OSError:
+                    continue
+                if f"RANK={rank}".encode() in env and str(run).encode() in cmdline:
+                    victim = int(pid)
+        assert victim is not None, "the worker process was not found"
         os.kill(victim, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 128 + 9, err
+    assert proc.returncode == 128 + 9, (proc.returncode, out, err)
     assert "internal error" not in err and "Traceback" not in err, err
     assert f"process {rank}/2 of the run was killed (SIGKILL)" in err
     assert f"netc train --resume {run} --gpus 2" in err, err

@@ -49,8 +49,8 @@ def test_the_readme_tour_is_a_working_net():
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     tour = text.split("# my_net.net", 1)[1].split("```", 1)[0]
-    g = dsl.loads(tour, filename="my_net.net")
-    assert g.output_shape == (10,) and g.settings.epochs == 20
+    job = dsl.loads_job(tour, filename="my_net.net")
+    assert job.graph.output_shape == (10,) and job.settings.epochs == 20
 
 
 USER_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

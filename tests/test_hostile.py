@@ -113,8 +113,8 @@ def test_every_line_ending_style_works(netc, write, ending):
     path = write("e.net", text.encode())
     r = check(netc, path)
     assert r.code == 0, r.err
-    g = dsl.load(path)
-    assert g.settings.epochs == 3 and "layer1/res/add" in g.nodes
+    job = dsl.load_job(path)
+    assert job.settings.epochs == 3 and "layer1/res/add" in job.graph.nodes
     bad = write("bad.net", ending.join(["input 3x32x32", "prep ->", "lyer1"]).encode())
     r = check(netc, bad)
     assert r.code == 2 and "bad.net:3:1" in r.err, r.err  # lines still count with any ending

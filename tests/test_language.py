@@ -85,24 +85,25 @@ def test_use_imports_relative_to_the_importing_file(write):
     write("lib/blocks.net", 'use "more.net"\nstem = conv(c=w)\nw_default = relu')
     write("lib/more.net", "head = gmp -> linear(5)\ntrain { epochs = 7 }")
     main = write("lib/../main.net", 'use "lib/blocks.net"\nnet = conv(4) -> head\ntrain { batch_size = 32 }')
-    g = dsl.load(main)
-    assert g.output_shape == (5,)
-    assert g.settings.epochs == 7 and g.settings.batch_size == 32
-    assert g.settings.lr == ((0, 0.0), (1, 0.4), (7, 0.0))  # epochs without lr: the default schedule, stretched
+    job = dsl.load_job(main)
+    assert job.graph.output_shape == (5,)
+    assert job.settings.epochs == 7 and job.settings.batch_size == 32
+    assert job.settings.lr == ((0, 0.0), (1, 0.4), (7, 0.0))  # epochs without lr: the default schedule, stretched
 
 
 def test_training_settings_default_to_the_article_recipe():
-    g = dsl.loads("relu -> gmp -> fc")
-    s = g.settings
+    s = dsl.loads_job("relu -> gmp -> fc").settings
     assert (s.epochs, s.batch_size, s.momentum, s.weight_decay) == (24, 512, 0.9, 5e-4)
     assert s.lr == ((0, 0.0), (5, 0.4), (24, 0.0))
     assert (s.pad, s.flip, s.cutout) == (4, True, 8)
 
 
 def test_train_section_overrides():
-    g = dsl.loads("relu -> gmp -> fc\ntrain { epochs = 60, lr = [(0, 0), (12, 0.4), (60, 0)], cutout = 12 }")
-    assert g.settings.epochs == 60 and g.settings.cutout == 12
-    assert g.settings.lr[1] == (12, 0.4)
+    s = dsl.loads_job(
+        "relu -> gmp -> fc\ntrain { epochs = 60, lr = [(0, 0), (12, 0.4), (60, 0)], cutout = 12 }"
+    ).settings
+    assert s.epochs == 60 and s.cutout == 12
+    assert s.lr[1] == (12, 0.4)
 
 
 def test_primitives_all_parse_with_their_parameters():

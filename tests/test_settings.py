@@ -46,7 +46,7 @@ def test_defaults_are_the_article_recipe_in_one_place():
 
 def test_epochs_in_the_file_stretch_the_default_schedule_like_the_flag():
     """Regression: `train { epochs = 4 }` kept the 24-epoch knots (lr never annealed)."""
-    from_file = dsl.loads("relu -> gmp -> fc\ntrain { epochs = 4 }").settings
+    from_file = dsl.loads_job("relu -> gmp -> fc\ntrain { epochs = 4 }").settings
     from_flag = TrainSettings().with_overrides(epochs=4)
     assert from_file == from_flag
     assert from_file.lr[-1] == (4, 0.0) and from_file.lr[1][1] == 0.4
@@ -86,8 +86,8 @@ def test_nonsense_in_the_file_is_refused_where_it_is_written(text, message, wher
 
 def test_an_imported_file_may_set_what_the_main_file_overrides(write):
     write("lib.net", "train { epochs = 10, cutout = 4 }")
-    g = dsl.load(write("main.net", 'use "lib.net"\nrelu -> gmp -> fc\ntrain { epochs = 12 }'))
-    assert (g.settings.epochs, g.settings.cutout, g.settings.lr[-1]) == (12, 4, (12, 0.0))
+    s = dsl.load_job(write("main.net", 'use "lib.net"\nrelu -> gmp -> fc\ntrain { epochs = 12 }')).settings
+    assert (s.epochs, s.cutout, s.lr[-1]) == (12, 4, (12, 0.0))
 
 
 def test_json_round_trip_and_refusals():
@@ -151,7 +151,7 @@ def test_every_setting_is_in_both_documentation_tables():
 
 
 def test_fractional_epochs_and_their_steps():
-    s = dsl.loads("relu -> gmp -> fc\ntrain { epochs = 9.9 }").settings
+    s = dsl.loads_job("relu -> gmp -> fc\ntrain { epochs = 9.9 }").settings
     assert s.epochs == 9.9 and s.epoch_count == 10 and s.lr[-1] == (9.9, 0.0)  # the default stretched
     ten = TrainSettings().with_overrides(epochs=10.0)
     assert ten.epochs == 10 and isinstance(ten.epochs, int) and ten == TrainSettings().with_overrides(epochs=10)

@@ -136,8 +136,8 @@ def test_engine_api_reuses_the_model_and_is_deterministic():
 
     with tempfile.TemporaryDirectory() as d:
         ds = load_dataset(write_npz(pathlib.Path(d) / "d.npz", 128, 64))
-        graph = dsl.loads((write_net(pathlib.Path(d) / "t.net", epochs=2)).read_text(), filename="t.net")
-    settings = graph.settings
+        job = dsl.loads_job((write_net(pathlib.Path(d) / "t.net", epochs=2)).read_text(), filename="t.net")
+    graph, settings = job.graph, job.settings
     trainer = Trainer("cpu")
     data = prepare_data(ds, settings, trainer.device, trainer.precision)
     a = trainer.run(graph, data, settings, seed=3)

@@ -517,7 +517,7 @@ def test_the_documented_airbench_settings_are_airbenchs_recipe():
 
     text = (REPO / "docs/training.md").read_text().split("### airbench94")[1]
     block = text.split("```\n")[1]
-    s = dsl.loads(f"input 3x32x32\nconv_bn(8) -> gmp -> linear(10)\n{block}").settings
+    s = dsl.loads_job(f"input 3x32x32\nconv_bn(8) -> gmp -> linear(10)\n{block}").settings
     n, bs = 50_000, 1024
     assert (s.steps_per_epoch(n), s.total_steps(n), s.epoch_count) == (48, 476, 10)
     total = 476

@@ -78,7 +78,7 @@ def test_the_other_optimizers_settings_are_refused_from_python_unless_default():
 
 
 def test_a_vit_recipe_from_the_file():
-    s = dsl.loads(
+    s = dsl.loads_job(
         "relu -> gmp -> fc\ntrain { optimizer = adamw, lr = [(0, 0), (5, 1e-3), (100, 0)], epochs = 100, "
         "lr_curve = cosine, betas = (0.9, 0.95), adam_eps = 1e-6, weight_decay = 0.05, decay_all = false, "
         "label_smoothing = 0.1 }"

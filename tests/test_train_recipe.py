@@ -110,7 +110,7 @@ def test_compiled_residual_l1_l3_follows_the_reference_trajectory(monkeypatch):
         initial.update({k: v.clone() for k, v in net.state_dict().items()})
         return net
 
-    settings = graph.settings.with_overrides(
+    settings = dsl.load_job(REPO / "nets" / "residual_l1_l3.net").settings.with_overrides(
         epochs=epochs, batch_size=bs, eval_batch_size=bs, lr=[(0, 0.0), (1, 0.4), (epochs, 0.0)]
     )
     ds = Dataset(

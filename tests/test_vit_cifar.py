@@ -19,7 +19,7 @@ def test_the_file_checks_summarises_and_draws(netc, tmp_path):
     g = dsl.load(VIT)
     assert g.input_shape == (3, 32, 32) and g.output_shape == (10,)
     assert g.params == 3_195_146
-    s = g.settings
+    s = dsl.load_job(VIT).settings
     assert (s.optimizer, s.lr_curve, s.decay_all, s.label_smoothing) == ("adamw", "cosine", False, 0.1)
     assert netc("summary", VIT).code == 0
     for level in ("blocks", "ops"):

@@ -8,17 +8,14 @@ parameters (all concrete: no `auto` is left), the names of its inputs and its ou
 from __future__ import annotations
 
 import hashlib
-import re
+import html
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from dsl.core.ops import REGISTRY, fmt_shape
 from dsl.errors import Span
-
-if TYPE_CHECKING:
-    from dsl.settings import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,6 @@ class Graph:
     input_shape: tuple[int, ...]
     nodes: dict[str, Node]
     output: str
-    settings: TrainSettings
     blocks: dict[str, Block] = field(default_factory=dict)
     variant_names: list[str] = field(default_factory=list)  # non-empty for a search space
     sources: dict[str, str] = field(default_factory=dict)  # every file read (as the user names it) -> text
@@ -133,40 +129,37 @@ class Graph:
             f"{fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}"
         )
 
-    def _repr_html_(self) -> str:
-        """The summary as an HTML table (`dsl.inspect.summary.as_html`; never runs Graphviz)."""
-        from dsl.inspect.summary import as_html
-
-        return as_html(self)
-
     def _repr_mimebundle_(
         self, include: Container[str] | None = None, exclude: Container[str] | None = None
     ) -> dict[str, str]:
-        """What Jupyter shows: the blocks view as SVG, the same diagram above the summary table
-        as HTML (notebooks prefer HTML), `describe()` as plain text. Without a diagram (no
-        Graphviz, `dot` failed, over 2,000 ops) the SVG is left out and the HTML says why."""
+        """What Jupyter shows: what the registered display gives (`dsl.inspect.notebook`: the
+        blocks view above the summary table), else `describe()` as plain text."""
+        if DISPLAY:
+            return DISPLAY[0].bundle(self, include, exclude)
+        return {"text/plain": self.describe()}
 
-        def wanted(mime: str) -> bool:
-            return (include is None or mime in include) and (exclude is None or mime not in exclude)
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table, from the registered display (never runs Graphviz)."""
+        if DISPLAY:
+            return DISPLAY[0].table(self)
+        return html.escape(self.describe())
 
-        bundle: dict[str, str] = {}
-        if wanted("text/plain"):
-            bundle["text/plain"] = self.describe()
-        if not (wanted("image/svg+xml") or wanted("text/html")):
-            return bundle
-        from dsl.draw import notebook_svg
-        from dsl.inspect.summary import as_html
 
-        svg, note = notebook_svg(self)
-        if svg is not None and wanted("image/svg+xml"):
-            bundle["image/svg+xml"] = svg
-        if wanted("text/html"):
-            picture = ""  # dot's SVG element, without the XML prolog, doctype and comments before it
-            start = re.search(r"^<svg\b", svg, re.MULTILINE) if svg is not None else None
-            if svg is not None and start is not None:
-                picture = svg[start.start() :]
-            bundle["text/html"] = f'<div class="netc-graph">\n{picture}{as_html(self, note=note)}\n</div>'
-        return bundle
+class Display(Protocol):
+    """How a notebook shows a graph (`dsl.inspect.notebook`)."""
+
+    def bundle(self, graph: Graph, include: Container[str] | None, exclude: Container[str] | None) -> dict[str, str]:
+        """Jupyter's mime bundle."""
+        ...
+
+    def table(self, graph: Graph) -> str:
+        """The summary table as HTML."""
+        ...
+
+
+# How a notebook shows a graph: set by `dsl` on import (`dsl.inspect.notebook`), so that the core
+# imports no consumer (drawing, summary) itself.
+DISPLAY: list[Display] = []
 
 
 Record = tuple[str, str, dict[str, Any], tuple[str, ...], tuple[int, ...]]  # name, op, params, inputs, shape

@@ -102,12 +102,12 @@ def _network(req: ExportRequest, is_run: bool) -> _Network:
         classes = list(named) if len(named) == trained.graph.output_shape[0] else None  # only names the data gave
         pre = Preprocessing.of(trained.graph, trained.settings, classes)
         return _Network(trained.graph, trained.model, True, pre)
-    from dsl.front.loader import load_one
+    from dsl.front.loader import load_job
     from dsl.nn.compile import build
 
-    graph = load_one(req.source, variant=req.variant, max_params=req.max_params)
+    job = load_job(req.source, variant=req.variant, max_params=req.max_params)
     torch.manual_seed(req.seed)
-    return _Network(graph, build(graph), False, Preprocessing.of(graph, graph.settings, None))
+    return _Network(job.graph, build(job.graph), False, Preprocessing.of(job.graph, job.settings, None))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

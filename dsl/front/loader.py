@@ -23,6 +23,7 @@ from dsl.front.limits import Limits
 from dsl.front.parser import parse
 from dsl.front.program import DEFAULT_INPUT, Program
 from dsl.front.source import decode, read_source
+from dsl.job import Job
 from dsl.settings import TrainSettings
 
 PRELUDE = Path(__file__).resolve().parent / "prelude.net"
@@ -232,25 +233,40 @@ def load(
     return load_program(path, input_shape, classes, **limits).graph(variant)
 
 
-def load_one(
+def load_job(
     path: str | os.PathLike[str],
     variant: str | None = None,
     input_shape: tuple[int, ...] | None = None,
     classes: int | None = None,
     **limits: Any,
-) -> Graph:
-    """Like `load`, for a command that needs one network: a search space without `variant` is
-    refused with its variants listed (its 'all options' graph is for drawing and summaries)."""
-    program = load_program(path, input_shape, classes, **limits)
+) -> Job:
+    """The network of a .net file with its training recipe, for a command that trains or exports
+    one network: a search space without `variant` is refused with its variants listed (its 'all
+    options' graph is for drawing and summaries)."""
+    return _one(load_program(path, input_shape, classes, **limits), variant, str(path))
+
+
+def loads_job(
+    text: str | bytes,
+    variant: str | None = None,
+    filename: str = STRING_FILE,
+    input_shape: tuple[int, ...] | None = None,
+    **limits: Any,
+) -> Job:
+    """Like `load_job`, from text."""
+    return _one(loads_program(text, filename, input_shape, **limits), variant, filename)
+
+
+def _one(program: Program, variant: str | None, shown: str) -> Job:
     if variant is None:
         names = [v.name for v in program.variants()]
         if names:
             raise NetError(
-                f"'{path}' is a search space of {len(names)} networks; pick one with --variant",
-                file=str(path),
+                f"'{shown}' is a search space of {len(names)} networks; pick one with --variant",
+                file=shown,
                 hint="its variants: " + ", ".join(names),
             )
-    return program.graph(variant)
+    return program.job(variant)
 
 
 def loads(

@@ -14,6 +14,7 @@ from dsl.front import ast
 from dsl.front.deep import deep
 from dsl.front.limits import Limits
 from dsl.front.printer import format_def, format_expr
+from dsl.job import Job
 from dsl.settings import TrainSettings
 
 DEFAULT_INPUT = (3, 32, 32)
@@ -153,12 +154,15 @@ class Program:
             input_shape=self.input_shape,
             nodes=exp.nodes,
             output=exp.output,
-            settings=self.settings,
             blocks=exp.blocks,
             variant_names=names,
             sources=dict(self.sources),
             net_span=self.net_span,
         )
+
+    def job(self, variant: str | None = None) -> Job:
+        """The network (of one variant) with the file's training recipe and the files read."""
+        return Job(self.graph(variant), self.settings, dict(self.sources))
 
     def declared_classes(self) -> int | None:
         """The `classes = N` the file (or what it imports) sets; None when only the prelude's default applies."""

@@ -33,6 +33,7 @@ class Network:
     variant: str | None  # the variant name to pass to dsl.load (None for a plain net)
     graph: Graph
     net_hash: str
+    settings: TrainSettings = field(repr=False)  # the file's own recipe
 
     @property
     def canonical(self) -> str:
@@ -115,10 +116,10 @@ def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = No
         if vs:
             for v in vs:
                 g = prog.graph(v.name)
-                found.append(Network(v.name, str(f), v.name, g, g.fingerprint))
+                found.append(Network(v.name, str(f), v.name, g, g.fingerprint, prog.settings))
         else:
             g = prog.graph()
-            found.append(Network(prog.name, str(f), None, g, g.fingerprint))
+            found.append(Network(prog.name, str(f), None, g, g.fingerprint, prog.settings))
     for n in found:
         check_trainable(n.graph)
     all_names = [n.name for n in found]
@@ -164,7 +165,7 @@ def plan(
     for n in nets:
         lengths: list[int | None] = list(epochs) if epochs else [None]  # None: the file's own length
         for e in lengths:
-            s = settings_for(n.graph.settings, e, overrides, n.file)
+            s = settings_for(n.settings, e, overrides, n.file)
             ch = config_hash(n.net_hash, s, data_id, precision)
             for r in range(runs):
                 specs.append(RunSpec(n, s.epochs, seed + r, s, ch))

@@ -32,9 +32,10 @@ def start_session(req: TrainRequest, world: World | None = None, say: Callable[[
     this process's place in a multi-process run, whose process group is started; only rank 0 writes;
     `say` hears what is being done while the data is read, which can take a while)."""
     from dsl.data import open_dataset
-    from dsl.front.loader import load_one
+    from dsl.front.loader import load_job
 
-    graph = load_one(req.file, req.variant, req.input_shape, req.classes, max_params=req.max_params)
+    job = load_job(req.file, req.variant, req.input_shape, req.classes, max_params=req.max_params)
+    graph = job.graph
     check_trainable(graph)
     overrides: dict[str, Any] = {"epochs": req.epochs, "batch_size": req.batch_size}
     for key, value in TrainSettings.assignments(req.sets).items():
@@ -42,7 +43,7 @@ def start_session(req: TrainRequest, world: World | None = None, say: Callable[[
             raise NetError(f"--set {key} and --{key.replace('_', '-')} both set {key}; give one", file=req.file)
         overrides[key] = value
     try:
-        settings = graph.settings.with_overrides(**overrides)
+        settings = job.settings.with_overrides(**overrides)
     except SettingsError as err:
         raise NetError(
             err.message, file=req.file, hint="check the flags and the file's train { ... } section"

@@ -15,8 +15,8 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from dsl.core.graph import Graph
 from dsl.errors import DataError, NetError
+from dsl.job import Job
 from dsl.settings import SettingsError
 from dsl.train import checkpoint
 from dsl.train.datapath import check_fit, settle
@@ -55,8 +55,9 @@ def resume_session(
                 file=str(rd.path),
                 hint="train it again (without --no-checkpoint to be able to resume)",
             )
-        graph = _same_network(cfg, file, max_params, say)
-        _same_settings(cfg, graph, rd)
+        job = _same_network(cfg, file, max_params, say)
+        _same_settings(cfg, job, rd)
+        graph = job.graph
         d = cfg.data
         ds = open_dataset(data or d.arg, limit=d.limit, limit_test=d.limit_test, channels=graph.input_shape[0])
         check_fit(ds, graph, cfg.settings)
@@ -101,17 +102,18 @@ def resume_session(
         raise
 
 
-def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callable[[str], None]) -> Graph:
-    """The run's network, from its file if it is there (refused if it changed), else from the
-    copy of every source file kept in config.json."""
-    from dsl.front.loader import load, load_saved
+def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callable[[str], None]) -> Job:
+    """The run's network (and its file's recipe), from its file if it is there (refused if it
+    changed), else from the copy of every source file kept in config.json."""
+    from dsl.front.loader import load_program, load_saved
 
     path = Path(file) if file else (Path(cfg.net_file) if cfg.net_file else None)
     shape = tuple(cfg.input_shape) if cfg.input_shape else None  # the run's own --input / --classes
     if path is not None and path.exists():
-        graph = load(path, cfg.variant, shape, cfg.classes, max_params=max_params)
+        job = load_program(path, shape, cfg.classes, max_params=max_params).job(cfg.variant)
+        graph = job.graph
         if graph.fingerprint == cfg.fingerprint:
-            return graph
+            return job
         changes = changed_sources(cfg.sources, relative_sources(graph)[1])
         detail = "\n  ".join(changes) if changes else "its files are unchanged, but this netc expands them differently"
         raise NetError(
@@ -120,7 +122,8 @@ def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callab
             file=str(path),
             hint="undo the change to resume, or train the changed network as a new run",
         )
-    graph = load_saved(cfg.sources, cfg.main_source, shape, cfg.classes, max_params=max_params).graph(cfg.variant)
+    job = load_saved(cfg.sources, cfg.main_source, shape, cfg.classes, max_params=max_params).job(cfg.variant)
+    graph = job.graph
     if graph.fingerprint != cfg.fingerprint:
         raise NetError(
             "the copy of the network saved in config.json expands differently with this netc "
@@ -129,13 +132,14 @@ def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callab
             hint="resume with the netc version that started the run",
         )
     say(f"note: {path or 'the net file'} is gone; using the copy of its sources saved in config.json")
-    return graph
+    return job
 
 
-def _same_settings(cfg: RunConfig, graph: Graph, rd: RunDir) -> None:
+def _same_settings(cfg: RunConfig, job: Job, rd: RunDir) -> None:
     """The file's settings with the run's own flags must still give the run's settings."""
+    graph = job.graph
     try:
-        now = graph.settings.with_overrides(**cfg.overrides)
+        now = job.settings.with_overrides(**cfg.overrides)
     except (SettingsError, TypeError) as err:
         raise NetError(f"the run's flags no longer apply to the file's settings ({err})", file=str(rd.config)) from None
     if now != cfg.settings:
