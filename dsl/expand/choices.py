@@ -21,19 +21,11 @@ from dsl.core.ops import REGISTRY
 from dsl.errors import NetError
 from dsl.expand.bind import match_args
 from dsl.expand.env import Binding, Env, Thunk, Value
-from dsl.expand.values import evaluate, is_value
+from dsl.expand.values import evaluate, is_value, scale_chain, top_env
 from dsl.front import ast
 from dsl.front.deep import checkpoint
 from dsl.front.limits import Limits
 from dsl.front.printer import format_expr
-
-
-def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:
-    """See `expander.scale_chain` (the walker reads scales the same way)."""
-    from dsl.expand.expander import scale_chain as chain
-
-    return chain(e, env)
-
 
 # (label of the chosen block, location label or None, the choice node)
 Part = tuple[str, "str | None", ast.Choice]
@@ -111,7 +103,7 @@ class ChoiceWalker:
     only when the walk itself would exceed its bound of visits."""
 
     def __init__(self, defs: dict[str, ast.Def], limits: Limits):
-        self.top = Env(defs)
+        self.top = top_env(defs)
         self.limits = limits
         self.max_visits = 4 * limits.max_space_ops  # a few visits per op (calls, sequences)
 

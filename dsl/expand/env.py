@@ -47,23 +47,14 @@ Binding = Value | Thunk
 
 class Env:
     """The names visible at one point: the program's definitions (and which of them are value
-    definitions, worked out once: `values.value_definitions`) and a call's parameters."""
+    definitions, worked out once: `values.top_env` makes the top-level one) and a call's parameters."""
 
     __slots__ = ("defs", "local", "value_defs")
 
-    def __init__(
-        self,
-        defs: dict[str, ast.Def],
-        local: dict[str, Binding] | None = None,
-        value_defs: frozenset[str] | None = None,
-    ):
+    def __init__(self, defs: dict[str, ast.Def], local: dict[str, Binding] | None, value_defs: frozenset[str]):
         self.defs = defs
         self.local: dict[str, Binding] = local or {}
-        if value_defs is None:
-            from dsl.expand.values import value_definitions
-
-            value_defs = value_definitions(defs)
-        self.value_defs = value_defs
+        self.value_defs = value_defs  # `values.top_env` works them out
 
     def child(self, local: dict[str, Binding]) -> Env:
         """The environment inside a definition's body."""

@@ -18,23 +18,12 @@ from dsl.expand.bind import bind_def, prim_params
 from dsl.expand.builder import GraphBuilder, OpNode, Scope
 from dsl.expand.choices import Decisions, option_label
 from dsl.expand.env import Env, Thunk, Value, is_symbol
-from dsl.expand.values import evaluate, is_value, is_value_def
+from dsl.expand.values import evaluate, is_value, is_value_def, scale_chain, top_env
 from dsl.front import ast
 from dsl.front.limits import Limits
 from dsl.front.printer import fmt_value, format_expr
 
 _SCALE = REGISTRY["scale"]
-
-
-def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:
-    """`x*a*b` read as x scaled by a then by b: (the `*` nodes, innermost first; x). Walked once,
-    so a long chain costs its length, not its length squared."""
-    factors: list[ast.BinOp] = []
-    node: ast.Expr = e
-    while isinstance(node, ast.BinOp) and node.op == "*" and is_value(node.right, env):
-        factors.append(node)
-        node = node.left
-    return factors[::-1], node
 
 
 class DefinitionCycle(NetError):
@@ -45,7 +34,7 @@ class Expander:
     """Expands one network expression under one set of search-space decisions."""
 
     def __init__(self, defs: dict[str, ast.Def], input_shape: tuple[int, ...], limits: Limits, decisions: Decisions):
-        self.top = Env(defs)
+        self.top = top_env(defs)
         self.limits = limits
         self.decisions = decisions
         self.builder = GraphBuilder(input_shape, limits)

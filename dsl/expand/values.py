@@ -162,3 +162,19 @@ def _checked(v: Any, span: Span) -> int | float:
     if abs(v) > MAX_MAGNITUDE:
         raise NetError(f"the result {v:.4g} is out of range", span)
     return v
+
+
+def top_env(defs: dict[str, ast.Def]) -> Env:
+    """The top-level environment of a program's definitions (which of them are values worked out once)."""
+    return Env(defs, None, value_definitions(defs))
+
+
+def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:
+    """`x*a*b` read as x scaled by a then by b: (the `*` nodes, innermost first; x). Walked once,
+    so a long chain costs its length, not its length squared."""
+    factors: list[ast.BinOp] = []
+    node: ast.Expr = e
+    while isinstance(node, ast.BinOp) and node.op == "*" and is_value(node.right, env):
+        factors.append(node)
+        node = node.left
+    return factors[::-1], node

@@ -169,10 +169,9 @@ class Program:
         d = self.defs.get("classes")
         if d is None or d.file == "prelude.net" or d.params:
             return None
-        from dsl.expand.env import Env
-        from dsl.expand.values import evaluate, is_value
+        from dsl.expand.values import evaluate, is_value, top_env
 
-        env = Env(self.defs)
+        env = top_env(self.defs)
         if not is_value(d.body, env):
             return None
         v = evaluate(d.body, env, None)

@@ -46,4 +46,3 @@ def table(graph: Graph) -> str:
     from dsl.inspect.summary import as_html
 
     return as_html(graph)
-
