@@ -195,6 +195,27 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def append_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Append `data` to the regular file `path` (created, with the mode the umask gives, when new) and
+    fsync it: the cost of one record, however long the file. On a failure (disk full) the file is cut
+    back to its old length, so it never keeps half a record, and FileWriteError says why."""
+    target = output_path(path)
+    try:
+        f = open(target, "ab")  # noqa: SIM115 (closed below, after the cut-back on failure)
+    except OSError as err:
+        raise write_error(target, err) from None
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        try:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                f.truncate(size)
+            raise write_error(target, err) from None
+
+
 def write_together(files: Sequence[tuple[str | os.PathLike[str], bytes]]) -> None:
     """Write several files as one output: each file's data goes to a temporary file beside it
     first, and only once all are on disk are they renamed into place. A failure before that

@@ -518,3 +518,22 @@ def test_fractional_epochs_are_a_group_of_their_own(tmp_path, netc):
         "| A | 10 | 1 | 50.00% | 0/1 ≥ 94.00% | 1.0 s |",
         "| A | 9.9 | 2 | 50.00% ± 0.00% | 0/2 ≥ 94.00% | 1.0 s |",
     ]
+
+
+def test_rows_are_appended_not_the_file_rewritten(tmp_path, monkeypatch):
+    from dsl.search import results
+
+    rf = ResultsFile(tmp_path)
+    rf.append(row(0))  # a new file is written whole (header and row)
+    path = tmp_path / "results.csv"
+    inode = path.stat().st_ino
+
+    def no_rewrite(*a, **k):
+        raise AssertionError("results.csv was rewritten whole")
+
+    monkeypatch.setattr(results, "write_bytes", no_rewrite)
+    for seed in range(1, 50):
+        rf.append(row(seed))
+    assert path.stat().st_ino == inode  # the same file: appended to, never replaced
+    assert [r["seed"] for r in read_rows(path)] == list(range(50))
+    assert ResultsFile(tmp_path).done_keys() == {("c", 2, s) for s in range(50)}

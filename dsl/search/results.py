@@ -1,9 +1,12 @@
 """`results.csv`: one row per finished run; never a corrupted file, never a lost line.
 
-Every append rewrites the whole file atomically (`dsl.fileio.write_bytes`: a temporary file in
-the same folder, fsynced, `os.replace`d over the old one), so a reader, or a search killed at any
-instant, sees either the old file or the new one. One writer per folder is enforced by
-`SearchLock` (a `dsl.fileio.FolderLock`).
+A row is appended to the file (`dsl.fileio.append_bytes`: one write, fsynced; on a failure the file
+is cut back to its old length), so a search of any length costs one row's write per run, and a
+reader, or a search killed at any instant, sees every whole row before it (a last line cut short
+is never taken for a row: see below). The file is rewritten whole (atomically: a temporary file,
+fsynced, `os.replace`d over the old one) only when it is created, when an older file lacks columns
+this netc writes (once: the columns are added), and while its last line is cut off (so that the cut
+line stays last). One writer per folder is enforced by `SearchLock` (a `dsl.fileio.FolderLock`).
 
 The reader never drops data. A line it cannot take as a row (garbage, a field that is not a
 number, a wrong field count, bytes that are not UTF-8, a cut-off last line) is kept verbatim, in
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dsl.errors import NetError
-from dsl.fileio import FolderLock, read_bytes_limited, remove_stale_temps, write_bytes
+from dsl.fileio import FolderLock, append_bytes, read_bytes_limited, remove_stale_temps, write_bytes
 
 __all__ = ["FIELDS", "FILENAME", "Results", "ResultsFile", "SearchLock", "read_results", "read_rows"]
 
@@ -302,7 +305,7 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
 
 # ----------------------------------------------------------------------------- the writer
 class ResultsFile:
-    """The results.csv of one search folder; `append` rewrites it atomically, keeping every line."""
+    """The results.csv of one search folder; `append` adds a row, keeping every line."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
@@ -341,7 +344,10 @@ class ResultsFile:
             entry, problem = _Entry(raw, None, None), str(err)
         p.entries.append(entry)
         try:
-            write_bytes(self.path, self._render())
+            if self._header_kept and p.tail is None and p.header_raw.endswith(b"\n"):
+                append_bytes(self.path, raw)  # the common case: the file stays as it is, one row more
+            else:
+                write_bytes(self.path, self._render())
         except BaseException:
             p.entries.pop()
             raise
