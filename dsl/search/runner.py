@@ -4,8 +4,8 @@ One `SearchWorker` per process: it owns one `Trainer` (compiled, warmed-up model
 runs of the same network) and loads the dataset onto its device once. Backends:
 
 * `run_local`: in this process (the default; one device).
-* `run_workers`: N spawned processes, one per device (`cuda:0..N-1`, or CPU with the cores split);
-  a shared task queue feeds them, the parent writes `results.csv`.
+* `run_workers`: a `concurrent.futures` pool of N spawned processes, one per device (`cuda:0..N-1`,
+  or CPU with the cores split); the parent writes `results.csv` as the runs finish.
 * `dsl.search.ray_backend.run_ray`: each run is a Ray task; Ray's worker processes are reused
   (max_calls=0), so a GPU's worker keeps its dataset and compiled models too.
 
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import queue as _queue
 import socket
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -161,36 +159,25 @@ def worker_devices(n: int, device: str) -> list[str]:
     return [str(dev)] * n
 
 
-def _worker_main(index: int, cfg: EngineConfig, device: str, threads: int, tasks: Any, results: Any) -> None:
+_WORKER: list[SearchWorker] = []  # the one SearchWorker of a pool process (made by `_start_worker`)
+
+
+def _start_worker(cfg: EngineConfig, devices: Any, threads: int) -> None:
+    """A pool process's initializer: its own device (one of `devices`, a queue), threads, plugins."""
     import torch
 
     from dsl.plugins import load_plugins
 
     load_plugins(cfg.plugins)  # a spawned process starts with netc's own ops only
-
     if threads:
         torch.set_num_threads(threads)
-    try:
-        worker = SearchWorker(cfg, device=device, name=f"{socket.gethostname()}:{os.getpid()}/{device}")
-    except NetError as err:
-        results.put(("fatal", index, None, str(err)))
-        return
-    except BaseException:
-        results.put(("crash", index, None, traceback.format_exc()))
-        return
-    while True:
-        item = tasks.get()
-        if item is None:
-            results.put(("exit", index, None, None))
-            return
-        i, spec = item
-        try:
-            results.put(("ok", index, i, worker.run(spec)))
-        except NetError as err:
-            results.put(("fail", index, i, str(err)))
-        except BaseException:
-            results.put(("crash", index, i, traceback.format_exc()))
-            return
+    device = devices.get()
+    _WORKER.append(SearchWorker(cfg, device=device, name=f"{socket.gethostname()}:{os.getpid()}/{device}"))
+
+
+def _run_in_worker(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One run in a pool process (a NetError travels back to the parent as it is)."""
+    return _WORKER[0].run(spec)
 
 
 def run_workers(
@@ -201,60 +188,39 @@ def run_workers(
     on_fail: OnResult,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Train the runs in `n` spawned processes sharing one task queue; results come back here."""
+    """Train the runs in a pool of `n` spawned processes (the standard library's), one device each;
+    results come back here, in the order the runs finish."""
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     devices = worker_devices(n, cfg.device)
     threads = max(1, (os.cpu_count() or 1) // n) if devices[0] == "cpu" else 0
     ctx = mp.get_context("spawn")
-    tasks, results = ctx.Queue(), ctx.Queue()
-    for i, spec in enumerate(specs):
-        tasks.put((i, spec))
-    for _ in range(n):
-        tasks.put(None)
-    procs = [
-        ctx.Process(target=_worker_main, args=(k, cfg, devices[k], threads, tasks, results), daemon=True)
-        for k in range(n)
-    ]
-    for p in procs:
-        p.start()
+    queue = ctx.Queue()
+    for d in devices:
+        queue.put(d)
     log(
         f"{n} worker processes on {', '.join(sorted(set(devices)))}"
         + (f" ({threads} CPU threads each)" if threads else "")
     )
-    running, pending = set(range(n)), set(range(len(specs)))
-    try:
-        while running and pending:
-            try:
-                kind, k, i, payload = results.get(timeout=1.0)
-            except _queue.Empty:
-                dead = [k for k in running if not procs[k].is_alive()]
-                for k in dead:
-                    running.discard(k)
-                    log(f"worker {k} ({devices[k]}) died (exit code {procs[k].exitcode})")
-                continue
-            if kind == "ok":
-                pending.discard(i)
-                on_result(specs[i], *payload)
-            elif kind == "fail":
-                pending.discard(i)
-                on_fail(specs[i], payload)
-            elif kind == "exit":
-                running.discard(k)
-            elif kind == "fatal":
-                raise NetError(payload)
-            else:  # a bug in netc inside the worker: stop everything
-                raise RuntimeError(f"worker {k} ({devices[k]}) crashed:\n{payload}")
-        if pending and not running:
+    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_start_worker, initargs=(cfg, queue, threads)) as pool:
+        futures = {pool.submit(_run_in_worker, spec): spec for spec in specs}
+        try:
+            for future in as_completed(futures):
+                spec = futures[future]
+                try:
+                    row, rows = future.result()
+                except NetError as err:
+                    on_fail(spec, str(err))
+                    continue
+                on_result(spec, row, rows)
+        except BrokenProcessPool:
+            left = sum(not f.done() or f.exception() is not None for f in futures)
             raise NetError(
-                f"all workers stopped with {len(pending)} runs left",
-                hint="rerun the same command to resume; see the messages above",
-            )
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
-        tasks.cancel_join_thread()
-        results.cancel_join_thread()
+                f"a worker process stopped (killed, or out of memory) with {left} runs left",
+                hint="rerun the same command to resume: the finished runs are in results.csv",
+            ) from None
+        finally:
+            for f in futures:
+                f.cancel()
