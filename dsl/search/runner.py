@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsl.errors import NetError
-from dsl.settings import TrainSettings
 
 if TYPE_CHECKING:
-    from dsl.data import Dataset
+    from dsl.data import Dataset, ImageFiles
     from dsl.search.grid import RunSpec
+    from dsl.train.datapath import Feed
 
 OnResult = Callable[..., None]
 
@@ -53,18 +53,22 @@ class EngineConfig:
         return f"{where}|train={self.limit}|test={self.limit_test}"
 
 
-def load_data(cfg: EngineConfig) -> Dataset:
-    """The search's dataset, as `cfg` describes it."""
-    from dsl.data import load_dataset
+def load_data(cfg: EngineConfig) -> Dataset | ImageFiles:
+    """The search's dataset, as `cfg` describes it (an image folder listed, read as runs need it)."""
+    from dsl.data import open_dataset
 
-    return load_dataset(cfg.data, limit=cfg.limit, limit_test=cfg.limit_test, channels=cfg.channels)
+    return open_dataset(cfg.data, limit=cfg.limit, limit_test=cfg.limit_test, channels=cfg.channels)
 
 
 class SearchWorker:
-    """Trains RunSpecs on one device; the dataset is put on the device once (per pad/mean/std)."""
+    """Trains RunSpecs on one device, fed as `netc train` is (the prepared data kept while runs agree on it)."""
 
     def __init__(
-        self, cfg: EngineConfig, device: str | None = None, dataset: Dataset | None = None, name: str | None = None
+        self,
+        cfg: EngineConfig,
+        device: str | None = None,
+        dataset: Dataset | ImageFiles | None = None,
+        name: str | None = None,
     ):
         from dsl.train.engine import Trainer, device_name
 
@@ -75,30 +79,28 @@ class SearchWorker:
             self.device_name += f" ({self.trainer.device})"
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._dataset = dataset
-        self._on_device: tuple[tuple, object] | None = None
+        self._feed: Feed | None = None
 
-    def dataset(self) -> Dataset:
+    def dataset(self) -> Dataset | ImageFiles:
         """The dataset (loaded on first use)."""
         if self._dataset is None:
             self._dataset = load_data(self.cfg)
         return self._dataset
 
-    def device_data(self, settings: TrainSettings) -> Any:
-        """The dataset on this worker's device, prepared for `settings` (kept while they agree)."""
-        from dsl.train.engine import prepare_data
+    def feed(self) -> Feed:
+        """The data path `netc train` takes too (`dsl.train.datapath.Feed`), made on first use."""
+        if self._feed is None:
+            from dsl.train.datapath import Feed
 
-        key = (settings.mean, settings.std, settings.pad)
-        if self._on_device is None or self._on_device[0] != key:
-            self._on_device = None  # free the old copy first
-            self._on_device = (key, prepare_data(self.dataset(), settings, self.trainer.device, self.trainer.precision))
-        return self._on_device[1]
+            self._feed = Feed(self.dataset(), self.trainer.device, self.trainer.precision)
+        return self._feed
 
     def run(self, spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Train one run; (its results.csv row, its per-epoch rows)."""
         net = spec.network
-        ds = self.dataset()
-        ds.check_fits(net.graph)
-        data = self.device_data(spec.settings)
+        feed = self.feed()
+        choice, size = feed.choice(net.graph, spec.settings)
+        data = feed.data(spec.settings, choice.path, size)
         result = self.trainer.run(net.graph, data, spec.settings, seed=spec.seed, keep_model=False)
         row = dict(
             variant=net.name,
@@ -129,7 +131,7 @@ def run_local(
     cfg: EngineConfig,
     on_result: OnResult,
     on_fail: OnResult,
-    dataset: Dataset | None = None,
+    dataset: Dataset | ImageFiles | None = None,
     stop_on_error: bool = False,
 ) -> None:
     """Train the runs one after another in this process."""

@@ -199,3 +199,44 @@ def prepare(
             raise TypeError("the device-resident path needs decoded data: settle() it first")
         return prepare_data(ds, s, device, precision)
     return StreamData(ds, s, size, device, precision, workers)
+
+
+class Feed:
+    """The data of one process's runs, ready for the trainer: checked against each network, the path
+    chosen (or kept), and the prepared copy (on the device, or behind a DataLoader) kept while the
+    runs agree on it. `netc train` and `netc search` both feed the trainer through it."""
+
+    def __init__(
+        self, ds: Dataset | ImageFiles, device: torch.device, precision: str, workers: int | None = None
+    ) -> None:
+        self.ds, self.device, self.precision, self.workers = ds, device, precision, workers
+        self._ready: tuple[str, tuple[int, int], DeviceData | StreamData] | None = None
+
+    def choice(self, graph: Any, s: TrainSettings) -> tuple[Choice, tuple[int, int]]:
+        """Check the data against `graph` and `s`; the path the runs take (settling the data for it)
+        and the (height, width) the network is fed."""
+        size = check_fit(self.ds, graph, s)
+        chosen = choose(self.ds, s, self.device, self.precision, size)
+        self.ds = settle(self.ds, chosen.path)
+        if isinstance(self.ds, Dataset):
+            check_fit(self.ds, graph, s)  # a decoded folder: its image size too
+        return chosen, size
+
+    def data(self, s: TrainSettings, path: str, size: tuple[int, int]) -> DeviceData | StreamData:
+        """The data prepared for runs of `s` on `path` (the copy made for the last runs, when it fits)."""
+        if self._ready is not None:
+            kept_path, kept_size, kept = self._ready
+            if (kept_path, kept_size) == (path, size) and kept.matches(s):
+                return kept
+            self.close()  # free the old copy first
+        prepared = prepare(self.ds, s, path, self.device, self.precision, size, self.workers)
+        self._ready = (path, size, prepared)
+        return prepared
+
+    def close(self) -> None:
+        """Stop the streamed path's worker processes, drop the prepared copy."""
+        if self._ready is not None:
+            close = getattr(self._ready[2], "close", None)
+            self._ready = None
+            if close is not None:
+                close()

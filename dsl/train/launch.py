@@ -20,7 +20,7 @@ from dsl.data import Dataset
 from dsl.errors import NetError
 from dsl.settings import SettingsError, TrainSettings
 from dsl.train.checks import check_trainable
-from dsl.train.datapath import check_fit, choose, precheck, settle
+from dsl.train.datapath import Feed, check_fit, choose, precheck, settle
 from dsl.train.distributed import World
 from dsl.train.engine import Trainer
 from dsl.train.request import TrainRequest
@@ -56,7 +56,7 @@ def start_session(req: TrainRequest, world: World | None = None, say: Callable[[
     ds = open_dataset(req.data, limit=req.limit, limit_test=req.limit_test, channels=graph.input_shape[0])
     size = check_fit(ds, graph, settings)
     choice = trainer.world.agree(choose(ds, settings, trainer.device, trainer.precision, size))
-    ds = settle(ds, choice.path)
-    if isinstance(ds, Dataset):
-        check_fit(ds, graph, settings)  # a decoded folder: its image size too
-    return Session.start(graph, ds, settings, trainer, req, overrides=overrides, choice=choice)
+    feed = Feed(settle(ds, choice.path), trainer.device, trainer.precision, req.workers)
+    if isinstance(feed.ds, Dataset):
+        check_fit(feed.ds, graph, settings)  # a decoded folder: its image size too
+    return Session.start(graph, feed.ds, settings, trainer, req, overrides=overrides, choice=choice)

@@ -28,7 +28,7 @@ from dsl.data.named import data_arg
 from dsl.errors import NetError
 from dsl.settings import TrainSettings
 from dsl.train import checkpoint
-from dsl.train.datapath import Choice, prepare
+from dsl.train.datapath import Choice, Feed
 from dsl.train.device import device_name
 from dsl.train.engine import Snapshot, Trainer
 from dsl.train.identity import dataset_digest
@@ -248,13 +248,11 @@ class Session:
     def _train(self, reporter: Reporter) -> list[dict[str, Any]]:
         t = self.trainer
         size = (int(self.graph.input_shape[1]), int(self.graph.input_shape[2]))
-        data = prepare(self.dataset, self.settings, self.data_path, t.device, t.precision, size, self.workers)
+        feed = Feed(self.dataset, t.device, t.precision, self.workers)
         try:
-            return self._train_on(data, reporter)
+            return self._train_on(feed.data(self.settings, self.data_path, size), reporter)
         finally:
-            close = getattr(data, "close", None)
-            if close is not None:
-                close()  # the streamed path's worker processes
+            feed.close()  # the streamed path's worker processes
 
     def _train_on(self, data: Any, reporter: Reporter) -> list[dict[str, Any]]:
         writer = checkpoint.AsyncWriter()
