@@ -1,9 +1,5 @@
-"""`netc eval RUN_DIR`: a trained run's test loss, accuracy, per-class accuracy and confusion matrix.
-
-The data is `--data`, else the data the run trained on (config.json's `data.arg`; none means the
-CIFAR-10 download), with the run's --limit-test subset when it had one, so the figures on the run's
-own data are those of its last epoch in metrics.csv. Preprocessing and TTA: see `dsl.train.infer`.
-"""
+"""`netc eval RUN_DIR`: a trained run's test loss, accuracy, per-class accuracy and confusion matrix
+(the work: `dsl.train.evaluation`; preprocessing and TTA: `dsl.train.infer`)."""
 
 from __future__ import annotations
 
@@ -67,81 +63,24 @@ def command(
     """Evaluate a trained run (a netc train folder) on a test set: loss, accuracy, per-class
     accuracy and the confusion matrix (rows: true class, columns: predicted)."""
     import json
-    import os
 
-    from dsl.data import load_dataset
-    from dsl.data.named import dataset_name
-    from dsl.errors import DataError
     from dsl.fileio import check_plot_path
-    from dsl.train.device import resolve_device
-    from dsl.train.infer import evaluate, evaluation_text, plot_confusion, printable
-    from dsl.train.trained import load_run
+    from dsl.train.evaluation import EvalRequest, evaluate_run
+    from dsl.train.infer import evaluation_text, plot_confusion, printable
 
     if plot_out is not None:
         check_plot_path(plot_out)
-    trained = load_run(run_dir, run, max_params=max_params)
-    graph, cfg = trained.graph, trained.config
-    dev = resolve_device(device)  # a missing GPU is said before the data is loaded
-    own = data is None
-    arg = cfg.data.arg if own else data
-    if own and arg is not None and dataset_name(arg) is None and not os.path.exists(arg):
-        raise DataError(
-            f"the data run {run} of '{run_dir}' trained on, '{arg}', is no longer there",
-            file=arg,
-            hint="pass --data PATH",
-        )
-    if own and limit_test is None:
-        limit_test = cfg.data.limit_test
-    same_subset = own and limit_test == cfg.data.limit_test
-    ds = load_dataset(
-        arg,
-        limit=cfg.data.limit if same_subset else None,
-        limit_test=limit_test,
-        channels=graph.input_shape[0],
-    )
-    if ds.notice:
-        click.echo(ds.notice, err=True)
-    ds.check_fits(graph)
-    trained.settings.check_data(ds.image_shape, ds.source)
-    if same_subset:
-        from dsl.train.identity import dataset_digest
-
-        if dataset_digest(ds) != cfg.data.digest:
-            click.echo(
-                f"note: the data at '{ds.source}' differs from what the run trained on; "
-                "the figures will not match its metrics.csv",
-                err=True,
-            )
-    classes = trained.classes
-    if not cfg.data.classes and len(ds.classes) == len(classes):
-        classes = list(ds.classes)  # the run's data named none: the evaluation data's names are better than numbers
-    elif ds.classes and cfg.data.classes and list(ds.classes) != list(cfg.data.classes)[: len(ds.classes)]:
-        click.echo(
-            f"note: '{ds.source}' names its classes differently from the run's data; showing the run's names",
-            err=True,
-        )
-    x, y = ds.test_x, ds.test_y
-    del ds  # the training images are not needed
-    ev = evaluate(
-        trained.model,
-        x,
-        y,
-        trained.settings,
-        classes,
-        batch_size=batch_size,
-        device=dev,
-        precision=precision,
-        tta=trained.settings.tta if tta is None else tta,
-    )
-    source = arg if arg is not None else "CIFAR-10"
+    request = EvalRequest(run_dir, run, data, limit_test, tta, batch_size, device, precision, max_params)
+    done = evaluate_run(request, say=lambda text: click.echo(text, err=True))
+    ev, graph = done.evaluation, done.trained.graph
     if as_json:
-        out = {"run_dir": str(run_dir), "run": run, "net": graph.name, "data": source, **ev.to_json()}
+        out = {"run_dir": str(run_dir), "run": run, "net": graph.name, "data": done.source, **ev.to_json()}
         click.echo(json.dumps(out, indent=2, allow_nan=False))
     else:
         c, h, w = (int(v) for v in graph.input_shape)
         click.echo(
             f"netc eval {printable(graph.name)}, run {run} of {printable(str(run_dir))}: {ev.n} test images "
-            f"({c}x{h}x{w}) from {printable(str(source))}, device {dev.type}"
+            f"({c}x{h}x{w}) from {printable(str(done.source))}, device {done.device.type}"
         )
         click.echo(evaluation_text(ev))
     if plot_out is not None:
