@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from dsl.core.ops import REGISTRY, Op, Params
 from dsl.errors import NetError, Span, did_you_mean
-from dsl.expand.env import Binding, Env, Thunk, Value
+from dsl.expand.env import Binding, Env, Site, Thunk, Value
 from dsl.expand.values import evaluate, is_value, unknown_name
 from dsl.front import ast
 
@@ -76,15 +76,14 @@ def binding(
 
 def bind_def(
     d: ast.Def,
-    args: Sequence[ast.Expr],
-    kwargs: Sequence[ast.Kwarg],
-    span: Span,
+    site: Site,
     env: Env,
     in_channels: int | None,
     calls: tuple[str, ...] = (),
     in_option: bool = False,
 ) -> dict[str, Binding]:
-    """A definition's parameters bound for one call (defaults are read in the top-level env)."""
+    """A definition's parameters bound for one call at `site` (defaults are read in the top-level env)."""
+    args, kwargs, span = site.args, site.kwargs, site.span
     defined = [(f"'{d.name}' is defined here", d.name_span)]
     matched = match_args(f"'{d.name}'", [p.name for p in d.params], args, kwargs, False, defined)
     local = {name: binding(a, env, in_channels, calls, in_option) for name, a in matched.items()}

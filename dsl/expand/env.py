@@ -3,6 +3,7 @@ and what a parameter holds (`Value` or `Thunk`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,24 @@ class Thunk:
 
 
 Binding = Value | Thunk
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a name is used as a block: the name, its arguments and where it is written."""
+
+    name: str
+    args: Sequence[ast.Expr]
+    kwargs: Sequence[ast.Kwarg]
+    span: Span  # the whole use (`conv(64, k=3)`)
+    name_span: Span  # the name alone
+
+    @classmethod
+    def of(cls, e: ast.Ref | ast.Call) -> Site:
+        """The site of a bare name or a call."""
+        if isinstance(e, ast.Call):
+            return cls(e.name, e.args, e.kwargs, e.span, e.name_span)
+        return cls(e.name, (), (), e.span, e.span)
 
 
 class Env:

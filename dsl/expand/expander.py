@@ -17,7 +17,7 @@ from dsl.errors import NetError, Span, did_you_mean
 from dsl.expand.bind import bind_def, prim_params
 from dsl.expand.builder import GraphBuilder, OpNode, Scope
 from dsl.expand.choices import Decisions, option_label
-from dsl.expand.env import Env, Thunk, Value, is_symbol
+from dsl.expand.env import Env, Site, Thunk, Value, is_symbol
 from dsl.expand.values import evaluate, is_value, is_value_def, scale_chain, top_env
 from dsl.front import ast
 from dsl.front.limits import Limits
@@ -59,9 +59,9 @@ class Expander:
             )
         try:
             if isinstance(e, ast.Ref):
-                return self.call(e.name, (), (), e.span, e.span, env, x, scope, name)
+                return self.call(Site.of(e), env, x, scope, name)
             if isinstance(e, ast.Call):
-                return self.call(e.name, e.args, e.kwargs, e.span, e.name_span, env, x, scope, name)
+                return self.call(Site.of(e), env, x, scope, name)
             if isinstance(e, (ast.Opt, ast.Alt)):
                 return self.choose(e, env, x, scope, name)
             if isinstance(e, ast.Named):
@@ -146,21 +146,8 @@ class Expander:
                 raise NetError(f"a block is scaled by a number, not {fmt_value(k)}", f.right.span)
             ks.append(float(k))
         if isinstance(body, (ast.Ref, ast.Call)) and body.name in env.defs and body.name not in env.local:
-            args = body.args if isinstance(body, ast.Call) else ()
-            kwargs = body.kwargs if isinstance(body, ast.Call) else ()
-            name_span = body.name_span if isinstance(body, ast.Call) else body.span
-            out = self.call_def(
-                env.defs[body.name],
-                args,
-                kwargs,
-                body.span,
-                name_span,
-                env,
-                x,
-                scope,
-                scale=(ks[0], factors[0].span),
-                name=name,
-            )
+            site = Site.of(body)
+            out = self.call_def(env.defs[body.name], site, env, x, scope, (ks[0], factors[0].span), name)
         else:
             out = self.emit(body, env, x, scope)
             out = self.builder.add_op(_SCALE, {"k": ks[0]}, [out], factors[0].span, scope)
@@ -234,19 +221,9 @@ class Expander:
         return x
 
     # ------------------------------------------------------------ names
-    def call(
-        self,
-        name: str,
-        args: Sequence[ast.Expr],
-        kwargs: Sequence[ast.Kwarg],
-        span: Span,
-        name_span: Span,
-        env: Env,
-        x: OpNode,
-        scope: Scope,
-        as_name: str | None = None,
-    ) -> OpNode:
+    def call(self, site: Site, env: Env, x: OpNode, scope: Scope, as_name: str | None = None) -> OpNode:
         """A name, with or without arguments: a parameter, a definition or a primitive."""
+        name, args, kwargs, span, name_span = site.name, site.args, site.kwargs, site.span, site.name_span
         b = env.local.get(name)
         if b is not None:
             if isinstance(b, Value):
@@ -267,10 +244,10 @@ class Expander:
                     name_span,
                     notes=[(f"'{name}' is defined here", d.name_span)],
                 )
-            return self.call_def(d, args, kwargs, span, name_span, env, x, scope, name=as_name)
+            return self.call_def(d, site, env, x, scope, name=as_name)
         op = REGISTRY.get(name)
         if op is not None and op.role != "input":
-            return self.call_prim(op, args, kwargs, span, env, x, scope, as_name)
+            return self.call_prim(op, site, env, x, scope, as_name)
         if name == "in_channels" or is_symbol(name):
             raise NetError(f"'{name}' is a value, not a block", name_span)
         raise NetError(
@@ -293,10 +270,7 @@ class Expander:
     def call_def(
         self,
         d: ast.Def,
-        args: Sequence[ast.Expr],
-        kwargs: Sequence[ast.Kwarg],
-        span: Span,
-        name_span: Span,
+        site: Site,
         env: Env,
         x: OpNode,
         scope: Scope,
@@ -304,6 +278,7 @@ class Expander:
         name: str | None = None,
     ) -> OpNode:
         """One call of a definition: a new block holding its body (and any extension blocks)."""
+        args, kwargs, span, name_span = site.args, site.kwargs, site.span, site.name_span
         if d.name in self.calls:
             raise self.cycle(d, name_span)
         if len(self.calls) >= self.limits.max_depth:
@@ -314,7 +289,7 @@ class Expander:
             self._check_extension(d, args, kwargs, env)
             extensions = args
         else:
-            local = bind_def(d, args, kwargs, span, env, channels(x.shape), tuple(self.calls), self.in_option)
+            local = bind_def(d, site, env, channels(x.shape), tuple(self.calls), self.in_option)
         child = self.builder.open_scope(d.name, d.label, scope, span, base=name)
         # the value arguments, in the definition's order (exporters name constructor parameters after them)
         child.args = tuple((q.name, v.value) for q in d.params if isinstance(v := local.get(q.name), Value))
@@ -377,18 +352,9 @@ class Expander:
                 )
 
     # ------------------------------------------------------------ primitives
-    def call_prim(
-        self,
-        op: Op,
-        args: Sequence[ast.Expr],
-        kwargs: Sequence[ast.Kwarg],
-        span: Span,
-        env: Env,
-        x: OpNode,
-        scope: Scope,
-        name: str | None = None,
-    ) -> OpNode:
+    def call_prim(self, op: Op, site: Site, env: Env, x: OpNode, scope: Scope, name: str | None = None) -> OpNode:
         """A primitive: its parameters bound and checked, or its branches expanded (add, concat)."""
+        args, kwargs, span = site.args, site.kwargs, site.span
         if op.branches:
             if kwargs:
                 raise NetError(f"{op.name} takes branches, not keyword arguments", kwargs[0].span)
