@@ -78,7 +78,10 @@ def _train(settings, ds=None, factory=None, seed=0, **kw):
     ds = ds or _dataset()
     trainer = Trainer("cpu", "fp32")
     data = prepare_data(ds, settings, trainer.device, "fp32")
-    return trainer.run(factory or _factory(), data, settings, seed=seed, **kw), data
+    from dsl.train.engine import RunHooks
+
+    hooks = RunHooks(**{k: kw.pop(k) for k in ("reporter", "on_epoch") if k in kw})
+    return trainer.run(factory or _factory(), data, settings, seed=seed, hooks=hooks, **kw), data
 
 
 def _fixed_order(monkeypatch):

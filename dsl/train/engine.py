@@ -20,9 +20,10 @@ Public API (also what `netc search` uses; keep one `Trainer` per process for war
 * `settings` is a `TrainSettings` (`dsl.settings`); `prepare_data` uses its `mean`, `std` and
   `pad`, `Trainer.run` everything else. `data` can be shared by every run whose settings
   agree on those three.
-* `reporter` receives progress events (see `dsl.train.report.Reporter`); `on_epoch(snapshot)`
-  is called after each epoch with a `Snapshot` (everything needed to resume); pass
-  `resume=snapshot` to continue from it.
+* `hooks=RunHooks(reporter, on_epoch, saves)`: `reporter` receives progress events (see
+  `dsl.train.report.Reporter`); `on_epoch(snapshot)` is called after each epoch with a `Snapshot`
+  (everything needed to resume); `saves` snapshots inside epochs too (Ctrl-C, every few minutes).
+  Pass `resume=snapshot` to continue from one.
 * User-caused failures raise `NetError`: a non-finite loss (with epoch, step and lr), GPU out of
   memory (with a smaller batch size to try), data that does not fit the net.
 
@@ -56,6 +57,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,6 +85,7 @@ from dsl.train.tta import tta_logits, tta_views
 
 __all__ = [
     "Trainer",
+    "RunHooks",
     "prepare_data",
     "DeviceData",
     "RunResult",
@@ -106,6 +109,32 @@ class _Slot:
     ):
         self.module, self.fwd, self.eval_fwd = module, fwd, eval_fwd
         self.warm: set[tuple[Any, ...]] = set()  # (mode, batch size, variant)
+
+
+@dataclass
+class RunHooks:
+    """What a run tells its caller: progress (`reporter`), a snapshot after every epoch (`on_epoch`,
+    to checkpoint it) and snapshots inside epochs (`saves`: on Ctrl-C and every few minutes)."""
+
+    reporter: Reporter = field(default_factory=Reporter)
+    on_epoch: Callable[[Snapshot], None] | None = None
+    saves: MidEpochSaves | None = None
+
+
+@dataclass
+class _RunState:
+    """One run in progress: what every part of the loop reads (and the weight EMA it advances)."""
+
+    slot: _Slot
+    opt: torch.optim.Optimizer
+    src: BatchSource
+    s: TrainSettings
+    seed: int
+    scales: list[float]  # each parameter group's lr scale
+    reporter: Reporter
+    steps: int  # per full epoch
+    total: int  # in the run
+    ema: _Ema | None = None
 
 
 class _EpochContext:
@@ -297,14 +326,12 @@ class Trainer:
         settings: TrainSettings,
         seed: int = 0,
         *,
-        reporter: Reporter | None = None,
-        on_epoch: Callable[[Snapshot], None] | None = None,
         resume: Snapshot | None = None,
         keep_model: bool = True,
-        saves: MidEpochSaves | None = None,
+        hooks: RunHooks | None = None,
     ) -> RunResult:
         """Train one run of `settings` on `data` from `seed` (or from `resume`, which may stop
-        inside an epoch); `saves` also snapshots inside epochs (on Ctrl-C, every few minutes)."""
+        inside an epoch), telling `hooks` (progress, snapshots) as it goes."""
         if not data.matches(settings):
             raise ValueError("prepare_data was called with other pad/mean/std settings than this run's")
         if settings.steps_per_epoch(data.n_train) == 0:
@@ -314,22 +341,8 @@ class Trainer:
                 hint=f"use batch_size <= {data.n_train}, or drop_last = false",
             )
         self._check_shards(data.n_train, settings)
-        key, factory = self._factory(model)
-        norm_paths = _norm_paths(model)
         try:
-            return self._run(
-                key,
-                factory,
-                norm_paths,
-                data,
-                settings,
-                seed,
-                reporter or Reporter(),
-                on_epoch,
-                resume,
-                keep_model,
-                saves,
-            )
+            return self._run(model, data, settings, seed, hooks or RunHooks(), resume, keep_model)
         except torch.OutOfMemoryError:
             raise oom_error(f"training with batch size {settings.batch_size}", settings.batch_size) from None
 
@@ -346,18 +359,16 @@ class Trainer:
 
     def _run(
         self,
-        key: Any,
-        factory: Callable[[], torch.nn.Module],
-        norm_paths: list[str] | None,
+        source: ModelSource,
         data: Data,
         s: TrainSettings,
         seed: int,
-        reporter: Reporter,
-        on_epoch: Callable[[Snapshot], None] | None,
+        hooks: RunHooks,
         resume: Snapshot | None,
         keep_model: bool,
-        saves: MidEpochSaves | None = None,
     ) -> RunResult:
+        key, factory = self._factory(source)
+        reporter, on_epoch, saves = hooks.reporter, hooks.on_epoch, hooks.saves
         torch.manual_seed(seed)
         np.random.seed(seed % (1 << 32))
         fresh = factory()  # the seed fixes the initial weights
@@ -370,11 +381,11 @@ class Trainer:
         model.load_state_dict(fresh.state_dict())
         del fresh
         split = s.norm_bias_lr != 1.0 or s.norm_bias_decay != 1.0
-        opt = make_optimizer(model, s, norm_bias_names(model, norm_paths) if split else None)
-        scales = lr_scales(opt)
+        opt = make_optimizer(model, s, norm_bias_names(model, _norm_paths(source)) if split else None)
+        steps = s.steps_per_epoch(data.n_train)
+        st = _RunState(slot, opt, src, s, seed, lr_scales(opt), reporter, steps, s.total_steps(data.n_train))
         rows: list[dict[str, Any]] = []
         seconds, start = 0.0, 0
-        ema: _Ema | None = None
         if resume is not None:
             model.load_state_dict(resume.model)
             opt.load_state_dict(resume.optimizer)
@@ -383,21 +394,17 @@ class Trainer:
                 torch.cuda.set_rng_state(resume.rng_cuda, self.device)
             rows, seconds, start = [dict(r) for r in resume.rows], float(resume.seconds), int(resume.epoch)
             if resume.ema is not None:
-                ema = _Ema.restore(model, resume.ema)
+                st.ema = _Ema.restore(model, resume.ema)
         else:
             calib_s = self._calibrate(model, src, s)
             if calib_s:
                 reporter.note(f"calibration (counted in the run's time): {calib_s:.2f}s")
             seconds += calib_s
-        steps = s.steps_per_epoch(data.n_train)
-        total = s.total_steps(data.n_train)
+        total = st.total
         epochs = -(-total // steps)  # the last one may be partial
         if src.streamed:
             reporter.streaming(s.batch_size)
         within = resume if resume is not None and resume.step > 0 else None  # stopped inside epoch `start`
-
-        def snapshot_at(step: int, ema_now: _Ema | None, ctx: _EpochContext) -> Snapshot:
-            return self._snapshot(model, opt, seed, ctx.epoch, ctx.seconds, ctx.rows, ema_now, ctx.partial(step))
 
         evaluations = (epochs - start) if s.eval_every_epoch else 1
         reporter.workload(s.batch_size, data.n_test * tta_views(s.tta), evaluations)
@@ -414,9 +421,7 @@ class Trainer:
                 reporter.resumed(epoch, within.step, todo)
             reporter.epoch_start(epoch, todo)
             lrs = epoch_lrs(s.lr, epoch, steps, s.lr_curve)[:todo]
-            train_loss, train_correct, ema = self._train_epoch(
-                slot, opt, src, s, lrs, reporter, scales, ema, ctx, snapshot_at, epoch * steps, total
-            )
+            train_loss, train_correct = self._train_epoch(st, ctx, lrs)
             t_train = time.perf_counter()  # training ends (the epoch's last step may still run on a GPU)
             evaluate = s.eval_every_epoch or epoch == epochs - 1
             parts = [train_loss.sum(), train_correct.float()]
@@ -450,7 +455,7 @@ class Trainer:
             rows.append(row)
             reporter.epoch_end(row)
             if on_epoch is not None:  # None in the extra processes of a multi-process run: rank 0 saves
-                on_epoch(self._snapshot(model, opt, seed, epoch + 1, seconds, rows, ema))
+                on_epoch(self._snapshot(st, epoch + 1, seconds, rows))
             if saves is not None and saves.stop.requested and epoch + 1 < epochs:
                 raise KeyboardInterrupt  # Ctrl-C during the evaluation: the epoch's checkpoint is saved
         last = rows[-1]
@@ -484,26 +489,13 @@ class Trainer:
         self._sync()
         return time.perf_counter() - t
 
-    def _train_epoch(
-        self,
-        slot: _Slot,
-        opt: torch.optim.Optimizer,
-        src: BatchSource,
-        s: TrainSettings,
-        lrs: list[float],
-        reporter: Reporter,
-        scales: list[float],
-        ema: _Ema | None,
-        ctx: _EpochContext,
-        snapshot: Callable[[int, _Ema | None, _EpochContext], Snapshot],
-        done: int,
-        total: int,
-    ) -> tuple[torch.Tensor, torch.Tensor, _Ema | None]:
-        """One epoch of training on a fresh augmentation (its first len(lrs) batches; `done` steps
-        of the run before it, of `total`), from step `ctx.within.step` when it was stopped inside;
-        (per-step summed losses, correct count) on the device, and the weight EMA. With
-        `ctx.saves`, a snapshot of the step reached is saved on a stop request (then
-        KeyboardInterrupt) and every `ctx.saves.every` seconds."""
+    def _train_epoch(self, st: _RunState, ctx: _EpochContext, lrs: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch of training on a fresh augmentation (its first len(lrs) batches), from step
+        `ctx.within.step` when it was stopped inside; (per-step summed losses, correct count) on the
+        device (the weight EMA advances in `st`). With `ctx.saves`, a snapshot of the step reached is
+        saved on a stop request (then KeyboardInterrupt) and every `ctx.saves.every` seconds."""
+        slot, opt, src, s, reporter, scales, total = st.slot, st.opt, st.src, st.s, st.reporter, st.scales, st.total
+        done, ema = ctx.epoch * st.steps, st.ema
         model, fwd, bs, mean, world = slot.module, slot.fwd, s.batch_size, mean_loss(s), self.world
         model.train()
         within, saves = ctx.within, ctx.saves
@@ -558,14 +550,16 @@ class Trainer:
                 now = time.perf_counter()
                 if saves.stop.requested or (saves.every > 0 and now - last_save >= saves.every):
                     ctx.elapsed = now - ctx.t0 - ctx.paused
-                    saves.save(snapshot(i + 1, ema, ctx))
+                    st.ema = ema
+                    saves.save(self._snapshot(st, ctx.epoch, ctx.seconds, ctx.rows, ctx.partial(i + 1)))
                     last_save = time.perf_counter()
                     ctx.paused += last_save - now  # saving is not training time
                     if saves.stop.requested:
                         raise KeyboardInterrupt
         if ema is not None:
             ema.copy_to(model)  # the weights end every epoch as the EMA's
-        return losses, correct, ema
+        st.ema = ema
+        return losses, correct
 
     def _logits(self, fwd: Callable[..., torch.Tensor], x: torch.Tensor, tta: int) -> torch.Tensor:
         """Test logits of batch `x` with test-time augmentation level `tta` (dsl.train.tta; float32 when tta > 0)."""
@@ -593,16 +587,14 @@ class Trainer:
 
     def _snapshot(
         self,
-        model: torch.nn.Module,
-        opt: torch.optim.Optimizer,
-        seed: int,
+        st: _RunState,
         epoch: int,
         seconds: float,
         rows: list[dict[str, Any]],
-        ema: _Ema | None = None,
         partial: dict[str, Any] | None = None,
     ) -> Snapshot:
         """Everything to resume after `epoch` epochs (and `partial`'s steps of the next one)."""
+        model, opt, seed, ema = st.slot.module, st.opt, st.seed, st.ema
 
         def cpu(v: Any) -> Any:
             return v.detach().to("cpu", copy=True) if torch.is_tensor(v) else copy.deepcopy(v)

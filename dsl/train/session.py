@@ -30,7 +30,7 @@ from dsl.settings import TrainSettings
 from dsl.train import checkpoint
 from dsl.train.datapath import Choice, Feed
 from dsl.train.device import device_name
-from dsl.train.engine import Snapshot, Trainer
+from dsl.train.engine import RunHooks, Snapshot, Trainer
 from dsl.train.identity import dataset_digest
 from dsl.train.interrupt import StopRequest
 from dsl.train.report import Reporter
@@ -287,17 +287,12 @@ class Session:
                 resume, self.snapshot = self.snapshot, None
                 saving = self.writes and self.config.checkpoint
                 with StopRequest() as stop:
-                    result = self.trainer.run(
-                        self.graph,
-                        data,
-                        self.settings,
-                        seed,
-                        reporter=reporter,
-                        on_epoch=on_epoch if self.writes else None,
-                        resume=resume,
-                        keep_model=True,
-                        saves=MidEpochSaves(on_save, stop, self.save_every) if saving else None,
+                    hooks = RunHooks(
+                        reporter,
+                        on_epoch if self.writes else None,
+                        MidEpochSaves(on_save, stop, self.save_every) if saving else None,
                     )
+                    result = self.trainer.run(self.graph, data, self.settings, seed, resume=resume, hooks=hooks)
                 assert result.model is not None
                 if self.writes:
                     save_weights(result.model.state_dict(), self.rundir.weights(run))
