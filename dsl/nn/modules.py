@@ -7,6 +7,8 @@ op's builder in `dsl.core.primitives` imports what it needs from here or from to
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -131,28 +133,22 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
-def batch_norm(
-    num_features: int,
-    dims: int,
-    eps: float,
-    momentum: float,
-    weight: float | str,
-    bias: float,
-    frozen: bool,
-    affine: bool = True,
-) -> nn.Module:
-    """BatchNorm with the article's init choices: constant or U[0,1] scale, optionally frozen
-    (or no scale and shift at all with affine=False)."""
-    bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(num_features, eps=eps, momentum=momentum, affine=affine)
-    if not affine:
+def batch_norm(num_features: int, dims: int, p: Mapping[str, Any]) -> nn.Module:
+    """BatchNorm of the `bn` op's parameters `p` with the article's init choices: constant or U[0,1]
+    scale (`weight`), a constant `bias`, optionally `frozen` (or no scale and shift at all with
+    `affine` = false); `eps` and `momentum` as torch's."""
+    bn = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(
+        num_features, eps=p["eps"], momentum=p["momentum"], affine=p["affine"]
+    )
+    if not p["affine"]:
         return bn
     with torch.no_grad():
-        if weight == "uniform":
+        if p["weight"] == "uniform":
             bn.weight.uniform_(0.0, 1.0)
         else:
-            bn.weight.fill_(float(weight))
-        bn.bias.fill_(float(bias))
-    bn.weight.requires_grad_(not frozen)
+            bn.weight.fill_(float(p["weight"]))
+        bn.bias.fill_(float(p["bias"]))
+    bn.weight.requires_grad_(not p["frozen"])
     return bn
 
 

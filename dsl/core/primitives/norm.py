@@ -60,16 +60,7 @@ def _bn_out(ins: list[Shape], p: Params) -> Shape:
 def _bn_build(ins: list[Shape], p: Params) -> Any:
     from dsl.nn.modules import batch_norm
 
-    return batch_norm(
-        ins[0][0],
-        2 if len(ins[0]) == 3 else 1,
-        p["eps"],
-        p["momentum"],
-        p["weight"],
-        p["bias"],
-        p["frozen"],
-        affine=p["affine"],
-    )
+    return batch_norm(ins[0][0], 2 if len(ins[0]) == 3 else 1, p)
 
 
 def _affine_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
