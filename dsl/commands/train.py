@@ -168,19 +168,14 @@ def command(
                 f"{', '.join('--' + (e or '').rstrip('_').replace('_', '-') for e in extra)}",
                 file=resume,
             )
+        from dsl.train.request import ResumeRequest
         from dsl.train.resume import resume_session
 
-        session = resume_session(
-            resume,
-            file,
-            data,
-            device,
-            compile_ if "compile_" in given else None,
-            max_params,
-            say=lambda text: console.print(text, markup=False) if world.main else None,
-            workers=workers,
-            world=world,
+        again = ResumeRequest(
+            resume, file, data, device, compile_ if "compile_" in given else None, max_params, workers
         )
+        tell = (lambda text: console.print(text, markup=False)) if world.main else (lambda text: None)
+        session = resume_session(again, tell, world)
         if len(session.done) >= session.runs and world.main:
             console.print(f"'{session.rundir.path}' is already complete", markup=False)
         session.save_every = save_every * 60

@@ -6,6 +6,19 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class ResumeRequest:
+    """One `netc train --resume RUN_DIR`: the run folder and the flags a resume takes again."""
+
+    run_dir: str
+    file: str | None = None  # the .net file, when it moved (else the run's own)
+    data: str | None = None  # another copy of the same data (else the run's own)
+    device: str = "auto"
+    compile: bool | None = None  # None: as the run started
+    max_params: int = 1_000_000_000
+    workers: int | None = None  # DataLoader worker processes of the streamed path
+
+
+@dataclass(frozen=True)
 class TrainRequest:
     """One `netc train` invocation: the file and every flag (None keeps the file's value)."""
 

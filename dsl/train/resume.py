@@ -23,27 +23,23 @@ from dsl.train.datapath import check_fit, settle
 from dsl.train.distributed import World
 from dsl.train.engine import Trainer
 from dsl.train.identity import changed_sources, dataset_digest
+from dsl.train.request import ResumeRequest
 from dsl.train.rundir import RunConfig, RunDir
 from dsl.train.session import Session, relative_sources
 
 
 def resume_session(
-    run_dir: str | os.PathLike[str],
-    file: str | None = None,
-    data: str | None = None,
-    device: str = "auto",
-    compile: bool | None = None,
-    max_params: int = 1_000_000_000,
-    say: Callable[[str], None] = print,
-    workers: int | None = None,
-    world: World | None = None,
+    req: ResumeRequest | str | os.PathLike[str], say: Callable[[str], None] = print, world: World | None = None
 ) -> Session:
-    """A session continuing `run_dir` exactly where it stopped (see the module docstring), through the
-    data path it started on (`workers`: the streamed path's worker processes; they change no result)."""
+    """A session continuing `req.run_dir` exactly where it stopped (see the module docstring), through
+    the data path it started on (`req.workers`: the streamed path's worker processes; they change no
+    result). A plain run folder path resumes with every flag at its default."""
     from dsl.data import open_dataset
 
+    req = req if isinstance(req, ResumeRequest) else ResumeRequest(str(req))
+    file, data, device, compile, max_params = req.file, req.data, req.device, req.compile, req.max_params
     world = world or World()
-    rd = RunDir.open(run_dir)
+    rd = RunDir.open(req.run_dir)
     # the extra processes of a multi-process run read the folder; rank 0 holds it
     lock: AbstractContextManager[Any] = rd.lock() if world.main else nullcontext()
     lock.__enter__()
@@ -78,7 +74,7 @@ def resume_session(
             bool(cfg.device.get("compile", False)) if compile is None else compile,
             world=world,
         )
-        session = Session(rd, lock, cfg, graph, ds, trainer, workers=workers)
+        session = Session(rd, lock, cfg, graph, ds, trainer, workers=req.workers)
         loaded = checkpoint.load_latest(rd.checkpoint, session.validate_checkpoint)
         if loaded is None:
             epochs = rd.metrics_rows()
