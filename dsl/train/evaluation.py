@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from dsl.errors import DataError
-from dsl.train.infer import Evaluation, evaluate
+from dsl.train.infer import EvalOptions, Evaluation, evaluate
 from dsl.train.trained import TrainedRun, load_run
 
 
@@ -85,15 +85,6 @@ def evaluate_run(req: EvalRequest, say: Callable[[str], None] = print) -> RunEva
         say(f"note: '{ds.source}' names its classes differently from the run's data; showing the run's names")
     x, y = ds.test_x, ds.test_y
     del ds  # the training images are not needed
-    ev = evaluate(
-        trained.model,
-        x,
-        y,
-        trained.settings,
-        classes,
-        batch_size=req.batch_size,
-        device=dev,
-        precision=req.precision,
-        tta=trained.settings.tta if req.tta is None else req.tta,
-    )
+    tta = trained.settings.tta if req.tta is None else req.tta
+    ev = evaluate(trained.model, x, y, trained.settings, classes, EvalOptions(req.batch_size, dev, req.precision, tta))
     return RunEvaluation(ev, trained, arg if arg is not None else "CIFAR-10", dev)

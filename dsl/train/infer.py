@@ -215,21 +215,29 @@ class Evaluation:
         }
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """How an evaluation runs: batches of `batch_size` (None: the run's eval_batch_size), on `device`,
+    in `precision`, with test-time augmentation level `tta`."""
+
+    batch_size: int | None = None
+    device: str | torch.device = "cpu"
+    precision: str = "fp32"
+    tta: int = 0
+
+
 def evaluate(
     model: torch.nn.Module,
     images: np.ndarray,
     labels: np.ndarray,
     settings: TrainSettings,
     classes: Sequence[str],
-    *,
-    batch_size: int | None = None,
-    device: str | torch.device = "cpu",
-    precision: str = "fp32",
-    tta: int = 0,
+    options: EvalOptions = EvalOptions(),
 ) -> Evaluation:
-    """Loss, accuracy, per-class counts and the confusion matrix of `model` (moved to `device`, eval
-    mode) on uint8 (N,C,H,W) `images` with int labels, in batches of `batch_size` (default: the
-    run's eval_batch_size). Accumulates as the trainer does: a float32 sum of per-batch summed losses."""
+    """Loss, accuracy, per-class counts and the confusion matrix of `model` (moved to `options.device`,
+    eval mode) on uint8 (N,C,H,W) `images` with int labels (see `EvalOptions`). Accumulates as the
+    trainer does: a float32 sum of per-batch summed losses."""
+    batch_size, device, precision, tta = options.batch_size, options.device, options.precision, options.tta
     n_cls, n = len(classes), len(labels)
     if n == 0:
         raise DataError("there are no test images to evaluate on")
