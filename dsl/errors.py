@@ -51,6 +51,27 @@ class Span:
         return f"{gutter}{src}\n{' ' * (len(gutter) - 2)}| {' ' * (col - 1)}{'^' * width}"
 
 
+def show_value(v: object, limit: int | None = 80) -> str:
+    """A value in a message, as the user writes it: true/false, null, numbers as Python writes them
+    (NaN and Infinity as JSON spells them), 'text' quoted, (tuples) and [lists]; over `limit`
+    characters, cut with '...'. The one way netc shows a value in any message."""
+    if v is None:
+        text = "null"
+    elif isinstance(v, bool):
+        text = "true" if v else "false"
+    elif isinstance(v, float) and v != v:
+        text = "NaN"
+    elif isinstance(v, float) and v in (float("inf"), float("-inf")):
+        text = "Infinity" if v > 0 else "-Infinity"
+    elif isinstance(v, tuple):
+        text = "(" + ", ".join(show_value(x, None) for x in v) + ")"
+    elif isinstance(v, list):
+        text = "[" + ", ".join(show_value(x, None) for x in v) + "]"
+    else:
+        text = repr(v)
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
 class NetError(Exception):
     """An error the user caused; `span` points at the offending source text."""
 

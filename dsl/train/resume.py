@@ -103,10 +103,10 @@ def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callab
     changed), else from the copy of every source file kept in config.json."""
     from dsl.front.loader import load_program, load_saved
 
-    path = Path(file) if file else (Path(cfg.net_file) if cfg.net_file else None)
-    shape = tuple(cfg.input_shape) if cfg.input_shape else None  # the run's own --input / --classes
+    path = Path(file) if file else (Path(cfg.net.file) if cfg.net.file else None)
+    shape = cfg.input_shape  # the run's own --input / --classes
     if path is not None and path.exists():
-        job = load_program(path, shape, cfg.classes, max_params=max_params).job(cfg.variant)
+        job = load_program(path, shape, cfg.net.classes, max_params=max_params).job(cfg.net.variant)
         graph = job.graph
         if graph.fingerprint == cfg.fingerprint:
             return job
@@ -118,13 +118,15 @@ def _same_network(cfg: RunConfig, file: str | None, max_params: int, say: Callab
             file=str(path),
             hint="undo the change to resume, or train the changed network as a new run",
         )
-    job = load_saved(cfg.sources, cfg.main_source, shape, cfg.classes, max_params=max_params).job(cfg.variant)
+    job = load_saved(cfg.sources, cfg.net.main_source, shape, cfg.net.classes, max_params=max_params).job(
+        cfg.net.variant
+    )
     graph = job.graph
     if graph.fingerprint != cfg.fingerprint:
         raise NetError(
             "the copy of the network saved in config.json expands differently with this netc "
             f"(fingerprint {graph.fingerprint}, the run's {cfg.fingerprint})",
-            file=cfg.net_file,
+            file=cfg.net.file,
             hint="resume with the netc version that started the run",
         )
     say(f"note: {path or 'the net file'} is gone; using the copy of its sources saved in config.json")

@@ -26,12 +26,13 @@ import os
 import re
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dsl.errors import NetError
 from dsl.fileio import FileReadError, FolderLock, read_bytes_limited, write_text
+from dsl.records import from_json, record_field, to_json
 from dsl.settings import TrainSettings
 
 FORMAT = 2
@@ -56,6 +57,19 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_")[:120] or "net"
 
 
+def _at_least_1(v: int) -> str | None:
+    return None if v >= 1 else "at least 1"
+
+
+def _data_path(v: str) -> str | None:
+    return None if v in ("device", "stream") else "'device' or 'stream'"
+
+
+def _shape(v: list[int] | None) -> str | None:
+    ok = v is None or (1 <= len(v) <= 3 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v))
+    return None if ok else "a list of 1 to 3 whole numbers of at least 1"
+
+
 @dataclass
 class DataRecord:
     """Which data a run trained on: where it came from and a digest of its contents."""
@@ -69,156 +83,79 @@ class DataRecord:
     n_test: int
     image_shape: list[int]
     digest: str
-    classes: list[str] = field(default_factory=list)  # the class names, when the data names them
-    path: str = "device"  # the data path the run took ("device" or "stream"; older runs: device)
+    classes: list[str] = record_field([])  # the class names, when the data names them (absent in older folders)
+    path: str = record_field("device", check=_data_path)  # the data path the run took (older runs: device)
+
+
+@dataclass
+class NetRecord:
+    """Which network a run trained: its identity and the text of every file it was read from."""
+
+    name: str
+    file: str | None  # absolute path of the .net file when it came from one
+    main_source: str  # the main file's key in `sources`
+    variant: str | None
+    fingerprint: str
+    canonical: str
+    sources: dict[str, str]  # every .net file read, as the user names it -> its text
+    input: list[int] | None = record_field(None, check=_shape)  # `--input` given to netc train
+    classes: int | None = record_field(None, check=lambda v: None if v is None or v >= 1 else "at least 1")  # --classes
 
 
 @dataclass
 class RunConfig:
-    """What a run is; enough to check that a resumed run is the same run."""
+    """What a run is (config.json); enough to check that a resumed run is the same run."""
 
-    net_name: str
-    net_file: str | None  # absolute path of the .net file when it came from one
-    main_source: str  # the main file's key in `sources`
-    sources: dict[str, str]  # every .net file read, as the user names it -> its text
-    variant: str | None
-    fingerprint: str
-    canonical: str
+    net: NetRecord
     overrides: dict[str, Any]  # flags that changed the file's settings (epochs, batch_size)
     settings: TrainSettings
     seed: int
-    runs: int
-    data: DataRecord
-    device: dict[str, Any]
-    checkpoint: bool
-    versions: dict[str, Any] = field(default_factory=dict)
-    input_shape: list[int] | None = None  # `--input` given to netc train (None: the file's input line)
-    classes: int | None = None  # `--classes` given to netc train (None: the file's classes)
+    runs: int = record_field(check=_at_least_1)
+    data: DataRecord = record_field()
+    device: dict[str, Any] = record_field()
+    checkpoint: bool = record_field()
+    versions: dict[str, Any] = record_field({})
+
+    # what the rest of netc reads most
+    @property
+    def fingerprint(self) -> str:
+        """The network's fingerprint."""
+        return self.net.fingerprint
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Every .net file the network was read from -> its text."""
+        return self.net.sources
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The input size `--input` set, or None (the file's)."""
+        return tuple(self.net.input) if self.net.input else None
 
     def to_json(self) -> dict[str, Any]:
-        """The config.json object."""
-        return {
-            "format": FORMAT,
-            "net": {
-                "name": self.net_name,
-                "file": self.net_file,
-                "main_source": self.main_source,
-                "variant": self.variant,
-                "fingerprint": self.fingerprint,
-                "canonical": self.canonical,
-                "sources": self.sources,
-                "input": self.input_shape,
-                "classes": self.classes,
-            },
-            "overrides": self.overrides,
-            "settings": self.settings.to_json(),
-            "seed": self.seed,
-            "runs": self.runs,
-            "data": dict(self.data.__dict__),
-            "device": self.device,
-            "checkpoint": self.checkpoint,
-            "versions": self.versions,
-        }
+        """The config.json object (its format version first)."""
+        return {"format": FORMAT, **to_json(self)}
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> RunConfig:
         """Read config.json's object; a NetError naming `where` for anything missing or malformed."""
-        r = _Reader(obj, where)
-        fmt = r.get("format", int)
-        if fmt != FORMAT:
+        fmt = obj.get("format") if isinstance(obj, dict) else None
+        if isinstance(obj, dict) and "format" not in obj:
+            raise NetError(f"'{where}' lacks 'format'", file=where, hint="the run folder is damaged or not netc's")
+        if isinstance(obj, dict) and fmt != FORMAT:
+            newer = isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT
             raise NetError(
-                f"'{where}' was written by {'an older' if fmt < FORMAT else 'a newer'} netc "
-                f"(format {fmt}, this netc reads {FORMAT})",
+                f"'{where}' was written by {'a newer' if newer else 'an older'} netc "
+                f"(format {fmt!r}, this netc reads {FORMAT})",
                 file=where,
                 hint="train it again with this netc; its results stay readable by netc report",
             )
-        net = r.sub("net")
-        data = r.sub("data")
-        sources = net.get("sources", dict)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items()):
-            raise NetError(f"'{where}': net.sources must map file names to their text", file=where)
-        main = net.get("main_source", str)
-        if main not in sources:
-            raise NetError(f"'{where}': net.main_source '{main}' is not among net.sources", file=where)
-        record = DataRecord(
-            data.get("arg", str, None),
-            data.get("source", str),
-            data.get("layout", str),
-            data.get("limit", int, None),
-            data.get("limit_test", int, None),
-            data.get("n_train", int),
-            data.get("n_test", int),
-            data.get("image_shape", list),
-            data.get("digest", str),
-            data.get("classes", list, []),  # absent in run folders written before netc kept them
-            data.get("path", str, "device"),  # absent before the streamed path existed
-        )
-        if record.path not in ("device", "stream"):
-            raise NetError(f"'{where}': data.path must be 'device' or 'stream', got {record.path!r}", file=where)
-        runs, seed = r.get("runs", int), r.get("seed", int)
-        if runs < 1:
-            raise NetError(f"'{where}': runs must be at least 1, got {runs}", file=where)
-        return cls(
-            net.get("name", str),
-            net.get("file", str, None),
-            main,
-            sources,
-            net.get("variant", str, None),
-            net.get("fingerprint", str),
-            net.get("canonical", str),
-            r.get("overrides", dict),
-            TrainSettings.from_json(r.get("settings", dict), where + ": settings"),
-            seed,
-            runs,
-            record,
-            r.get("device", dict),
-            r.get("checkpoint", bool),
-            r.get("versions", dict, {}),
-            _shape(net.get("input", list, None), where),
-            net.get("classes", int, None),  # both absent in run folders from before --input/--classes
-        )
-
-
-def _shape(value: list[Any] | None, where: str) -> list[int] | None:
-    """net.input of config.json: a list of 1 to 3 whole numbers >= 1, or None."""
-    if value is None:
-        return None
-    if not 1 <= len(value) <= 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
-        raise NetError(
-            f"'{where}': net.input must be a list of 1 to 3 whole numbers, got {json.dumps(value)[:60]}", file=where
-        )
-    return [int(v) for v in value]
-
-
-class _Reader:
-    """Typed access to one JSON object, with errors that name the file and the key."""
-
-    def __init__(self, obj: Any, where: str, prefix: str = ""):
-        if not isinstance(obj, dict):
-            raise NetError(f"'{where}': {prefix or 'the file'} is not a JSON object", file=where)
-        self.obj, self.where, self.prefix = obj, where, prefix
-
-    _MISSING = object()
-
-    def get(self, key: str, kind: type, default: Any = _MISSING) -> Any:
-        if key not in self.obj or (self.obj[key] is None and default is not _Reader._MISSING):
-            if default is _Reader._MISSING:
-                raise NetError(
-                    f"'{self.where}' lacks '{self.prefix}{key}'",
-                    file=self.where,
-                    hint="the run folder is damaged or was not written by netc train",
-                )
-            return default
-        value = self.obj[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        config = from_json(cls, obj, where)
+        if config.net.main_source not in config.net.sources:
             raise NetError(
-                f"'{self.where}': '{self.prefix}{key}' should be {kind.__name__}, got {json.dumps(value)[:60]}",
-                file=self.where,
+                f"'{where}': net.main_source '{config.net.main_source}' is not among net.sources", file=where
             )
-        return value
-
-    def sub(self, key: str) -> _Reader:
-        return _Reader(self.get(key, dict), self.where, f"{self.prefix}{key}.")
+        return config
 
 
 class RunDir:

@@ -35,7 +35,7 @@ from dsl.train.identity import dataset_digest
 from dsl.train.interrupt import StopRequest
 from dsl.train.report import Reporter
 from dsl.train.request import TrainRequest
-from dsl.train.rundir import DataRecord, RunConfig, RunDir
+from dsl.train.rundir import DataRecord, NetRecord, RunConfig, RunDir
 from dsl.train.state import MidEpochSaves
 from dsl.train.weights import checksum_file, save_weights
 
@@ -127,13 +127,17 @@ class Session:
         # a folder read lazily has no one image size: record the size the network is fed
         shape = getattr(dataset, "image_shape", None) or (dataset.channels, *graph.input_shape[1:])
         config = RunConfig(
-            net_name=graph.name,
-            net_file=str(Path(req.file).resolve()),
-            main_source=main,
-            sources=sources,
-            variant=req.variant,
-            fingerprint=graph.fingerprint,
-            canonical=graph.canonical,
+            net=NetRecord(
+                graph.name,
+                str(Path(req.file).resolve()),
+                main,
+                req.variant,
+                graph.fingerprint,
+                graph.canonical,
+                sources,
+                list(req.input_shape) if req.input_shape else None,
+                req.classes,
+            ),
             overrides={k: v for k, v in (overrides or {}).items() if v is not None},
             settings=settings,
             seed=seed,
@@ -168,8 +172,6 @@ class Session:
                 "python": sys.version.split()[0],
                 "platform": platform.platform(),
             },
-            input_shape=list(req.input_shape) if req.input_shape else None,
-            classes=req.classes,
         )
         try:
             if not follower:

@@ -56,8 +56,10 @@ def load_run(run_dir: str | os.PathLike[str], run: int = 0, max_params: int = 1_
             f"'{rd.path}' holds {cfg.runs} run(s), numbered 0 to {cfg.runs - 1}; there is no run {run}",
             file=str(rd.path),
         )
-    shape = tuple(cfg.input_shape) if cfg.input_shape else None
-    graph = load_saved(cfg.sources, cfg.main_source, shape, cfg.classes, max_params=max_params).graph(cfg.variant)
+    shape = cfg.input_shape
+    graph = load_saved(cfg.sources, cfg.net.main_source, shape, cfg.net.classes, max_params=max_params).graph(
+        cfg.net.variant
+    )
     if graph.fingerprint != cfg.fingerprint:
         raise NetError(
             f"the network saved in '{rd.config}' expands differently with this netc (fingerprint "
