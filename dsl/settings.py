@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, get_args, get_origin
 
-from dsl.errors import NetError, Span, did_you_mean
+from dsl.errors import NetError, Span, did_you_mean, show_value
 from dsl.front import ast
+from dsl.records import MAX_EPOCHS
 
 Knots = tuple[tuple[float, float], ...]
 Check = Callable[[Any], "str | None"]  # a complaint ("an integer >= 1"), or None when fine
 
 DEFAULT_TARGET = 0.94
-MAX_EPOCHS = 100_000
 
 
 def _is_num(v: Any) -> bool:
@@ -132,13 +133,24 @@ def _channels(positive: bool) -> Check:
     return check
 
 
-def setting(default: Any, check: Check, doc: str, *, added_later: bool = False, only: str | None = None) -> Any:
+def setting(
+    default: Any,
+    check: Check,
+    doc: str,
+    *,
+    added_later: bool = False,
+    only: tuple[str, str] | None = None,
+    needs: str | None = None,
+) -> Any:
     """Declare one training setting: its default, its check and a line of documentation.
 
     `added_later`: the setting is newer than the first run folders, so a stored recipe that lacks
-    it means its default (and `key()` leaves it out at its default). `only`: the optimizer it
-    applies to; setting it for another optimizer is refused."""
-    return field(default=default, metadata={"check": check, "doc": doc, "added_later": added_later, "only": only})
+    it means its default (and `key()` leaves it out at its default). `only=(setting, value)`: it
+    does something only when that other setting has that value (`("optimizer", "sgd")`,
+    `("augment", "imagenet")`); `needs=setting`: only when that other setting is not 0. Set where
+    it would do nothing, it is refused rather than silently ignored."""
+    meta = {"check": check, "doc": doc, "added_later": added_later, "only": only, "needs": needs}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -173,10 +185,12 @@ class TrainSettings:
     optimizer: str = setting(
         "sgd", _choice("sgd", "adamw"), "sgd (torch.optim.SGD) or adamw (torch.optim.AdamW)", added_later=True
     )
-    momentum: float = setting(0.9, _float(0.0, 1.0), "SGD momentum", only="sgd")
-    nesterov: bool = setting(True, _bool, "Nesterov momentum", only="sgd")
-    betas: tuple[float, float] = setting((0.9, 0.999), _betas, "AdamW's (beta1, beta2)", added_later=True, only="adamw")
-    adam_eps: float = setting(1e-8, _eps, "AdamW's epsilon", added_later=True, only="adamw")
+    momentum: float = setting(0.9, _float(0.0, 1.0), "SGD momentum", only=("optimizer", "sgd"))
+    nesterov: bool = setting(True, _bool, "Nesterov momentum", only=("optimizer", "sgd"))
+    betas: tuple[float, float] = setting(
+        (0.9, 0.999), _betas, "AdamW's (beta1, beta2)", added_later=True, only=("optimizer", "adamw")
+    )
+    adam_eps: float = setting(1e-8, _eps, "AdamW's epsilon", added_later=True, only=("optimizer", "adamw"))
     weight_decay: float = setting(
         5e-4, _float(0.0, 1.0), "weight decay (SGD: L2 per mean loss; AdamW: decoupled, times lr)"
     )
@@ -206,18 +220,27 @@ class TrainSettings:
         added_later=True,
     )
     ema_start: int = setting(
-        0, _int(0, MAX_EPOCHS), "the epoch (0-based) from which the EMA runs (ema_every > 0)", added_later=True
+        0,
+        _int(0, MAX_EPOCHS),
+        "the epoch (0-based) from which the EMA runs (ema_every > 0)",
+        added_later=True,
+        needs="ema_every",
     )
     ema_decay: float = setting(
         0.95**5,
         _float(0.0, 1.0),
         "the EMA's decay at the end of training; at step k of K it is ema_decay * (k/K)**ema_power",
         added_later=True,
+        needs="ema_every",
     )
     ema_power: float = setting(
-        3.0, _float(0.0, 100.0), "how the EMA's decay grows over training (see ema_decay)", added_later=True
+        3.0,
+        _float(0.0, 100.0),
+        "how the EMA's decay grows over training (see ema_decay)",
+        added_later=True,
+        needs="ema_every",
     )
-    pad: int = setting(4, _int(0, 64), "reflect padding before random crops (0: no crop)")
+    pad: int = setting(4, _int(0, 64), "reflect padding before random crops (0: no crop)", only=("augment", "article"))
     flip: bool = setting(True, _bool, "horizontal flips (how: flip_mode)")
     flip_mode: str = setting(
         "random",
@@ -226,7 +249,9 @@ class TrainSettings:
         "all mirrored in odd epochs",
         added_later=True,
     )
-    cutout: int = setting(8, _int(0, 4096), "cutout square side, zero-filled after normalisation (0: off)")
+    cutout: int = setting(
+        8, _int(0, 4096), "cutout square side, zero-filled after normalisation (0: off)", only=("augment", "article")
+    )
     augment: str = setting(
         "article",
         _choice("article", "imagenet"),
@@ -245,12 +270,14 @@ class TrainSettings:
         _range_pair(0.0, 1.0, "(0.08, 1)"),
         "augment = imagenet: the random crop's share of the image's area, drawn in [low, high]",
         added_later=True,
+        only=("augment", "imagenet"),
     )
     crop_ratio: tuple[float, float] = setting(
         (0.75, 4 / 3),
         _range_pair(0.0, 100.0, "(0.75, 1.3333)"),
         "augment = imagenet: the random crop's aspect ratio (width / height), drawn log-uniformly in [low, high]",
         added_later=True,
+        only=("augment", "imagenet"),
     )
     eval_crop: float = setting(
         0.875,
@@ -258,6 +285,7 @@ class TrainSettings:
         "augment = imagenet: evaluation resizes the shorter side to round(resolution / eval_crop), then "
         "takes the centre resolution x resolution",
         added_later=True,
+        only=("augment", "imagenet"),
     )
     data_path: str = setting(
         "auto",
@@ -298,7 +326,9 @@ class TrainSettings:
         problems = self.problems()
         if problems:
             name, complaint = problems[0]
-            raise SettingsError(name, f"training setting {name} = {_show(getattr(self, name))} must be {complaint}")
+            raise SettingsError(
+                name, f"training setting {name} = {show_value(getattr(self, name))} must be {complaint}"
+            )
 
     # ------------------------------------------------------------------ checks
     def problems(self) -> list[tuple[str, str]]:
@@ -308,10 +338,8 @@ class TrainSettings:
             complaint = f.metadata["check"](getattr(self, f.name))
             if complaint:
                 out.append((f.name, complaint))
-        for f in dataclasses.fields(self):
-            # a setting of the other optimizer would silently do nothing: refuse it unless it is the default
-            if not out and f.metadata["only"] not in (None, self.optimizer) and getattr(self, f.name) != f.default:
-                out.append((f.name, "left out: it " + _not_for(f.name, self.optimizer)))
+        if not out:
+            out += self._idle_problems(("optimizer",))
         end = self.epoch_count if not out else 0
         if not out and self.lr[-1][0] > end:
             # the schedule would be cut off mid-way: almost always a forgotten lr after changing epochs
@@ -323,23 +351,29 @@ class TrainSettings:
                 )
             )
         if not out:
-            out += self._augment_problems()
+            out += self._idle_problems(("augment",)) or self._augment_problems()
         if not out and self.flip_mode != "random" and not self.flip:
             out.append(("flip_mode", "left out: flip = false turns flips off"))
-        if not out and self.ema_every == 0:
-            # the EMA's other settings would silently do nothing
-            for f in dataclasses.fields(self):
-                if f.name in _EMA_DETAILS and getattr(self, f.name) != f.default:
-                    out.append((f.name, "left out: it applies only with ema_every > 0 (the EMA is off)"))
-                    break
+        if not out:
+            out += self._idle_problems(None)
         return out
 
-    def _augment_problems(self) -> list[tuple[str, str]]:
-        """Settings of the other augmentation recipe would silently do nothing: refuse them."""
-        other = "article" if self.augment == "imagenet" else "imagenet"
+    def _idle_problems(self, only: tuple[str, ...] | None) -> list[tuple[str, str]]:
+        """A setting changed from its default where it would do nothing (its `only` setting has another
+        value, or its `needs` setting is 0): refused. `only` picks which `only` settings to look at;
+        None looks at `needs`."""
         for f in dataclasses.fields(self):
-            if f.name in _AUGMENT_ONLY[other] and getattr(self, f.name) != f.default:
-                return [(f.name, f"left out: it applies only with augment = {other} (this recipe uses {self.augment})")]
+            if getattr(self, f.name) == f.default:
+                continue
+            cond, needs = f.metadata["only"], f.metadata["needs"]
+            if only is not None and cond is not None and cond[0] in only and getattr(self, cond[0]) != cond[1]:
+                return [(f.name, "left out: it " + _not_for(f.name, cond, getattr(self, cond[0])))]
+            if only is None and needs is not None and not getattr(self, needs):
+                return [(f.name, f"left out: it applies only with {needs} > 0 (it is 0)")]
+        return []
+
+    def _augment_problems(self) -> list[tuple[str, str]]:
+        """The imagenet recipe's crops are made per image by the streamed path."""
         if self.augment == "imagenet" and self.data_path == "device":
             return [
                 (
@@ -349,7 +383,6 @@ class TrainSettings:
             ]
         return []
 
-    # ------------------------------------------------------------------ derived
     @property
     def epoch_count(self) -> int:
         """How many (possibly partial) epochs a run has: `epochs` rounded up."""
@@ -445,14 +478,14 @@ class TrainSettings:
                 seen[s.key] = s.span
                 problem = _field_check(s.key)(_normalise(s.key, s.value))
                 if problem:
-                    raise NetError(f"training setting '{s.key}' must be {problem}, got {_show(s.value)}", s.span)
+                    raise NetError(f"training setting '{s.key}' must be {problem}, got {show_value(s.value)}", s.span)
                 values[s.key] = s.value
                 spans[s.key] = s.span
         optimizer = values.get("optimizer", cls.optimizer)
         for name, only in _ONLY.items():
             if name in values and only != optimizer:
                 raise NetError(
-                    f"training setting '{name}' {_not_for(name, optimizer)}",
+                    f"training setting '{name}' {_not_for(name, ('optimizer', only), optimizer)}",
                     spans[name],
                     hint=f"remove it; the settings of optimizer = {optimizer} are "
                     + ", ".join(n for n, o in _ONLY.items() if o == optimizer),
@@ -505,7 +538,7 @@ class TrainSettings:
             problem = _field_check(key)(_normalise(key, got))
             if problem:
                 raise NetError(
-                    f"--set {key}: training setting '{key}' must be {problem}, got {_show(got)}", file="--set"
+                    f"--set {key}: training setting '{key}' must be {problem}, got {show_value(got)}", file="--set"
                 )
             out[key] = got
         return out
@@ -570,7 +603,7 @@ class TrainSettings:
     def differences(self, other: TrainSettings) -> list[str]:
         """`name: a -> b` for every setting that differs."""
         return [
-            f"{f.name}: {_show(getattr(self, f.name))} -> {_show(getattr(other, f.name))}"
+            f"{f.name}: {show_value(getattr(self, f.name))} -> {show_value(getattr(other, f.name))}"
             for f in dataclasses.fields(self)
             if getattr(self, f.name) != getattr(other, f.name)
         ]
@@ -589,44 +622,41 @@ def _field_check(name: str) -> Check:
     return {f.name: f.metadata["check"] for f in dataclasses.fields(TrainSettings)}[name]
 
 
-# setting -> the one optimizer it applies to
-_ONLY: dict[str, str] = {f.name: f.metadata["only"] for f in dataclasses.fields(TrainSettings) if f.metadata["only"]}
-
-
-def _not_for(name: str, optimizer: str) -> str:
-    return f"applies only to optimizer = {_ONLY[name]}, and this recipe uses optimizer = {optimizer}"
-
-
-_FLOAT_FIELDS = {
-    "momentum",
-    "weight_decay",
-    "label_smoothing",
-    "target",
-    "adam_eps",
-    "norm_bias_lr",
-    "norm_bias_decay",
-    "ema_decay",
-    "ema_power",
-    "eval_crop",
+# setting -> the one optimizer it applies to (what a train { } section is checked against, with spans)
+_ONLY: dict[str, str] = {
+    f.name: f.metadata["only"][1]
+    for f in dataclasses.fields(TrainSettings)
+    if f.metadata["only"] and f.metadata["only"][0] == "optimizer"
 }
-# settings that apply to one augmentation recipe only
-_AUGMENT_ONLY = {"article": ("pad", "cutout"), "imagenet": ("crop_scale", "crop_ratio", "eval_crop")}
-# settings of the EMA that do nothing while ema_every = 0
-_EMA_DETAILS = ("ema_start", "ema_decay", "ema_power")
+
+
+def _not_for(name: str, cond: tuple[str, str], current: Any) -> str:
+    """Why setting `name`, which needs `cond` = (setting, value), does nothing with `current`."""
+    setting_, value = cond
+    if setting_ == "optimizer":
+        return f"applies only to optimizer = {value}, and this recipe uses optimizer = {current}"
+    return f"applies only with {setting_} = {value} (this recipe uses {current})"
+
+
+# how each setting's values are normalised, from its declared type (so that equal recipes compare equal)
+_TYPES = typing.get_type_hints(TrainSettings)
 
 
 def _normalise(name: str, v: Any) -> Any:
-    """One representation per value: floats for float settings, tuples for lists and pairs."""
-    if name in _FLOAT_FIELDS and isinstance(v, int) and not isinstance(v, bool):
+    """One representation per value, from the setting's declared type: floats for a float (an int
+    given for it), an int for a whole number of epochs, tuples for lists, floats inside a pair."""
+    tp = _TYPES[name]
+    if tp is float and isinstance(v, int) and not isinstance(v, bool):
         return float(v)
     if name == "epochs" and isinstance(v, float) and v.is_integer() and abs(v) <= MAX_EPOCHS:
-        return int(v)  # 10.0 epochs is 10
-    if name == "lr" and isinstance(v, (list, tuple)):
-        return tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in v)
-    if name in ("mean", "std") and isinstance(v, (list, tuple)):
+        return int(v)  # 10.0 epochs is 10 (the one setting declared int | float)
+    if get_origin(tp) is tuple and isinstance(v, (list, tuple)):
+        args = get_args(tp)
+        if args and args[-1] is Ellipsis and get_origin(args[0]) is tuple:  # knots: a tuple of pairs
+            return tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in v)
+        if args and args[-1] is not Ellipsis:  # a fixed-size tuple of floats: (0.9, 0.999)
+            return tuple(float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v)
         return tuple(v)
-    if name in ("betas", "crop_scale", "crop_ratio") and isinstance(v, (list, tuple)):
-        return tuple(float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v)
     return v
 
 
@@ -634,16 +664,6 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
     return v
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        text = repr(_jsonable(v))
-        return text if len(text) <= 80 else text[:77] + "..."
-    text = repr(v)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def scaled_knots(knots: Knots, epochs: int | float) -> Knots:

@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dsl.errors import show_value as show_value  # re-exported: the primitives' messages show values with it
+
 AUTO = "auto"  # a parameter value meaning "infer from the input" (e.g. conv(auto): same width)
 
 Shape = tuple[int, ...]
@@ -103,17 +105,6 @@ class P:
             if self.max is not None and v > self.max:
                 return f"must be <= {self.max:g}, got {show_value(value)}"
         return None
-
-
-def show_value(v: Any) -> str:
-    """A value as the user wrote it (true, 'name', 3.5, (1, 7))."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f"'{v}'"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(show_value(x) for x in v) + ")"
-    return repr(v)
 
 
 def _no_count(ins: list[Shape], out: Shape, p: Params) -> tuple[int, int]:
