@@ -231,21 +231,21 @@ def test_a_cut_off_last_line_stays_last_and_is_never_taken_for_a_row(tmp_path):
 
 BAD_VALUES = [  # (field, value, why) of one row of results.csv
     ("seed", "inf", "seed 'inf' is not a whole number"),
-    ("epochs", "1e400", "epochs '1e400' is not a number above 0 and at most 1,000,000"),
-    ("epochs", "nan", "epochs 'nan' is not a number above 0 and at most 1,000,000"),
+    ("epochs", "1e400", "epochs '1e400' is not a number above 0 and at most 100,000"),
+    ("epochs", "nan", "epochs 'nan' is not a number above 0 and at most 100,000"),
     (
         "epochs",
         "-2.5",
-        "epochs '-2.5' is not a number above 0 and at most 1,000,000",
+        "epochs '-2.5' is not a number above 0 and at most 100,000",
     ),  # 2.5 is a fraction of epochs, and valid
-    ("epochs", "0", "epochs '0' is not a number above 0 and at most 1,000,000"),
+    ("epochs", "0", "epochs '0' is not a number above 0 and at most 100,000"),
     ("test_acc", "inf", "test_acc 'inf' is not a finite number"),
     ("test_acc", "nan", "test_acc 'nan' is not a finite number"),
     ("test_acc", "1.5", "test_acc '1.5' is not between 0 and 1"),
     ("test_acc", "", "test_acc is empty"),
     ("seconds", "-inf", "seconds '-inf' is not a finite number"),
     ("seconds", "1e308", "seconds '1e308' is not between 0 and 1e+09 seconds"),
-    ("epochs", "1" + "0" * 100, "epochs '1" + "0" * 39 + "...' is not a number above 0 and at most 1,000,000"),
+    ("epochs", "1" + "0" * 100, "epochs '1" + "0" * 39 + "...' is not a number above 0 and at most 100,000"),
     ("target", "nan", "target 'nan' is not a finite number"),
     ("params", "1" * 5000, "params '" + "1" * 40 + "...' is too large"),
     ("file", "x" * 200_000, "the line is longer than 131,072 characters"),
@@ -454,13 +454,13 @@ def test_malformed_runs_of_a_result_json_are_skipped_with_warnings(tmp_path, net
     where = f"{folder / 'result.json'}: warning: runs"
     assert r.err.splitlines() == [
         f"{where}[1] is not a valid run (epochs is missing); ignored",
-        f"{where}[2] is not a valid run (epochs '20' is not a whole number from 1 to 1,000,000); ignored",
+        f"{where}[2] is not a valid run (epochs '20' is not a whole number from 1 to 100,000); ignored",
         f"{where}[3] is not a valid run (test_acc '' is not a number between 0 and 1); ignored",
         f"{where}[4] is not a valid run (a JSON object expected, not a string); ignored",
         f"{where}[5] is not a valid run (seconds null is not a number between 0 and 1e+09); ignored",
-        f"{where}[6] is not a valid run (epochs true is not a whole number from 1 to 1,000,000); ignored",
+        f"{where}[6] is not a valid run (epochs true is not a whole number from 1 to 100,000); ignored",
         f"{where}[7] is not a valid run (seed a list is not a whole number); ignored",
-        f"{where}[9] is not a valid run (epochs Infinity is not a whole number from 1 to 1,000,000); ignored",
+        f"{where}[9] is not a valid run (epochs Infinity is not a whole number from 1 to 100,000); ignored",
         f"{where}[10] is not a valid run (test_acc NaN is not a number between 0 and 1); ignored",
     ]
     # nothing usable left: a clean error that says so

@@ -21,6 +21,7 @@ from typing import Any
 
 from dsl.core.graph import Graph
 from dsl.errors import NetError, did_you_mean
+from dsl.records import MAX_EPOCHS
 from dsl.settings import SettingsError, TrainSettings
 
 
@@ -83,7 +84,7 @@ def parse_epochs(text: str | None) -> list[int] | None:
             v = int(part)
         except ValueError:
             v = None
-        if v is None or v < 1 or v > 100_000:
+        if v is None or v < 1 or v > MAX_EPOCHS:
             raise NetError(
                 f"--epochs must be a comma-separated list of positive integers such as 20,22; got '{text}'",
                 hint="e.g. --epochs 20 or --epochs 20,22",

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsl.errors import NetError
+from dsl.errors import NetError, show_value
 from dsl.fileio import check_plot_path, describe_os_error, read_text_limited, write_bytes
-from dsl.search.results import FILENAME, MAX_EPOCHS, MAX_SECONDS, read_results
+from dsl.records import MAX_EPOCHS, MAX_SECONDS
+from dsl.search.results import FILENAME, read_results
 from dsl.settings import DEFAULT_TARGET
 
 
@@ -147,11 +148,9 @@ def _json_type(v: object) -> str:
     }.get(type(v), type(v).__name__)
 
 
-def _shown(v: object, limit: int = 40) -> str:
-    if isinstance(v, (dict, list)):
-        return _json_type(v)
-    s = repr(v) if isinstance(v, str) else json.dumps(v)  # json: NaN, true, null as the file spells them
-    return s if len(s) <= limit else s[:limit] + "..."
+def _shown(v: object) -> str:
+    """A JSON value in a warning, as the file spells it (NaN, true, null), or its type for a container."""
+    return _json_type(v) if isinstance(v, (dict, list)) else show_value(v, 43)
 
 
 def _train_dir_rows(folder: Path, warnings: list[str], seen: dict[str, str]) -> list[dict]:

@@ -22,41 +22,50 @@ import io
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from dsl.errors import NetError
+from dsl.errors import NetError, show_value
 from dsl.fileio import FolderLock, append_bytes, read_bytes_limited, remove_stale_temps, write_bytes
+from dsl.records import MAX_EPOCHS, MAX_SECONDS
 
 __all__ = ["FIELDS", "FILENAME", "Results", "ResultsFile", "SearchLock", "read_results", "read_rows"]
 
-FIELDS = [
-    "variant",
-    "file",
-    "net_hash",
-    "config_hash",
-    "epochs",
-    "seed",
-    "test_acc",
-    "test_loss",
-    "train_acc",
-    "train_loss",
-    "seconds",
-    "warmup_s",
-    "target",
-    "params",
-    "device",
-    "precision",
-    "worker",
-    "finished_at",
-]
-REQUIRED = ("variant", "epochs", "seed", "test_acc", "seconds")  # a row without one of these is no result
-INTS = {"seed": None, "params": 0}  # name -> smallest allowed value
-MAX_EPOCHS = 1_000_000  # beyond any real run; a bigger count is a corrupt value (and breaks the plot's title)
-MAX_SECONDS = 1e9  # 31 years: a bigger duration is a corrupt value (and overflows the plot's axis)
-FRACTIONS = {"test_acc", "train_acc", "target"}  # finite, in [0, 1]
-DURATIONS = {"seconds", "warmup_s"}  # finite, >= 0
-LOSSES = {"test_loss", "train_loss"}  # any float (a diverged loss is still data)
+
+def _column(kind: str = "str", *, required: bool = False, low: int | None = None) -> Any:
+    """One column of results.csv: how its text is read (`kind`), whether a row needs it, its floor."""
+    return field(default=None, metadata={"kind": kind, "required": required, "low": low})
+
+
+@dataclass
+class ResultRow:
+    """One row of results.csv, one finished run: the columns, in their order, and how each is read.
+    Declared once here; the reader, the writer and `netc report` take the columns from it."""
+
+    variant: str = _column(required=True)
+    file: str = _column()
+    net_hash: str = _column()
+    config_hash: str = _column()
+    epochs: float = _column("epochs", required=True)  # whole (24), or a fraction (9.9: the last epoch cut short)
+    seed: int = _column("int", required=True)
+    test_acc: float = _column("fraction", required=True)
+    test_loss: float = _column("loss")
+    train_acc: float = _column("fraction")
+    train_loss: float = _column("loss")
+    seconds: float = _column("duration", required=True)
+    warmup_s: float = _column("duration")
+    target: float = _column("fraction")
+    params: int = _column("int", low=0)
+    device: str = _column()
+    precision: str = _column()
+    worker: str = _column()
+    finished_at: str = _column()
+
+
+COLUMNS = {f.name: f.metadata for f in fields(ResultRow)}
+FIELDS = list(COLUMNS)
+REQUIRED = tuple(k for k, c in COLUMNS.items() if c["required"])  # a row without one of these is no result
 FILENAME = "results.csv"
 SIZE_LIMIT = 256 << 20  # ~1M runs; anything bigger is not a results.csv (or is /dev/zero)
 MAX_WARNINGS = 20  # per file; the rest are counted, so a garbage file cannot flood the terminal
@@ -84,8 +93,8 @@ class Results:
 
 
 # ----------------------------------------------------------------------------- values
-def _shown(s: str, limit: int = 40) -> str:
-    return repr(s if len(s) <= limit else s[:limit] + "...")
+def _shown(s: str) -> str:
+    return show_value(s if len(s) <= 40 else s[:40] + "...", None)
 
 
 def _int(name: str, s: str) -> int:
@@ -102,7 +111,7 @@ def _int(name: str, s: str) -> int:
         if not math.isfinite(f) or not f.is_integer():  # int(inf) overflows, int(nan) fails, 2.5 is no epoch count
             raise _Invalid(f"{name} {_shown(s)} is not a whole number") from None
         v = int(f)
-    low = INTS[name]
+    low = COLUMNS[name]["low"]
     if low is not None and v < low:
         raise _Invalid(f"{name} {_shown(s)} is less than {low}")
     return v
@@ -124,13 +133,14 @@ def _float(name: str, s: str) -> float:
         v = float(s)
     except ValueError:
         raise _Invalid(f"{name} {_shown(s)} is not a number") from None
-    if name in LOSSES:
+    kind = COLUMNS[name]["kind"]
+    if kind == "loss":  # any float: a diverged loss is still data
         return v
     if not math.isfinite(v):
         raise _Invalid(f"{name} {_shown(s)} is not a finite number")
-    if name in FRACTIONS and not 0.0 <= v <= 1.0:
+    if kind == "fraction" and not 0.0 <= v <= 1.0:
         raise _Invalid(f"{name} {_shown(s)} is not between 0 and 1")
-    if name in DURATIONS and not 0 <= v <= MAX_SECONDS:
+    if kind == "duration" and not 0 <= v <= MAX_SECONDS:
         raise _Invalid(f"{name} {_shown(s)} is not between 0 and {MAX_SECONDS:.0e} seconds")
     return v
 
@@ -144,11 +154,12 @@ def _typed(values: dict[str, str]) -> dict:
     for k, v in values.items():
         if v == "" or v is None:
             continue
-        if k == "epochs":
+        kind = COLUMNS[k]["kind"] if k in COLUMNS else "str"  # a newer netc's column: kept as text
+        if kind == "epochs":
             out[k] = _epochs(v)
-        elif k in INTS:
+        elif kind == "int":
             out[k] = _int(k, v)
-        elif k in FRACTIONS or k in DURATIONS or k in LOSSES:
+        elif kind != "str":
             out[k] = _float(k, v)
     return out
 
