@@ -924,7 +924,7 @@ def test_unreadable_file_and_folder(tmp_path):
 
 def test_an_array_larger_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
     p = write_npz(tmp_path / "d.npz", 20, 10)
-    monkeypatch.setattr(npz_mod, "_memory_bytes", lambda: 4096)
+    monkeypatch.setattr(npz_mod, "memory_bytes", lambda: 4096)
     with pytest.raises(
         DataError,
         match=r"has a member 'train_x\.npy' of 15\.0 KB unpacked, more than this "
@@ -1022,7 +1022,7 @@ def test_npz_reader_matches_np_load(tmp_path):
         p = tmp_path / f"{save.__name__}.npz"
         save(p, **arrays)
         with npz_mod._Npz(p) as z, np.load(p) as ref:
-            assert sorted(z.files) == sorted(ref.files)
+            assert sorted(z.members) == sorted(ref.files)
             for k in arrays:
                 got = z.array(k)
                 assert got.dtype == ref[k].dtype and got.shape == ref[k].shape

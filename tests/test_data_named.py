@@ -201,8 +201,10 @@ def test_svhn_mat_files_load_with_10_as_the_digit_0(tmp_path, compress):
 
 
 def test_svhn_against_scipy(tmp_path):
-    """scipy reads the generated files as written, and netc reads what scipy.io.savemat writes."""
-    sio = pytest.importorskip("scipy.io", reason="scipy is not installed (netc reads SVHN without it)")
+    """scipy reads the generated files as written, and netc (through torchvision's SVHN) reads what
+    scipy.io.savemat writes, uncompressed and compressed."""
+    import scipy.io as sio
+
     want = write_svhn(tmp_path / "a")
     m = sio.loadmat(tmp_path / "a" / "train_32x32.mat")
     np.testing.assert_array_equal(m["X"], want["train"][0].transpose(1, 2, 3, 0))
@@ -212,10 +214,43 @@ def test_svhn_against_scipy(tmp_path):
         sio.savemat(
             tmp_path / "b" / f"{split}_32x32.mat",
             {"X": x.transpose(1, 2, 3, 0), "y": y[:, None] * 1.0},
-            do_compression=True,
+            do_compression=split == "train",
         )
     ds = load_dataset(tmp_path / "b")
     np.testing.assert_array_equal(ds.test_x, want["test"][0].transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(ds.train_x, want["train"][0].transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(ds.train_y, want["train"][1] % 10)
+
+
+def test_torchvision_reads_the_generated_svhn_the_same(tmp_path, monkeypatch):
+    from torchvision.datasets import SVHN
+
+    write_svhn(tmp_path)
+    monkeypatch.setattr(SVHN, "_check_integrity", lambda self: True)
+    tv = SVHN(str(tmp_path), split="train", download=False)
+    ds = load_dataset(tmp_path)
+    np.testing.assert_array_equal(ds.train_x, tv.data)
+    assert ds.train_y.tolist() == tv.labels.tolist()
+
+
+def test_svhn_larger_than_memory_is_refused_before_scipy_reads_it(tmp_path, monkeypatch):
+    from dsl.data import paths
+
+    write_svhn(tmp_path / "s")  # 12 images: 36 KB of X
+    monkeypatch.setattr(paths, "memory_bytes", lambda: 16 << 10)
+    with pytest.raises(DataError, match=r"would take 36\.\d KB, more than this machine's 16\.0 KB of memory") as info:
+        load_dataset(tmp_path / "s")
+    assert info.value.file == str(tmp_path / "s" / "train_32x32.mat")
+
+
+def test_svhn_without_scipy_says_how_to_get_it(tmp_path, monkeypatch):
+    import sys
+
+    write_svhn(tmp_path / "svhn")
+    monkeypatch.setitem(sys.modules, "scipy.io", None)  # `import scipy.io` raises ImportError
+    with pytest.raises(DataError) as info:
+        load_dataset(tmp_path / "svhn")
+    assert info.value.message == "SVHN needs scipy: pip install 'netc[svhn]'"
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -466,8 +501,37 @@ def _damage(tmp: Path, case: str) -> tuple[Path, Path, str]:
             raw = bad.read_bytes()
             bad.write_bytes(raw[:132] + struct.pack("<I", 10**9) + raw[136:])
             return tmp / "s", bad, "claims 1,000,000,000 bytes but only"
+        if case == "svhn_lying_data":
+            # X says 32x32x3x2 (honest) but its data part claims 3 GB: scipy would allocate that before reading
+            el = bytearray(_mat_var("X", np.zeros((32, 32, 3, 2), np.uint8))[:64])
+            el[4:8], el[60:64] = struct.pack("<I", 56), struct.pack("<I", 3_000_000_000)
+            z = zlib.compress(bytes(el))
+            head = b"MATLAB 5.0 MAT-file".ljust(116) + b"\0" * 8 + struct.pack("<H", 0x0100) + b"IM"
+            bad.write_bytes(head + struct.pack("<II", 15, len(z)) + z + _mat_var("y", np.ones((2, 1))))
+            return tmp / "s", bad, "a variable's data part claims 3,000,000,000 bytes but its element holds only 0 more"
+        if case == "svhn_x_dims":  # the data of 2 images, dimensions that claim 900,000
+            el = _mat_var("X", np.zeros((32, 32, 3, 2), np.uint8))
+            el = el.replace(struct.pack("<4i", 32, 32, 3, 2), struct.pack("<4i", 32, 32, 3, 900_000))
+            z = zlib.compress(el)
+            head = b"MATLAB 5.0 MAT-file".ljust(116) + b"\0" * 8 + struct.pack("<H", 0x0100) + b"IM"
+            bad.write_bytes(head + struct.pack("<II", 15, len(z)) + z + _mat_var("y", np.ones((2, 1))))
+            return (
+                tmp / "s",
+                bad,
+                r"'X' claims 32x32x3x900000 images \(2\.6 GB\), more than a file of \d+ bytes can hold",
+            )
+        if case == "svhn_cell":  # a cell array: scipy would size its nested parts unchecked
+            import scipy.io as sio
+
+            cell = np.array([[1, "a"]], dtype=object)
+            sio.savemat(bad, {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.ones((2, 1)), "c": cell})
+            return tmp / "s", bad, "holds a cell, struct or other non-numeric variable"
+        if case in ("svhn_nan_label", "svhn_half_label"):  # torchvision would cast them to integers unchecked
+            y = np.array([[1.0], [np.nan if case == "svhn_nan_label" else 2.5]])
+            write_mat(bad, {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": y})
+            return tmp / "s", bad, r"'y' holds the label (nan|2\.5); SVHN's labels are 1\.\.10"
     if case.startswith("idx"):
-        gz = case == "idx_truncated_gz"
+        gz = case in ("idx_truncated_gz", "idx_gz_trailing")
         write_idx(tmp / "FashionMNIST" / "raw", gz=gz)
         raw = tmp / "FashionMNIST" / "raw"
         if case == "idx_truncated":
@@ -482,6 +546,14 @@ def _damage(tmp: Path, case: str) -> tuple[Path, Path, str]:
             bad = raw / "t10k-labels-idx1-ubyte"
             bad.write_bytes(idx_bytes(np.zeros(5, np.uint8)))
             return tmp, bad, "has 8 images but .* has 5 labels"
+        if case == "idx_huge_header":  # a header that claims 60000 x 100000 x 100000 bytes
+            bad = raw / "train-images-idx3-ubyte"
+            bad.write_bytes(struct.pack(">BBBB3I", 0, 0, 8, 3, 60000, 100000, 100000) + b"\0" * 100)
+            return tmp, bad, r"60000x100000x100000 values would take .* more than this machine's"
+        if case == "idx_gz_trailing":  # a gzip bomb behind a small header: inflated no further than the header says
+            bad = raw / "t10k-images-idx3-ubyte.gz"
+            bad.write_bytes(gzip.compress(idx_bytes(np.zeros((8, 28, 28), np.uint8)) + b"\0" * (64 << 20)))
+            return tmp, bad, "has more data after the values its header promises"
     if case.startswith("stl"):
         write_stl10(tmp)
         folder = tmp / "stl10_binary"
@@ -512,10 +584,17 @@ DAMAGE = [
     "svhn_bomb",
     "svhn_lying_size",
     "svhn_overlong",
+    "svhn_lying_data",
+    "svhn_x_dims",
+    "svhn_cell",
+    "svhn_nan_label",
+    "svhn_half_label",
     "idx_truncated",
     "idx_truncated_gz",
     "idx_bad_magic",
     "idx_count_mismatch",
+    "idx_huge_header",
+    "idx_gz_trailing",
     "stl_truncated",
     "stl_label_0",
     "stl_labels_missing",
@@ -524,12 +603,23 @@ DAMAGE = [
 
 @pytest.mark.parametrize("case", DAMAGE)
 def test_damaged_files_give_a_data_error_naming_the_file(tmp_path, case):
+    import tracemalloc
+
+    import scipy.io  # noqa: F401  (imported before measuring: the readers' own modules are not the file's doing)
+    import torchvision.datasets  # noqa: F401
+
     data, bad, message = _damage(tmp_path, case)
-    with pytest.raises(DataError) as info:
-        load_dataset(data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as info:
+            load_dataset(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     text = str(info.value)
     assert info.value.file == str(bad) and str(bad) in text, text
     assert re.search(message, text), text
+    assert peak < 64 << 20, f"{peak:,} bytes allocated: what a damaged file claims must not be"
 
 
 def test_a_damaged_file_through_netc_train_exits_2(tmp_path, capsys):

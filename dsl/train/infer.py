@@ -97,7 +97,7 @@ def read_image(path: str | os.PathLike[str], input_shape: Sequence[int]) -> np.n
     DataError naming the file for anything that is not a readable image."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    from dsl.data.paths import _open_file
+    from dsl.data.paths import open_file
 
     c, h, w = image_input(input_shape, "the network")
     p = Path(path)
@@ -106,7 +106,7 @@ def read_image(path: str | os.PathLike[str], input_shape: Sequence[int]) -> np.n
         with warnings.catch_warnings():
             # Pillow warns between its pixel limit and twice that, and raises beyond: both refused
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _open_file(p, "an image file") as f, Image.open(f) as im:
+            with open_file(p, "an image file") as f, Image.open(f) as im:
                 # a palette image with a transparent colour converts cleanly through RGBA
                 src = im.convert("RGBA") if im.mode == "P" and "transparency" in im.info else im
                 img = ImageOps.exif_transpose(src) or src
