@@ -453,12 +453,15 @@ class TrainSettings:
         return {f.name: (f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)}
 
     @classmethod
-    def from_file(cls, sections: Iterable[list[ast.Setting]]) -> TrainSettings:
-        """The settings of `train { }` sections, one list per file, later files overriding earlier
-        ones (a file's own section overrides what it imports). Errors point at the setting.
+    def check_options(cls, sections: Iterable[list[ast.Setting]]) -> None:
+        """Check every setting and every option of every choice (not their combinations)."""
+        cls._read(sections, None)
 
-        Setting `epochs` without `lr` stretches the default schedule to the new length, exactly
-        as `--epochs` does."""
+    @classmethod
+    def _read(
+        cls, sections: Iterable[list[ast.Setting]], choose: Callable[[ast.Choice], Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Span]]:
+        """The settings the sections write (choices resolved by `choose`), each checked, and where each is."""
         known = cls.names()
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
@@ -476,11 +479,28 @@ class TrainSettings:
                         f"training setting '{s.key}' is set twice", s.span, notes=[("first set here", seen[s.key])]
                     )
                 seen[s.key] = s.span
-                problem = _field_check(s.key)(_normalise(s.key, s.value))
-                if problem:
-                    raise NetError(f"training setting '{s.key}' must be {problem}, got {show_value(s.value)}", s.span)
-                values[s.key] = s.value
+                for option in _options(s.value):
+                    problem = _field_check(s.key)(_normalise(s.key, option))
+                    if problem:
+                        raise NetError(
+                            f"training setting '{s.key}' must be {problem}, got {show_value(option)}", s.span
+                        )
+                values[s.key] = resolve_setting(s.value, choose)
                 spans[s.key] = s.span
+        return values, spans
+
+    @classmethod
+    def from_file(
+        cls, sections: Iterable[list[ast.Setting]], choose: Callable[[ast.Choice], Any] | None = None
+    ) -> TrainSettings:
+        """The settings of `train { }` sections, one list per file, later files overriding earlier
+        ones (a file's own section overrides what it imports). Errors point at the setting.
+
+        A setting written as a search-space choice (`lr = a | b`, `epochs = 10..30 step 10`) has
+        every option checked; it takes the option `choose(node)` gives (a `Literal`), else the
+        first. Setting `epochs` without `lr` stretches the default schedule to the new length,
+        exactly as `--epochs` does."""
+        values, spans = cls._read(sections, choose)
         optimizer = values.get("optimizer", cls.optimizer)
         for name, only in _ONLY.items():
             if name in values and only != optimizer:
@@ -616,6 +636,39 @@ class SettingsError(ValueError):
         super().__init__(message)
         self.setting = setting
         self.message = message
+
+
+def resolve_setting(v: Any, choose: Callable[[ast.Choice], Any] | None = None) -> Any:
+    """A setting's value with its choices resolved: the option `choose(node)` gives (a `Literal`),
+    else the first."""
+    if isinstance(v, (ast.Alt, ast.Range)):
+        picked = choose(v) if choose is not None else None
+        if picked is None:
+            picked = ast.Literal(v.value(0), v.span) if isinstance(v, ast.Range) else v.options[0]
+        assert isinstance(picked, ast.Literal)
+        return resolve_setting(picked.value, choose)
+    if isinstance(v, list):
+        return [resolve_setting(x, choose) for x in v]
+    if isinstance(v, tuple):
+        return tuple(resolve_setting(x, choose) for x in v)
+    return v
+
+
+def _options(v: Any) -> list[Any]:
+    """The values to check of a setting with choices: the first of each, then each option of each
+    choice in turn (a range's at its ends: the rest lie between), the others at their first."""
+    choices = ast.setting_choices(v)
+    out = [resolve_setting(v)]
+    for c in choices:
+        picks = [0, c.count - 1] if isinstance(c, ast.Range) else range(1, len(c.options))
+        for i in picks:
+            lit = ast.Literal(c.value(i), c.span) if isinstance(c, ast.Range) else c.options[i]
+
+            def pick(node: ast.Choice, c: ast.Choice = c, lit: ast.Expr = lit) -> ast.Expr | None:
+                return lit if node is c else None
+
+            out.append(resolve_setting(v, pick))
+    return out
 
 
 def _field_check(name: str) -> Check:

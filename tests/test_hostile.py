@@ -170,9 +170,12 @@ def test_errors_in_nested_imports_name_the_file_as_the_user_would_type_it(netc, 
 
 
 # ----------------------------------------------------------------------------- search spaces
-def test_a_space_over_the_variant_limit_is_refused_before_expanding(netc, write):
+def test_a_space_over_the_variant_limit_is_counted_and_sampled_not_listed(netc, write):
     r = check(netc, write("s.net", "input 3x8x8\nconv(8)" + " -> relu?" * 13 + " -> gmp -> linear(2)"))
-    assert r.code == 2 and "more than 4,096 combinations of choices" in r.err
+    assert r.code == 0 and "search space of 8,192 variants" in r.out and "too many to list" in r.out, r.err
+    assert len([line for line in r.out.splitlines() if line.startswith("  ")]) == 5
+    with pytest.raises(NetError, match="8,192 combinations of choices, more than 4,096 to list"):
+        dsl.variants(write("t.net", "input 3x8x8\nconv(8)" + " -> relu?" * 13 + " -> gmp -> linear(2)"))
 
 
 def test_a_space_over_the_op_budget_is_refused_before_expanding(netc, write):
@@ -186,7 +189,10 @@ def test_a_space_over_the_op_budget_is_refused_before_expanding(netc, write):
 
 def test_a_variant_that_does_not_fit_is_reported_with_its_choices(netc, write):
     r = check(netc, write("s.net", "input 3x8x8\nconv(8) -> (gmp | relu) -> linear(2)"))
-    assert r.code == 2 and "linear needs flat features" in r.err and "in the variant conv(8) -> relu" in r.err
+    assert r.code == 0 and "1 variant, 1 more that do not build" in r.out
+    assert "linear needs flat features" in r.err and "in the variant conv(8) -> relu" in r.err
+    r = check(netc, write("t.net", "input 3x8x8\nconv(8) -> (flatten | gmp) -> conv(8)"))
+    assert r.code == 2 and "in the variant" in r.err  # nothing builds: the file is in error
 
 
 def _write(path, text):

@@ -553,3 +553,23 @@ def test_a_network_that_doubles_at_every_level_gets_its_error_and_blocks_no_othe
     assert "expands to more than" in d.message and d.range.start.line == 38
     lsp.close(doubling)
     lsp.close(small)
+
+
+def test_hover_on_a_choice_shows_each_options_shape_params_and_macs(tmp_path):
+    text = "input 3x32x32\nprep -> conv(16 | 32) -> (maxpool | conv(8, stride=2)?) -> gap -> fc\n"
+    a = _analyze(tmp_path, text)
+    body, _ = hover(a, _pos(text, " | ", 1))
+    # conv(16) on 64 channels at 32x32: 64*16*9 weights and 16 biases; 9,216 MACs per position
+    assert "- `16` → 16×32×32, 9,232 params, 9,437,184 MACs (its op)" in body, body
+    assert "- `32` → 32×32×32, 18,464 params, 18,874,368 MACs (its op)" in body, body
+    body, _ = hover(a, _pos(text, "| conv(8"))
+    assert "- `maxpool` → 16×16×16, 0 params, 0 MACs" in body, body
+    assert "- `conv(8, stride=2)?` → 8×16×16, 1,160 params, 294,912 MACs" in body and "3 options" not in body, body
+
+
+def test_hover_on_a_large_range_shows_spaced_values_and_the_count(tmp_path):
+    text = "input 3x32x32\nprep -> conv(8..4096 step 8) -> gmp -> fc\n"
+    a = _analyze(tmp_path, text)
+    body, _ = hover(a, _pos(text, ".."))
+    assert "512 options" in body and "- `8` → 8×32×32" in body and "- `4096` → 4096×32×32" in body, body
+    assert "(12 of its 512 values shown)" in body and "512 variants in the space" in body

@@ -14,7 +14,7 @@ variants are the distinct networks, told apart by fingerprint.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dsl.core.ops import REGISTRY
@@ -49,6 +49,8 @@ class Decisions:
         i = self.index(e)
         if isinstance(e, ast.Opt):
             return e.body if i == 0 else None
+        if isinstance(e, ast.Range):
+            return ast.Literal(e.value(i), e.span)
         return e.options[i]
 
     def record(self, e: ast.Choice, label: str, location: str | None) -> None:
@@ -85,6 +87,11 @@ def option_label(e: ast.Expr, env: Env, decisions: Decisions) -> str | None:
     return format_expr(e)
 
 
+def option_count(e: ast.Choice) -> int:
+    """How many options a choice has (`x?`: present or absent)."""
+    return 2 if isinstance(e, ast.Opt) else e.count if isinstance(e, ast.Range) else len(e.options)
+
+
 # ----------------------------------------------------------------------------- enumeration
 @dataclass
 class Walk:
@@ -103,21 +110,35 @@ class ChoiceWalker:
     only when the walk itself would exceed its bound of visits."""
 
     def __init__(self, defs: dict[str, ast.Def], limits: Limits):
-        self.top = top_env(defs)
+        self.defs = defs
+        self.value_defs = top_env(defs).value_defs
         self.limits = limits
         self.max_visits = 4 * limits.max_space_ops  # a few visits per op (calls, sequences)
+        self.valued: set[ast.Choice] = set()  # choices met where a value goes, over every walk so far
 
-    def walk(self, net: ast.Expr, decisions: Decisions) -> Walk:
-        """Walk the network under `decisions`."""
+    def walk(self, net: ast.Expr, decisions: Decisions, settings: Sequence[object] = ()) -> Walk:
+        """Walk the network, then the training settings' values, under `decisions`."""
         self.decisions = decisions
+        self.top = Env(self.defs, None, self.value_defs, decisions)
         self.net_span = net.span
         self.result = Walk([], {}, 0, 0)
         self.calls: list[str] = []
         self.nesting = 0
+        self.values_walked: set[str] = set()  # value definitions: one walk each (no parameters, one meaning)
         self.result.ops = self._emit(net, self.top)
+        for v in settings:
+            self._setting(v)
         return self.result
 
-    def _emit(self, e: ast.Expr, env: Env) -> int:
+    def _setting(self, v: object) -> None:
+        """Meet the choices of a training setting's value (`lr = [(0, 0), (5, 0.2 | 0.4), (24, 0)]`)."""
+        if isinstance(v, (ast.Alt, ast.Range)):
+            self._choice(v, lambda o: self._setting(o.value) if isinstance(o, ast.Literal) else 0, valued=True)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                self._setting(x)
+
+    def _visit(self) -> None:
         self.result.visits += 1
         if not self.result.visits & 1023:
             checkpoint()  # an editor may no longer want this result
@@ -128,6 +149,49 @@ class ChoiceWalker:
                 self.net_span,
                 hint="a block used twice inside a block used twice ... doubles at every level",
             )
+
+    def _meet(self, e: ast.Choice, valued: bool = False) -> None:
+        if valued:
+            self.valued.add(e)
+        if e not in self.result.options:
+            self.result.seen.append(e)
+            self.result.options[e] = option_count(e)
+
+    def _choice(self, e: ast.Choice, follow: Callable[[ast.Expr], int | None], valued: bool = False) -> int:
+        """A choice met: note it, then follow the decided option (`follow` walks it); its ops."""
+        self._meet(e, valued)
+        option = self.decisions.option(e)
+        return 0 if option is None else follow(option) or 0
+
+    def _walked(self, name: str) -> bool:
+        """Whether the value definition `name` was walked already where it would be again (then skip it)."""
+        if name in self.values_walked:
+            return True
+        self.values_walked.add(name)
+        return False
+
+    def _value(self, e: ast.Expr, env: Env) -> None:
+        """Meet the choices a value expression holds (`conv(16 | 32)`, `k` where `k = 3 | 5`)."""
+        stack = [(e, env)]
+        while stack:
+            node, where = stack.pop()
+            self._visit()
+            if isinstance(node, (ast.Alt, ast.Range)):
+                self._choice(node, lambda o, where=where: self._value(o, where), valued=True)  # type: ignore[misc]
+            elif isinstance(node, ast.Ref):
+                if node.name in where.local or node.name not in self.value_defs or self._walked(node.name):
+                    continue
+                stack.append((self.defs[node.name].body, where.top()))
+            elif isinstance(node, (ast.Tuple, ast.Neg, ast.BinOp)):
+                stack.extend((c, where) for c in reversed(ast.children(node)))
+
+    def _values(self, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], env: Env) -> None:
+        for a in [*args, *(k.value for k in kwargs)]:
+            if is_value(a, env):
+                self._value(a, env)
+
+    def _emit(self, e: ast.Expr, env: Env) -> int:
+        self._visit()
         if self.nesting >= self.limits.max_nesting:
             return 0
         self.nesting += 1
@@ -140,20 +204,23 @@ class ChoiceWalker:
                 return self._call(e.name, e.args, e.kwargs, e, env)
             if isinstance(e, ast.BinOp):  # a scaled block (a value here is the expansion's error to report)
                 factors, body = scale_chain(e, env)
-                return self._emit(body, env) + len(factors) if factors and not is_value(body, env) else 0
+                if not factors or is_value(body, env):
+                    return 0
+                for f in factors:
+                    self._value(f.right, env)
+                return self._emit(body, env) + len(factors)
             if isinstance(e, ast.Named):
                 return self._emit(e.body, env)
             if isinstance(e, ast.BlockList):
                 return sum(self._emit(i, env) for i in e.items)
             if isinstance(e, ast.Repeat):
-                # every copy makes the same decisions, so one walk of the body stands for all
+                # every copy makes the same decisions, so one walk of the body stands for all (even
+                # for none: `x^0` still decides the choices of x, which then make no difference)
+                if is_value(e.times, env):
+                    self._value(e.times, env)
                 return self._emit(e.body, env) * self._times(e, env)
-            if isinstance(e, (ast.Opt, ast.Alt)):
-                if e not in self.result.options:
-                    self.result.seen.append(e)
-                    self.result.options[e] = 2 if isinstance(e, ast.Opt) else len(e.options)
-                option = self.decisions.option(e)
-                return 0 if option is None else self._emit(option, env)
+            if isinstance(e, (ast.Opt, ast.Alt, ast.Range)):
+                return self._choice(e, lambda o: self._emit(o, env))
             return 0
         finally:
             self.nesting -= 1
@@ -188,13 +255,14 @@ class ChoiceWalker:
         op = REGISTRY.get(name)
         if op is not None and op.branches:
             return sum(self._emit(a, env) for a in args) + 1
+        self._values(args, kwargs, env)
         return 1
 
     def _times(self, e: ast.Repeat, env: Env) -> int:
         """The repeat count if it can be told without shapes, else 1 (only the op count suffers)."""
         try:
             n = evaluate(e.times, env, None).value
-        except NetError:
+        except (NetError, RecursionError):
             return 1
         return n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= self.limits.max_repeat else 1
 
@@ -210,13 +278,16 @@ class ChoiceWalker:
             if isinstance(a, ast.Ref) and a.name in where.local:
                 local[p.name] = where.local[a.name]
             elif is_value(a, where):
+                self._value(a, where)
                 local[p.name] = Value(None, a.span)
             else:
                 local[p.name] = Thunk(a, where, tuple(self.calls))
         return local
 
 
-def enumerate_decisions(net: ast.Expr, walker: ChoiceWalker, limits: Limits) -> list[tuple[Assignment, int]]:
+def enumerate_decisions(
+    net: ast.Expr, walker: ChoiceWalker, limits: Limits, settings: Sequence[object] = ()
+) -> list[tuple[Assignment, int]]:
     """Every combination of decisions (restricted to the choices it reaches) with its op count,
     depth-first in the order choices are met. Refuses a space over `limits.max_variants`
     combinations or `limits.max_space_ops` ops in total as soon as it gets there."""
@@ -224,7 +295,7 @@ def enumerate_decisions(net: ast.Expr, walker: ChoiceWalker, limits: Limits) -> 
     ops = visits = 0
     assignment: Assignment = {}
     while True:
-        w = walker.walk(net, Decisions(assignment))
+        w = walker.walk(net, Decisions(assignment), settings)
         leaf = {k: assignment.get(k, 0) for k in w.seen}
         out.append((leaf, w.ops))
         ops += w.ops
@@ -268,13 +339,22 @@ def article_name(parts: Sequence[Part], where: Mapping[ast.Choice, str] | None =
     return " ".join(f"{label}:{'+'.join(locs)}" if locs else label for label, locs in groups.items())
 
 
-def variant_names(parts_of: Sequence[Sequence[Part]]) -> list[str]:
+def variant_names(
+    parts_of: Sequence[Sequence[Part]], values_of: Sequence[str] | None = None, blocks: bool = True
+) -> list[str]:
     """A unique name per variant (compared case-insensitively, as --variant matches them).
 
-    First the article's names; where two variants share one, the choices involved are told
-    apart by position within their location (`relu:L1.1` vs `relu:L1.2`, `relu:1` vs `relu:3`
-    at the top level); if a name is still shared, `#2`, `#3` follow."""
-    names = [article_name(p) for p in parts_of]
+    First the article's names of the block choices (none when the space has none: `blocks`), then
+    the chosen values (`values_of`: `k=5 c=32`); where two variants share a name, the choices
+    involved are told apart by position within their location (`relu:L1.1` vs `relu:L1.2`,
+    `relu:1` vs `relu:3` at the top level); if a name is still shared, `#2`, `#3` follow."""
+    values = list(values_of) if values_of is not None else [""] * len(parts_of)
+
+    def name_of(parts: Sequence[Part], where: Mapping[ast.Choice, str] | None = None, i: int = 0) -> str:
+        head = article_name(parts, where) if blocks else ""
+        return " ".join(x for x in (head, values[i]) if x) or "Backbone"
+
+    names = [name_of(p, None, i) for i, p in enumerate(parts_of)]
     if len({n.lower() for n in names}) == len(names):
         return names
     per_location: dict[str | None, list[ast.Choice]] = {}
@@ -291,7 +371,7 @@ def variant_names(parts_of: Sequence[Sequence[Part]]) -> list[str]:
     counts: dict[str, int] = {}
     for n in names:
         counts[n.lower()] = counts.get(n.lower(), 0) + 1
-    names = [article_name(p, where) if counts[n.lower()] > 1 else n for n, p in zip(names, parts_of)]
+    names = [name_of(p, where, i) if counts[n.lower()] > 1 else n for i, (n, p) in enumerate(zip(names, parts_of))]
     final: list[str] = []
     taken: dict[str, int] = {}
     for n in names:

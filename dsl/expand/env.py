@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from dsl.core.ops import AUTO, REGISTRY
 from dsl.errors import Span
@@ -64,24 +64,46 @@ class Site:
         return cls(e.name, (), (), e.span, e.span)
 
 
+class Chooser(Protocol):
+    """What resolves search-space choices (`dsl.expand.choices.Decisions`)."""
+
+    def option(self, e: ast.Choice) -> ast.Expr | None:
+        """The decided option of `e` (None: an absent `x?`)."""
+
+
 class Env:
     """The names visible at one point: the program's definitions (and which of them are value
-    definitions, worked out once: `values.top_env` makes the top-level one) and a call's parameters."""
+    definitions, worked out once: `values.top_env` makes the top-level one), a call's parameters,
+    and the decisions of the search-space choices (None: every choice takes its first option)."""
 
-    __slots__ = ("defs", "local", "value_defs")
+    __slots__ = ("decisions", "defs", "local", "value_defs")
 
-    def __init__(self, defs: dict[str, ast.Def], local: dict[str, Binding] | None, value_defs: frozenset[str]):
+    def __init__(
+        self,
+        defs: dict[str, ast.Def],
+        local: dict[str, Binding] | None,
+        value_defs: frozenset[str],
+        decisions: Chooser | None = None,
+    ):
         self.defs = defs
         self.local: dict[str, Binding] = local or {}
         self.value_defs = value_defs  # `values.top_env` works them out
+        self.decisions = decisions
 
     def child(self, local: dict[str, Binding]) -> Env:
         """The environment inside a definition's body."""
-        return Env(self.defs, local, self.value_defs)
+        return Env(self.defs, local, self.value_defs, self.decisions)
 
     def top(self) -> Env:
         """The top-level environment (definitions only)."""
-        return Env(self.defs, None, self.value_defs)
+        return Env(self.defs, None, self.value_defs, self.decisions)
+
+    def option(self, e: ast.Alt | ast.Range) -> ast.Expr:
+        """The decided option of a value choice (the first without decisions)."""
+        picked = self.decisions.option(e) if self.decisions is not None else None
+        if picked is not None:
+            return picked
+        return e.options[0] if isinstance(e, ast.Alt) else ast.Literal(e.value(0), e.span)
 
     def names(self) -> set[str]:
         """Every name a reference could mean here (for did-you-mean hints)."""

@@ -34,13 +34,15 @@ class Expander:
     """Expands one network expression under one set of search-space decisions."""
 
     def __init__(self, defs: dict[str, ast.Def], input_shape: tuple[int, ...], limits: Limits, decisions: Decisions):
-        self.top = top_env(defs)
+        self.top = top_env(defs, decisions)
         self.limits = limits
         self.decisions = decisions
         self.builder = GraphBuilder(input_shape, limits)
         self.calls: list[str] = []  # definitions being expanded (recursion check)
         self.nesting = 0  # expression levels being expanded (limits.max_nesting)
         self.in_option = False  # expanding the text of a chosen option (inner choices add no name part)
+        # the ops each block choice's option made where first met: (first op, end, output), for editors
+        self.made: dict[ast.Choice, tuple[int, int, OpNode]] = {}
 
     def run(self, expr: ast.Expr) -> OpNode:
         """Expand the network; returns the output op."""
@@ -62,7 +64,7 @@ class Expander:
                 return self.call(Site.of(e), env, x, scope, name)
             if isinstance(e, ast.Call):
                 return self.call(Site.of(e), env, x, scope, name)
-            if isinstance(e, (ast.Opt, ast.Alt)):
+            if isinstance(e, (ast.Opt, ast.Alt, ast.Range)):
                 return self.choose(e, env, x, scope, name)
             if isinstance(e, ast.Named):
                 if name is not None:  # `a: b: conv`: the outer name is the block, the inner the op
@@ -115,14 +117,16 @@ class Expander:
         if option is None:
             return x
         before = len(scope.children)
-        nested = isinstance(option, (ast.Opt, ast.Alt))  # the inner choice names itself
+        nested = isinstance(option, (ast.Opt, ast.Alt, ast.Range))  # the inner choice names itself
         names_itself = not nested and not self.in_option
         saved = self.in_option
         self.in_option = self.in_option or not nested
+        first_op = len(self.builder.ops)
         try:
             out = self.emit(option, env, x, scope, name)
         finally:
             self.in_option = saved
+        self.made.setdefault(e, (first_op, len(self.builder.ops), out))
         for child in scope.children[before:]:
             if isinstance(child, Scope):
                 child.optional = True
@@ -193,7 +197,7 @@ class Expander:
         items: list[ast.Expr] = list(reversed(e.items))
         while items:
             item = items.pop()
-            if isinstance(item, (ast.Opt, ast.Alt)):
+            if isinstance(item, (ast.Opt, ast.Alt, ast.Range)):
                 option = self.decisions.option(item)
                 if option is None:
                     continue

@@ -15,7 +15,7 @@ from typing import Any
 
 from dsl.core.ops import REGISTRY
 from dsl.errors import NetError, Span
-from dsl.expand.env import Env, Value, is_symbol
+from dsl.expand.env import Chooser, Env, Value, is_symbol
 from dsl.front import ast
 
 IN_CHANNELS = "in_channels"
@@ -74,7 +74,11 @@ def _is_value_expr(e: ast.Expr, env: Env, value_def: Callable[[str], bool]) -> b
             if not value_def(node.name):
                 return False
             continue
-        if isinstance(node, ast.Tuple):
+        if isinstance(node, ast.Range):
+            continue
+        if isinstance(node, ast.Alt):  # a choice of values is a value
+            stack.extend(node.options)
+        elif isinstance(node, ast.Tuple):
             stack.extend(node.items)
         elif isinstance(node, ast.Neg):
             stack.append(node.operand)
@@ -123,6 +127,8 @@ def evaluate(e: ast.Expr, env: Env, in_channels: int | None, seen: tuple[str, ..
             v = evaluate(d.body, env.top(), in_channels, (*seen, d.name))
             return Value(v.value, e.span)
         raise NetError(f"'{e.name}' is a block where a value is needed", e.span)
+    if isinstance(e, (ast.Alt, ast.Range)):  # a value choice: the decided option's value
+        return evaluate(env.option(e), env, in_channels, seen)
     if isinstance(e, ast.Tuple):
         return Value(tuple(evaluate(i, env, in_channels, seen).value for i in e.items), e.span)
     if isinstance(e, ast.Neg):
@@ -164,9 +170,10 @@ def _checked(v: Any, span: Span) -> int | float:
     return v
 
 
-def top_env(defs: dict[str, ast.Def]) -> Env:
-    """The top-level environment of a program's definitions (which of them are values worked out once)."""
-    return Env(defs, None, value_definitions(defs))
+def top_env(defs: dict[str, ast.Def], decisions: Chooser | None = None) -> Env:
+    """The top-level environment of a program's definitions (which of them are values worked out
+    once), under `decisions` (None: every choice takes its first option)."""
+    return Env(defs, None, value_definitions(defs), decisions)
 
 
 def scale_chain(e: ast.BinOp, env: Env) -> tuple[list[ast.BinOp], ast.Expr]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from dsl.errors import Span
 
@@ -45,9 +46,10 @@ class Call:
 
 @dataclass(eq=False)
 class Literal:
-    """A number, string or boolean written in an argument list."""
+    """A number, string or boolean written in an argument list (or, as an option of a training
+    setting's choice, any setting value)."""
 
-    value: int | float | str | bool
+    value: Value
     span: Span
 
 
@@ -73,6 +75,28 @@ class Opt:
 
     body: Expr
     span: Span
+
+
+@dataclass(eq=False)
+class Range:
+    """Search space: one of the numbers `lo, lo+step, ..., hi` (`16..256 step 16`, `0.1..0.5 step 0.1`).
+
+    The ends and the step are numbers as written; `count` is how many values there are. Values
+    are worked out in decimal from the written text, so `0.1..0.3 step 0.1` holds 0.3, not
+    0.30000000000000004."""
+
+    lo: int | float
+    hi: int | float
+    step: int | float | None  # None: written without a step (whole numbers, step 1)
+    count: int
+    span: Span
+
+    def value(self, i: int) -> int | float:
+        """The i-th value (0 is `lo`)."""
+        step = 1 if self.step is None else self.step
+        if isinstance(self.lo, int) and isinstance(step, int):
+            return self.lo + i * step
+        return float(Decimal(repr(self.lo)) + i * Decimal(repr(step)))
 
 
 @dataclass(eq=False)
@@ -128,8 +152,8 @@ class BlockList:
     span: Span
 
 
-Expr = Ref | Call | Literal | Seq | Alt | Opt | BinOp | Neg | Tuple | Repeat | Named | BlockList
-Choice = Alt | Opt
+Expr = Ref | Call | Literal | Seq | Alt | Opt | Range | BinOp | Neg | Tuple | Repeat | Named | BlockList
+Choice = Alt | Opt | Range
 
 
 def children(e: Expr) -> list[Expr]:
@@ -162,7 +186,23 @@ def walk(e: Expr) -> Iterator[Expr]:
 
 def has_choice(e: Expr) -> bool:
     """Whether the expression itself (not the definitions it names) holds a `?` or `|`."""
-    return any(isinstance(n, (Alt, Opt)) for n in walk(e))
+    return any(isinstance(n, (Alt, Opt, Range)) for n in walk(e))
+
+
+def setting_choices(v: object) -> list[Alt | Range]:
+    """The search-space choices written in a training setting's value, outermost first (those inside
+    an option of another are listed after it)."""
+    found: list[Alt | Range] = []
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (Alt, Range)):
+            found.append(x)
+            if isinstance(x, Alt):
+                stack.extend(o.value for o in reversed(x.options) if isinstance(o, Literal))
+        elif isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+    return found
 
 
 @dataclass(eq=False)
@@ -208,7 +248,7 @@ class Setting:
     """`key = value` inside `train { }`."""
 
     key: str
-    value: Value
+    value: Value | Alt | Range  # a choice's options are `Literal`s
     span: Span
 
 

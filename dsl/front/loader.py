@@ -24,7 +24,6 @@ from dsl.front.parser import parse
 from dsl.front.program import DEFAULT_INPUT, Program
 from dsl.front.source import decode, read_source
 from dsl.job import Job
-from dsl.settings import TrainSettings
 
 PRELUDE = Path(__file__).resolve().parent / "prelude.net"
 PRELUDE_NAME = "prelude.net"
@@ -134,7 +133,6 @@ def _program(
     defs = _collect([_prelude(), *modules])
     if classes is not None:  # the same network for another class count (`netc train --classes N`)
         defs["classes"] = _classes_override(defs.get("classes"), classes, shown)
-    settings = TrainSettings.from_file([m.settings for m in modules])
     span = main.input.span if main.input is not None and input_shape is None else None
     if input_shape is not None:  # the same network at another size (`dsl.load(..., input_shape=(3, 64, 64))`)
         shape = tuple(input_shape)
@@ -156,7 +154,7 @@ def _program(
             file=shown,
         )
     sources = {m.file: m.text for m in modules}
-    return Program(main, defs, settings, limits, shape, sources)
+    return Program(main, defs, [m.settings for m in modules], limits, shape, sources)
 
 
 MAX_CLASSES = 1_000_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ _TERMINALS = {
     "RSQB": "']'",
     "LBRACE": "'{'",
     "RBRACE": "'}'",
+    "DOTDOT": "'..'",
+    "STEP": "'step'",
     "COMMA": "','",
     "EQUAL": "'='",
     "STAR": "'*'",
@@ -146,6 +149,36 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> NetError:
         Span(file, line, col, line, col + width, text),
         hint=hint,
     )
+
+
+MAX_RANGE = 10**9  # values in one range: beyond, it is a typo (a missing step), not a search
+
+
+def make_range(lo: int | float, hi: int | float, step: int | float | None, span: Span) -> ast.Range:
+    """The `ast.Range` of `lo..hi step s`, checked: a positive step that lands on `hi` exactly."""
+    if step is None and not (isinstance(lo, int) and isinstance(hi, int)):
+        raise NetError("a range of numbers that are not whole needs a step", span, hint=f"e.g. {lo}..{hi} step 0.1")
+    s = 1 if step is None else step
+    if s <= 0:
+        raise NetError(f"a range's step must be positive, got {s}", span)
+    if hi < lo:
+        raise NetError(f"a range goes up: {lo}..{hi} is empty", span, hint=f"write {hi}..{lo}")
+    if isinstance(lo, int) and isinstance(hi, int) and isinstance(s, int):
+        count, reached = (hi - lo) // s + 1, (hi - lo) % s == 0
+        below: int | float = lo + (count - 1) * s
+    else:
+        exact = (Decimal(repr(hi)) - Decimal(repr(lo))) / Decimal(repr(s))
+        count, reached = int(exact) + 1, exact == int(exact)
+        below = float(Decimal(repr(lo)) + (count - 1) * Decimal(repr(s)))
+    if not reached:
+        raise NetError(
+            f"{lo}..{hi} in steps of {s} does not reach {hi}: its last value would be {below}",
+            span,
+            hint=f"end it at {below}, or pick a step that divides {hi} - {lo}",
+        )
+    if count > MAX_RANGE:
+        raise NetError(f"a range of {count:,} values (at most {MAX_RANGE:,})", span, hint="give it a larger step")
+    return ast.Range(lo, hi, step, count, span)
 
 
 def _describe(term: str) -> str:
@@ -308,6 +341,36 @@ class _ToAst(Transformer_NonRecursive):
     @v_args(meta=True)
     def alternatives(self, meta: Meta, children: list[ast.Expr]) -> ast.Alt:
         return self._nest(ast.Alt(list(children), self._span(meta)), children)
+
+    @v_args(meta=True)
+    def range(self, meta: Meta, children: list[Any]) -> ast.Range:
+        lo, _, hi, _, step = children
+        ends = [self._range_number(x) for x in (lo, hi, step) if x is not None]
+        return make_range(ends[0], ends[1], ends[2] if step is not None else None, self._span(meta))
+
+    def _range_number(self, e: ast.Expr) -> int | float:
+        sign, inner = (-1, e.operand) if isinstance(e, ast.Neg) else (1, e)
+        if (
+            isinstance(inner, ast.Literal)
+            and isinstance(inner.value, (int, float))
+            and not isinstance(inner.value, bool)
+        ):
+            return sign * inner.value
+        raise NetError(
+            "a range's ends and step are numbers written out", e.span, hint="e.g. 16..256 step 16, or 0.1..0.5 step 0.1"
+        )
+
+    @v_args(meta=True)
+    def value_range(self, meta: Meta, children: list[Any]) -> ast.Range:
+        lo, _, hi, _, step = children
+        return make_range(
+            self._number(lo), self._number(hi), self._number(step) if step is not None else None, self._span(meta)
+        )
+
+    @v_args(meta=True)
+    def value_choice(self, meta: Meta, children: list[Any]) -> ast.Alt:
+        span = self._span(meta)
+        return ast.Alt([ast.Literal(v, span) for v in children], span)
 
     @v_args(meta=True)
     def optional(self, meta: Meta, children: list[ast.Expr]) -> ast.Opt:

@@ -82,12 +82,36 @@ def _fmt(e: ast.Expr, choose: Chooser | None) -> tuple[str, int]:
             return f"{_wrap(_fmt(e.body, choose), _POST)}?", _POST
         picked = choose(e)
         return _fmt(picked, choose) if picked is not None else ("", _ATOM)
+    if isinstance(e, ast.Range):
+        if choose is None:
+            return range_text(e), _NAMED
+        picked = choose(e)
+        return _fmt(picked, choose) if picked is not None else ("", _ATOM)
     if isinstance(e, ast.Alt):
         if choose is None:
             return " | ".join(_wrap(_fmt(o, choose), _SEQ) for o in e.options), _ALT
         picked = choose(e)
         return _fmt(picked, choose) if picked is not None else ("", _ATOM)
     raise TypeError(type(e))
+
+
+def range_text(e: ast.Range) -> str:
+    """`16..256 step 16`."""
+    step = f" step {fmt_value(e.step)}" if e.step is not None else ""
+    return f"{fmt_value(e.lo)}..{fmt_value(e.hi)}{step}"
+
+
+def setting_text(v: object) -> str:
+    """A training setting's value as written: values, choices of values (`a | b`) and ranges."""
+    if isinstance(v, ast.Range):
+        return range_text(v)
+    if isinstance(v, ast.Alt):
+        return " | ".join(setting_text(o.value) for o in v.options if isinstance(o, ast.Literal))
+    if isinstance(v, tuple):
+        return "(" + ", ".join(setting_text(x) for x in v) + ")"
+    if isinstance(v, list):
+        return "[" + ", ".join(setting_text(x) for x in v) + "]"
+    return fmt_value(v)
 
 
 Chooser = Callable[[ast.Choice], "ast.Expr | None"]
@@ -116,6 +140,6 @@ def format_module(mod: ast.Module) -> str:
         lines.append(format_expr(mod.net.expr))
     if mod.settings:
         lines.append("train {")
-        lines += [f"  {s.key} = {fmt_value(s.value)}" for s in mod.settings]
+        lines += [f"  {s.key} = {setting_text(s.value)}" for s in mod.settings]
         lines.append("}")
     return "\n".join(lines) + "\n"

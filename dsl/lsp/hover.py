@@ -7,6 +7,8 @@ import os
 
 from dsl.core.graph import Block, Node
 from dsl.core.ops import REGISTRY, Op, fmt_shape
+from dsl.expand.choices import option_count
+from dsl.expand.options import option_stats, shown_options
 from dsl.front import ast
 from dsl.front.printer import fmt_value, format_def, format_expr
 from dsl.inspect.opdoc import signature
@@ -167,20 +169,31 @@ def _on_setting(a: Analysis, o: Occurrence) -> str:
 
 def _on_choice(a: Analysis, o: Occurrence) -> str:
     node = o.node
-    assert isinstance(node, (ast.Alt, ast.Opt))
-    options = [format_expr(x) for x in node.options] if isinstance(node, ast.Alt) else [format_expr(node.body), "—"]
-    shown = ["present", "absent"] if isinstance(node, ast.Opt) else options
-    variants = a.program.variants() if a.program is not None and a.graph is not None else []
+    assert isinstance(node, (ast.Alt, ast.Opt, ast.Range))
+    prog = a.program
+    if prog is None or a.graph is None:
+        return f"search-space choice `{_cut(format_expr(node))}`"
+    count = prog.count()
     by_option: dict[int, list[str]] = {}
-    for v in variants:
-        by_option.setdefault(v.assignment.get(node, 0), []).append(v.name)
-    lines = [f"search-space choice `{_cut(format_expr(node))}`: {len(options)} options"]
-    for i, label in enumerate(shown):
+    if prog.listable():
+        for v in prog.variants():
+            by_option.setdefault(v.assignment.get(node, 0), []).append(v.name)
+    stats = option_stats(prog.defs, prog.net, prog.input_shape, prog.limits, node)
+    n = option_count(node)
+    lines = [f"search-space choice `{_cut(format_expr(node))}`: {n:,} options"]
+    for i, st in zip(shown_options(node), stats):
+        if st.error is not None:
+            figures = f"does not build: {st.error}"
+        else:
+            where = {"option": "", "op": " (its op)", "network": " (the network)"}[st.what]
+            shape = fmt_shape(st.shape) if st.shape is not None else "?"
+            figures = f"→ {shape}, {st.params:,} params, {st.macs:,} MACs{where}"
         names = by_option.get(i, [])
         listed = ", ".join(names[:MAX_SHOWN]) + (f", … ({len(names):,} in all)" if len(names) > MAX_SHOWN else "")
-        lines.append(f"- `{_cut(label)}`" + (f": {listed}" if names else ""))
-    if variants:
-        lines.append(f"{len(variants):,} variants in the space")
+        lines.append(f"- `{_cut(st.label)}` {figures}" + (f"; variants: {listed}" if names else ""))
+    if n > len(stats):
+        lines.append(f"({len(stats)} of its {n:,} values shown)")
+    lines.append(f"{count:,} variants in the space")
     return "\n".join(lines)
 
 

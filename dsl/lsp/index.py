@@ -105,8 +105,9 @@ class Index:
                 if isinstance(n, ast.Call):
                     for k in n.kwargs:
                         self._add(_name_range(a, k.span, k.name), "kwarg", k.name, k, n)
-            elif isinstance(n, (ast.Alt, ast.Opt)):
-                self._add(a.range_of(n.span), "choice", "|" if isinstance(n, ast.Alt) else "?", n)
+            elif isinstance(n, (ast.Alt, ast.Opt, ast.Range)):
+                kind = "|" if isinstance(n, ast.Alt) else "?" if isinstance(n, ast.Opt) else ".."
+                self._add(a.range_of(n.span), "choice", kind, n)
 
     # ------------------------------------------------------------ queries
     def at(self, pos: tuple[int, int]) -> Occurrence | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from dsl.core.ops import fmt_shape
 from dsl.front import ast
-from dsl.front.printer import fmt_value, format_expr
+from dsl.front.printer import format_expr, setting_text
 from dsl.lsp.analysis import Analysis
 from dsl.lsp.index import block_stats, index_of
 from dsl.lsp.positions import Range
@@ -52,7 +52,7 @@ def symbols(a: Analysis) -> list[Symbol]:
         out.append(Symbol("network", "network", r, r, _short(format_expr(m.net.expr))))
     if m.settings:
         kids = tuple(
-            Symbol(s.key, "setting", a.range_of(s.span), a.range_of(s.span), _short(fmt_value(s.value)))
+            Symbol(s.key, "setting", a.range_of(s.span), a.range_of(s.span), _short(setting_text(s.value)))
             for s in m.settings
         )
         whole = Range(kids[0].range.start, kids[-1].range.end)
