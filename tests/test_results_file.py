@@ -168,7 +168,7 @@ def test_unreadable_lines_are_kept_verbatim_in_place_and_ignored(tmp_path):
     assert [(r["config_hash"], r["seed"]) for r in rf.rows] == [("c", 0), ("d", 1), ("d", 3), ("d", 4)]
     assert rf.done_keys() == {("c", 2, 0), ("d", 2, 1), ("d", 2, 3), ("d", 2, 4)}  # seed 1 of "c" is redone
     assert rf.warnings == [
-        f"{path}:3: warning: not a valid row (1 fields, the header has 18); kept as is and ignored",
+        f"{path}:3: warning: not a valid row (1 fields, the header has {len(FIELDS)}); kept as is and ignored",
         f"{path}:4: warning: not a valid row (test_acc 'abc' is not a number); kept as is and ignored",
         f"{path}:6: warning: not a valid row (byte 0xff is not UTF-8 text); kept as is and ignored",
         f"{path}:7: warning: not a valid row (not valid CSV: unexpected end of data); kept as is and ignored",

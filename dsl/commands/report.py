@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import click
 
+from dsl.errors import NetError
+
 
 def _target(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     if value is None:
@@ -48,9 +50,9 @@ def command(
     title: str | None,
 ) -> None:
     """Recap table of search or train results: mean ± std accuracy and time per network, sorted by time."""
-    from dsl.errors import NetError
     from dsl.fileio import check_plot_path
     from dsl.search.grid import parse_epochs
+    from dsl.search.pareto import summary
     from dsl.search.report import collect_rows, group_rows, plain_table, plot, rich_table
     from dsl.search.report import markdown as md
 
@@ -79,6 +81,29 @@ def command(
             console.print(rich_table(groups, title=f"netc report: {', '.join(dirs)}"))
         else:
             click.echo(plain_table(groups))
+    text = summary(rows, _objectives(dirs)) if not markdown else ""  # the markdown is the table alone
+    if text:
+        click.echo(text)
     if plot_out:
         out = plot(groups, plot_out, title)
         click.echo(f"plot written to {out}")
+
+
+def _objectives(dirs: tuple[str, ...]) -> list[str]:
+    """The objectives of the searches by trials among `dirs` (their search.json), else the article's
+    question: accuracy against time."""
+    import json
+    from pathlib import Path
+
+    from dsl.fileio import read_text_limited
+    from dsl.search.study import OBJECTIVES
+
+    for d in dirs:
+        try:
+            manifest = json.loads(read_text_limited(Path(d) / "search.json", 1 << 20, "search.json"))
+        except (OSError, ValueError, NetError):
+            continue
+        got = manifest.get("objectives") if isinstance(manifest, dict) else None
+        if isinstance(got, list) and got and all(o in OBJECTIVES for o in got):
+            return list(got)
+    return ["acc", "time"]

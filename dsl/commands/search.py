@@ -95,6 +95,21 @@ class ConsoleEvents(SearchEvents):
             self.progress.stop()
             self.progress = None
 
+    @override
+    def trial(self, number: int, name: str, state: str, row: dict[str, Any]) -> None:
+        acc, secs = row["test_acc"], row["seconds"]
+        if state == "pruned":
+            what = f"pruned after epoch {row['epochs']:g} (test acc {acc:.2%}, {secs:.1f}s)"
+        elif state == "repeat":
+            what = f"drawn before: test acc {acc:.2%} (not trained again)"
+        else:
+            what = f"test acc {acc:.2%} in {secs:.1f}s ({row['device']})"
+        self.log(f"trial {number}: {name}: {what}")
+
+    @override
+    def failed_trial(self, number: int, name: str, message: str) -> None:
+        self.log(f"trial {number}: {name}: FAILED: {message.splitlines()[0]}")
+
 
 @click.command("search")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
@@ -149,6 +164,47 @@ class ConsoleEvents(SearchEvents):
     metavar="NAME",
     help="only this network (repeatable), e.g. --variant Backbone --variant Residual:L1+L3",
 )
+@click.option(
+    "--strategy",
+    type=click.Choice(["grid", "random", "tpe", "nsga2"]),
+    default="grid",
+    show_default=True,
+    help="grid: every variant x --epochs x --runs (the article's study); random, tpe, nsga2: Optuna trials "
+    "(needs netc[search]), for spaces of any size",
+)
+@click.option("--trials", type=click.IntRange(1, 10_000_000), default=None, help="trials in the study (not grid)")
+@click.option(
+    "--budget", default=None, metavar="TIME", help="start no trial after this long, e.g. 90s, 30m, 2h (not grid)"
+)
+@click.option(
+    "--prune",
+    type=click.Choice(["none", "median", "asha", "hyperband"]),
+    default="none",
+    show_default=True,
+    help="stop unpromising trials early on their per-epoch test accuracy (not grid)",
+)
+@click.option(
+    "--objective",
+    "objective",
+    default="acc",
+    show_default=True,
+    metavar="acc[,time|params|macs]",
+    help="what trials are ranked by; several give the Pareto front (e.g. acc,time)",
+)
+@click.option(
+    "--storage",
+    default=None,
+    metavar="URL",
+    help="the study's database (default sqlite:///OUT/study.db); one URL shared by several machines (not grid)",
+)
+@click.option("--study", "study_name", default=None, metavar="NAME", help="the study's name (default netc-<file stem>)")
+@click.option(
+    "--keep",
+    type=click.IntRange(0, 1000),
+    default=3,
+    show_default=True,
+    help="the K best trials keep their weights as run folders OUT/best/trial-N (netc eval / export / predict)",
+)
 @click.option("--dry-run", is_flag=True, help="list the grid (and what is already done) without training")
 @engine_options
 @max_params_option
@@ -168,6 +224,14 @@ def command(
     batch_size: int | None,
     limit: int | None,
     limit_test: int | None,
+    strategy: str,
+    trials: int | None,
+    budget: str | None,
+    prune: str,
+    objective: str,
+    storage: str | None,
+    study_name: str | None,
+    keep: int,
     dry_run: bool,
     max_params: int,
 ) -> None:
@@ -181,8 +245,23 @@ def command(
     from dsl.search.grid import parse_epochs
     from dsl.search.report import group_rows, plain_table
     from dsl.search.runner import EngineConfig
+    from dsl.search.study import parse_budget, parse_objectives
 
     engine = EngineConfig(data, limit, limit_test, device, precision, compile_)
+    objectives = parse_objectives(objective)
+    if strategy != "grid":
+        given = {"--runs": runs != 1, "--variant": bool(variants), "--workers": workers != 1, "--ray": bool(ray_address),
+                 "--dry-run": dry_run}  # fmt: skip
+        for flag, on in given.items():
+            if on:
+                raise NetError(f"{flag} applies to --strategy grid", hint="a search by trials trains one run per trial")
+        _trials(files, strategy, trials, parse_budget(budget), prune, objectives, storage, study_name, keep, epochs,
+                seed, batch_size, max_params, out, engine)  # fmt: skip
+        return
+    for flag, on in {"--trials": trials is not None, "--budget": budget is not None, "--prune": prune != "none",
+                     "--storage": storage is not None, "--study": study_name is not None}.items():  # fmt: skip
+        if on:
+            raise NetError(f"{flag} applies to --strategy random, tpe or nsga2", hint="grid trains every variant")
     search = Search(
         files,
         epochs=parse_epochs(epochs),
@@ -223,4 +302,61 @@ def command(
         raise NetError(
             f"{len(outcome.failures)} of {tried} runs failed (rerun the command to retry them):\n  "
             + "\n  ".join(outcome.failures)
+        )
+
+
+def _trials(
+    files: tuple[str, ...],
+    strategy: str,
+    trials: int | None,
+    budget_s: float | None,
+    prune: str,
+    objectives: list[str],
+    storage: str | None,
+    study_name: str | None,
+    keep: int,
+    epochs: str | None,
+    seed: int,
+    batch_size: int | None,
+    max_params: int,
+    out: str | None,
+    engine: Any,
+) -> None:
+    """A search by trials (dsl.search.trials), shown as it goes; then the front and the best."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from dsl.search.driver import default_out
+    from dsl.search.grid import parse_epochs
+    from dsl.search.pareto import summary
+    from dsl.search.trials import TrialPlan, TrialSearch
+
+    if len(files) != 1:
+        raise NetError(f"--strategy {strategy} searches one file, got {len(files)}", hint="search each file on its own")
+    lengths = parse_epochs(epochs)
+    if lengths is not None and len(lengths) > 1:
+        raise NetError(f"--strategy {strategy} trains at one length, got --epochs {epochs}")
+    plan = TrialPlan(files[0], strategy, trials, budget_s, prune, tuple(objectives), storage, study_name, keep,
+                     lengths[0] if lengths else None, seed, batch_size, max_params)  # fmt: skip
+    where = Path(out) if out else default_out(files)
+    search = TrialSearch(plan, where, engine)
+    size = search.program.count()
+    goal = " and ".join(
+        x for x in (f"{trials} trials" if trials else "", f"a budget of {budget_s:.0f}s" if budget_s else "") if x
+    )
+    header = (f"netc search: {strategy} over {size:,} variants, {goal}, objective {','.join(objectives)}, "
+              f"prune {prune}")  # fmt: skip
+    events = ConsoleEvents(Console(highlight=False, soft_wrap=True), header, str(search.results_path))
+    outcome, counts = search.run(events)
+    events.log(
+        f"{counts.complete} trained, {counts.pruned} pruned, {len(counts.skipped)} skipped (do not build), "
+        f"{counts.repeated} drawn again; study in {search.out} (optuna-dashboard {storage or 'sqlite:///' + str((search.out / 'study.db').resolve())})"
+    )
+    text = summary(outcome.rows, objectives)
+    if text:
+        events.log(text)
+    if keep:
+        events.log(
+            f"the {keep} best keep their weights: {search.out / 'best'} (netc eval / export / predict take them)"
         )

@@ -232,6 +232,17 @@ class SpaceTree:
         assert total >= 1
         return fixed
 
+    def decide(self, choose: Callable[[ast.Choice], int]) -> Assignment:
+        """A variant's decisions made one at a time: `choose(c)` for each choice as the walk meets it
+        (what a define-by-run search strategy needs: a choice inside an option is asked only if taken)."""
+        fixed: Assignment = {}
+        for c in self._met(fixed):
+            i = choose(c)
+            if not 0 <= i < option_count(c):
+                raise ValueError(f"option {i} of a choice with {option_count(c)} options")
+            fixed[c] = i
+        return fixed
+
     def reached(self, decisions: Assignment) -> list[ast.Choice]:
         """The choices a variant reaches under `decisions` (a choice not in it takes its first option),
         in the order the walk meets them."""

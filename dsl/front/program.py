@@ -13,7 +13,15 @@ from dsl.core.graph import Graph
 from dsl.errors import NetError, did_you_mean
 from dsl.expand import Decisions, Expansion, expand
 from dsl.expand.choice_names import choice_names, parse_variant_name, value_part
-from dsl.expand.choices import Assignment, ChoiceWalker, Part, enumerate_decisions, order_key, variant_names
+from dsl.expand.choices import (
+    Assignment,
+    ChoiceWalker,
+    Part,
+    enumerate_decisions,
+    option_count,
+    order_key,
+    variant_names,
+)
 from dsl.expand.space import SpaceTree
 from dsl.front import ast
 from dsl.front.deep import deep
@@ -225,6 +233,22 @@ class Program:
         blocks = any(c not in space.valued for c in space.choices)
         name = variant_names([parts], [self.value_parts(leaf, space.valued)], blocks)[0]
         return dataclasses.replace(v, name=name)
+
+    def decision_list(self, assignment: Assignment) -> list[list[int]]:
+        """A variant's decisions as [choice number, option] pairs (choices numbered in the order the
+        walk first meets them), for a record that must find the variant again."""
+        number = {c: i for i, c in enumerate(self.space().choices)}
+        return [[number[c], i] for c, i in assignment.items() if c in number]
+
+    def decisions_from_list(self, pairs: list[list[int]], where: str) -> Assignment:
+        """The decisions `decision_list` wrote, checked against this space."""
+        choices = self.space().choices
+        out: Assignment = {}
+        for pair in pairs:
+            if len(pair) != 2 or not 0 <= pair[0] < len(choices) or not 0 <= pair[1] < option_count(choices[pair[0]]):
+                raise NetError(f"'{where}': the recorded decision {pair} does not fit this search space", file=where)
+            out[choices[pair[0]]] = pair[1]
+        return out
 
     def sample(self, rng: random.Random) -> Assignment:
         """One variant's decisions, every variant as likely."""

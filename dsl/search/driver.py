@@ -49,6 +49,12 @@ class SearchEvents:
     def stopped(self) -> None:
         """Training ended (normally or not)."""
 
+    def trial(self, number: int, name: str, state: str, row: dict[str, Any]) -> None:
+        """A trial ended: `state` is complete, pruned, or repeat (a variant drawn before, told its result)."""
+
+    def failed_trial(self, number: int, name: str, message: str) -> None:
+        """A trial's training failed (the search stops: the same error would come again)."""
+
 
 @dataclass
 class SearchOutcome:

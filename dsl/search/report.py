@@ -412,6 +412,8 @@ def group_rows(rows: list[dict], target: float | None = None) -> list[Group]:
     groups: dict[tuple[str, int], Group] = {}
     for r in rows:
         acc, sec = r.get("test_acc"), r.get("seconds")
+        if r.get("state") == "pruned":
+            continue  # stopped early: its figures are not a finished run's
         if not isinstance(acc, float) or not isinstance(sec, float) or not math.isfinite(acc) or not math.isfinite(sec):
             continue  # the readers keep only finite values; rows from elsewhere may not
         key = (str(r["variant"]), r["epochs"])  # a whole number, or a fraction (9.9)

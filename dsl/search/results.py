@@ -61,6 +61,9 @@ class ResultRow:
     precision: str = _column()
     worker: str = _column()
     finished_at: str = _column()
+    macs: int = _column("int", low=0)
+    trial: int = _column("int", low=0)  # the study's trial number (strategies other than grid)
+    state: str = _column()  # complete (empty: complete), or pruned: stopped early, its figures at that epoch
 
 
 COLUMNS = {f.name: f.metadata for f in fields(ResultRow)}
@@ -335,8 +338,9 @@ class ResultsFile:
         return self._parsed.rows
 
     def done_keys(self) -> set[tuple[str, int, int]]:
-        """(config_hash, epochs, seed) of every valid row: the runs a resumed search skips."""
-        return {(r.get("config_hash", ""), r["epochs"], r["seed"]) for r in self.rows}
+        """(config_hash, epochs, seed) of every valid row of a finished run: the runs a resumed search
+        skips (a pruned trial's row is no finished run)."""
+        return {(r.get("config_hash", ""), r["epochs"], r["seed"]) for r in self.rows if r.get("state") != "pruned"}
 
     def append(self, row: dict) -> None:
         """Add a row and rewrite the file atomically; on failure (disk full) the file and this object

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from dsl.data import Dataset, ImageFiles
     from dsl.search.grid import RunSpec
     from dsl.train.datapath import Feed
+    from dsl.train.report import Reporter
+    from dsl.train.state import RunResult
 
 OnResult = Callable[..., None]
 
@@ -95,13 +97,23 @@ class SearchWorker:
             self._feed = Feed(self.dataset(), self.trainer.device, self.trainer.precision)
         return self._feed
 
-    def run(self, spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Train one run; (its results.csv row, its per-epoch rows)."""
+    def run(
+        self, spec: RunSpec, reporter: Reporter | None = None, keep: Callable[[Any, RunResult], None] | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Train one run; (its results.csv row, its per-epoch rows). `reporter` hears every epoch (a
+        search's pruner raises from it); `keep(choice, result)` gets the run with its trained model."""
+        from dsl.train.engine import RunHooks
+
         net = spec.network
         feed = self.feed()
         choice, size = feed.choice(net.graph, spec.settings)
         data = feed.data(spec.settings, choice.path, size)
-        result = self.trainer.run(net.graph, data, spec.settings, seed=spec.seed, keep_model=False)
+        hooks = RunHooks(reporter) if reporter is not None else None
+        result = self.trainer.run(
+            net.graph, data, spec.settings, seed=spec.seed, keep_model=keep is not None, hooks=hooks
+        )
+        if keep is not None:
+            keep(choice, result)  # the caller holds the model as long as it needs it
         row = dict(
             variant=net.name,
             file=net.file,
@@ -117,6 +129,7 @@ class SearchWorker:
             warmup_s=result.warmup_s,
             target=spec.settings.target,
             params=int(net.graph.params),
+            macs=int(net.graph.macs),
             device=self.device_name,
             precision=self.trainer.precision,
             worker=self.name,

@@ -41,3 +41,4 @@ class TrainRequest:
     workers: int | None = None  # DataLoader worker processes of the streamed path (None: stream.default_workers())
     input_shape: tuple[int, ...] | None = None  # `--input`: the network at another input size
     classes: int | None = None  # `--classes`: the network for another class count
+    decisions: list[list[int]] | None = None  # a variant a search drew, by its decisions (see NetRecord)

@@ -100,6 +100,8 @@ class NetRecord:
     sources: dict[str, str]  # every .net file read, as the user names it -> its text
     input: list[int] | None = record_field(None, check=_shape)  # `--input` given to netc train
     classes: int | None = record_field(None, check=lambda v: None if v is None or v >= 1 else "at least 1")  # --classes
+    # a variant a search drew from a space too large to list: its decisions, by choice number (Program.decision_list)
+    decisions: list[list[int]] | None = record_field(None)
 
 
 @dataclass

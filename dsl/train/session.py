@@ -137,6 +137,7 @@ class Session:
                 sources,
                 list(req.input_shape) if req.input_shape else None,
                 req.classes,
+                req.decisions,
             ),
             overrides={k: v for k, v in (overrides or {}).items() if v is not None},
             settings=settings,
@@ -224,17 +225,7 @@ class Session:
             raise checkpoint.CheckpointError(f"'{path}' {problem}", file=str(path))
 
     def _finished(self, run: int, rows: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
-        last = rows[-1]
-        return {
-            "run": run,
-            "seed": last["seed"],
-            "epochs": last["epoch"],
-            "test_acc": last["test_acc"],
-            "test_loss": last["test_loss"],
-            "seconds": last["total_s"],
-            "warmup_s": warmup_s,
-            "rows": [dict(r, run=run) for r in rows],
-        }
+        return finished_run(run, rows, warmup_s)
 
     def train(self, reporter: Reporter | None = None) -> list[dict[str, Any]]:
         """Train the remaining runs; returns every finished run. Releases the folder's lock."""
@@ -315,3 +306,18 @@ class Session:
             with contextlib.suppress(OSError):
                 checkpoint.previous(self.rundir.checkpoint).unlink()
         return self.done
+
+
+def finished_run(run: int, rows: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
+    """What result.json says of a finished run, from its epoch rows."""
+    last = rows[-1]
+    return {
+        "run": run,
+        "seed": last["seed"],
+        "epochs": last["epoch"],
+        "test_acc": last["test_acc"],
+        "test_loss": last["test_loss"],
+        "seconds": last["total_s"],
+        "warmup_s": warmup_s,
+        "rows": [dict(r, run=run) for r in rows],
+    }

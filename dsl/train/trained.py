@@ -57,9 +57,11 @@ def load_run(run_dir: str | os.PathLike[str], run: int = 0, max_params: int = 1_
             file=str(rd.path),
         )
     shape = cfg.input_shape
-    graph = load_saved(cfg.sources, cfg.net.main_source, shape, cfg.net.classes, max_params=max_params).graph(
-        cfg.net.variant
-    )
+    program = load_saved(cfg.sources, cfg.net.main_source, shape, cfg.net.classes, max_params=max_params)
+    if cfg.net.decisions is not None:  # drawn by a search from a space too large to list
+        graph = program.graph(program.variant_of(program.decisions_from_list(cfg.net.decisions, str(rd.config))))
+    else:
+        graph = program.graph(cfg.net.variant)
     if graph.fingerprint != cfg.fingerprint:
         raise NetError(
             f"the network saved in '{rd.config}' expands differently with this netc (fingerprint "

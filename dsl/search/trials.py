@@ -1,0 +1,390 @@
+"""A search by trials (`--strategy random|tpe|nsga2`): ask the study for a variant, train it, tell.
+
+Each trial: the study's sampler picks a decision for each choice the variant reaches
+(`study.suggest`); a variant that does not build is told as failed with its located reason
+(`skipped`) and the search goes on; one that does is trained, its test accuracy reported to the
+pruner after every epoch (a pruned trial stops there and is told pruned); its row is appended to
+OUT/results.csv first, then the study is told. So a search killed at any moment (even `kill -9`)
+never counts a run twice or half: a trial cut off before its row is redone (its parameters queued
+again); one cut off after its row is told from that row, without training again. A variant drawn
+a second time (same network, recipe, data and seed) is told its first result. The K best trials
+by the first objective keep their weights as run folders (`dsl.search.keep`).
+
+With the default storage (OUT/study.db) the folder's lock guarantees one writer, so trials left
+running belong to a killed search and are redone at once; in a shared `--storage`, a trial is
+declared dead when its process has not been heard from for `study.GRACE_S` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import override
+
+from dsl.errors import NetError
+from dsl.fileio import write_text
+from dsl.search import grid
+from dsl.search.driver import SearchEvents, SearchOutcome
+from dsl.search.keep import Keeper
+from dsl.search.results import FILENAME, ResultsFile, SearchLock
+from dsl.search.runner import EngineConfig, SearchWorker
+from dsl.search.study import OBJECTIVES, StudySpec, import_optuna, open_study, storage_url, suggest
+from dsl.train.report import Reporter
+
+if TYPE_CHECKING:
+    import optuna
+
+    from dsl.front.program import Program, Variant
+
+
+class Pruned(Exception):
+    """The pruner stopped a trial after an epoch (its row is the one given)."""
+
+    def __init__(self, row: dict[str, Any]):
+        super().__init__("pruned")
+        self.row = row
+
+
+@dataclass
+class TrialPlan:
+    """What `netc search` asks of a search by trials."""
+
+    file: str
+    strategy: str
+    trials: int | None = None  # trials in the study (all sessions together); None: until --budget
+    budget_s: float | None = None  # seconds this session may start trials for
+    prune: str = "none"
+    objectives: tuple[str, ...] = ("acc",)
+    storage: str | None = None
+    study: str | None = None
+    keep: int = 3
+    epochs: int | None = None
+    seed: int = 0
+    batch_size: int | None = None
+    max_params: int = 1_000_000_000
+
+
+@dataclass
+class TrialCounts:
+    """How the trials of this session ended."""
+
+    complete: int = 0
+    pruned: int = 0
+    skipped: list[str] = field(default_factory=list)  # 'name: reason'
+    repeated: int = 0
+
+
+class TrialSearch:
+    """A search by trials over one search-space file, bound to one results folder."""
+
+    def __init__(self, plan: TrialPlan, out: Path, engine: EngineConfig):
+        from dsl.front.loader import load_program
+
+        if plan.trials is None and plan.budget_s is None:
+            raise NetError(
+                f"--strategy {plan.strategy} needs --trials N or --budget TIME (or both)",
+                hint="e.g. --trials 50, or --budget 2h",
+            )
+        import_optuna()  # the clear message before any work
+        if engine.data is not None:
+            from dsl.data import check_data_path
+
+            check_data_path(engine.data)
+        self.plan, self.out = plan, out
+        self.program: Program = load_program(plan.file, max_params=plan.max_params)
+        if not self.program.is_space():
+            raise NetError(
+                f"'{plan.file}' holds no choices: there is nothing to search",
+                file=plan.file,
+                hint="train it with netc train, or write choices in it (conv(16 | 32), relu?)",
+            )
+        base = self.program.settings if not self.program.settings_space else None
+        epochs = plan.epochs or (base.epochs if base is not None else self.program.settings_for({}).epochs)
+        self.spec = StudySpec(plan.strategy, plan.prune, tuple(plan.objectives), epochs, plan.seed)
+        from dsl.plugins import loaded
+
+        self.engine = EngineConfig(
+            engine.data,
+            engine.limit,
+            engine.limit_test,
+            engine.device,
+            engine.precision,
+            engine.compile,
+            self.program.input_shape[0],
+            tuple(loaded()),
+        )
+        self.name = plan.study or f"netc-{Path(plan.file).stem}"
+
+    @property
+    def results_path(self) -> Path:
+        """OUT/results.csv."""
+        return self.out / FILENAME
+
+    def run(self, events: SearchEvents | None = None) -> tuple[SearchOutcome, TrialCounts]:
+        """Ask, train and tell until --trials are in the study or --budget is spent."""
+        events = events or SearchEvents()
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise NetError(f"cannot create the results folder '{self.out}': {err.strerror or err}") from None
+        with SearchLock(self.out):
+            return self._run(events)
+
+    def _run(self, events: SearchEvents) -> tuple[SearchOutcome, TrialCounts]:
+        optuna = import_optuna()
+        results = ResultsFile(self.out)
+        for w in results.warnings:
+            events.warning(w)
+        url = storage_url(self.out, self.plan.storage)
+        study = open_study(url, self.name, self.spec)
+        self._write_manifest(url)
+        if self.plan.storage is None:
+            _redo_cut_off(study, optuna)  # the lock says no one else runs these
+        else:
+            optuna.storages.fail_stale_trials(study)
+        counts = TrialCounts()
+        outcome = SearchOutcome(total=self.plan.trials or 0, done_before=_finished(study, optuna))
+        events.started(outcome.total, outcome.done_before)
+        worker = SearchWorker(self.engine)
+        keeper = Keeper(self.out / "best", self.plan.keep, self.spec.objectives, results.rows)
+        start = time.perf_counter()
+        try:
+            while True:
+                if self.plan.trials is not None and _finished(study, optuna) >= self.plan.trials:
+                    break
+                if self.plan.budget_s is not None and time.perf_counter() - start >= self.plan.budget_s:
+                    events.log(f"the budget of {self.plan.budget_s:.0f}s is spent")
+                    break
+                self._trial(study, optuna, worker, results, keeper, counts, events)
+        finally:
+            events.stopped()
+        outcome.finished = counts.complete + counts.pruned
+        outcome.rows = list(results.rows)
+        return outcome, counts
+
+    def _trial(
+        self,
+        study: optuna.Study,
+        optuna: Any,
+        worker: SearchWorker,
+        results: ResultsFile,
+        keeper: Keeper,
+        counts: TrialCounts,
+        events: SearchEvents,
+    ) -> None:
+        trial = study.ask()
+        _heartbeat(study, trial)
+        decisions = suggest(trial, self.program)
+        try:
+            v = self.program.variant_of(decisions)
+            spec = self._run_spec(v)
+        except NetError as err:
+            label = self.program.value_parts(decisions, self.program.space().valued)
+            trial.set_user_attr("skipped", str(err))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            counts.skipped.append(f"{label or 'trial ' + str(trial.number)}: {err.message}")
+            events.warning(f"trial {trial.number}: the variant {label} does not build, skipped:\n{err}")
+            return
+        trial.set_user_attr("variant", v.name)
+        trial.set_user_attr("config_hash", spec.config_hash)
+        earlier = _done_row(results, spec)
+        if earlier is not None:  # drawn before, or trained before a kill cut the telling off
+            counts.repeated += 1
+            trial.set_user_attr("repeat_of", earlier.get("trial"))
+            study.tell(trial, self._values(earlier))
+            events.trial(trial.number, v.name, "repeat", earlier)
+            return
+        reporter = _PruningReporter(
+            trial,
+            study,
+            lambda row: self._row(spec, v, row, trial.number, "pruned", worker),
+            len(self.spec.objectives) == 1,
+        )
+        kept: dict[str, Any] = {}
+
+        def keep(choice: Any, result: Any) -> None:
+            kept["choice"], kept["result"] = choice, result
+
+        try:
+            row, epoch_rows = worker.run(spec, reporter, keep if self.plan.keep else None)
+        except Pruned as p:
+            results.append(p.row)
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            counts.pruned += 1
+            events.trial(trial.number, v.name, "pruned", p.row)
+            return
+        except NetError as err:
+            trial.set_user_attr("failed", str(err))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            events.failed_trial(trial.number, v.name, str(err))
+            raise
+        row.update(variant=v.name, trial=trial.number, state="complete")
+        self._write_detail(spec, row, epoch_rows, trial.number)
+        results.append(row)
+        study.tell(trial, self._values(row))
+        counts.complete += 1
+        if kept:
+            keeper.offer(row, lambda folder: self._save_run(folder, v, decisions, spec, worker, kept))
+            kept.clear()  # the model goes
+        events.trial(trial.number, v.name, "complete", row)
+
+    def _run_spec(self, v: Variant) -> grid.RunSpec:
+        """The run of one variant: its graph checked for training, its recipe at the search's length."""
+        from dsl.train.checks import check_trainable
+
+        graph = self.program.graph(v)
+        check_trainable(graph)
+        settings = grid.settings_for(
+            self.program.settings_for(v.assignment),
+            self.plan.epochs,
+            {"batch_size": self.plan.batch_size},
+            self.plan.file,
+        )
+        net = grid.Network(v.name, self.plan.file, v.name, graph, graph.fingerprint, settings)
+        h = grid.config_hash(net.net_hash, settings, self.engine.data_id(), self.engine.precision)
+        return grid.RunSpec(net, settings.epochs, self.plan.seed, settings, h)
+
+    def _row(
+        self, spec: grid.RunSpec, v: Variant, epoch_row: dict[str, Any], number: int, state: str, worker: SearchWorker
+    ) -> dict[str, Any]:
+        """The results.csv row of a trial stopped after `epoch_row`'s epoch."""
+        import datetime as _dt
+
+        g = spec.network.graph
+        return dict(
+            variant=v.name,
+            file=spec.network.file,
+            net_hash=spec.network.net_hash,
+            config_hash=spec.config_hash,
+            epochs=epoch_row["epoch"],
+            seed=spec.seed,
+            test_acc=epoch_row["test_acc"],
+            test_loss=epoch_row["test_loss"],
+            train_acc=epoch_row["train_acc"],
+            train_loss=epoch_row["train_loss"],
+            seconds=epoch_row["total_s"],
+            warmup_s=0.0,
+            target=spec.settings.target,
+            params=int(g.params),
+            macs=int(g.macs),
+            device=worker.device_name,
+            precision=worker.trainer.precision,
+            worker=worker.name,
+            finished_at=_dt.datetime.now().isoformat(timespec="seconds"),
+            trial=number,
+            state=state,
+        )
+
+    def _values(self, row: dict[str, Any]) -> list[float]:
+        return [float(row[OBJECTIVES[o][0]]) for o in self.spec.objectives]
+
+    def _save_run(
+        self, folder: Path, v: Variant, decisions: dict, spec: grid.RunSpec, worker: SearchWorker, kept: dict
+    ) -> None:
+        from dsl.train.keep import save_trained_run
+        from dsl.train.request import TrainRequest
+
+        req = TrainRequest(
+            file=self.plan.file,
+            data=self.engine.data,
+            epochs=self.plan.epochs,
+            batch_size=self.plan.batch_size,
+            seed=spec.seed,
+            variant=v.name,
+            out=str(folder),
+            device=self.engine.device,
+            precision=self.engine.precision,
+            compile=self.engine.compile,
+            limit=self.engine.limit,
+            limit_test=self.engine.limit_test,
+            checkpoint=False,
+            max_params=self.plan.max_params,
+            decisions=self.program.decision_list(decisions),
+        )
+        save_trained_run(
+            spec.network.graph, worker.dataset(), spec.settings, worker.trainer, req, kept["choice"], kept["result"]
+        )
+
+    def _write_manifest(self, url: str) -> None:
+        manifest = {
+            "file": self.plan.file,
+            "strategy": self.plan.strategy,
+            "prune": self.plan.prune,
+            "objectives": list(self.plan.objectives),
+            "trials": self.plan.trials,
+            "budget_s": self.plan.budget_s,
+            "epochs": self.spec.epochs,
+            "seed": self.plan.seed,
+            "storage": url,
+            "study": self.name,
+            "keep": self.plan.keep,
+            "data": self.engine.data,
+            "limit": self.engine.limit,
+            "limit_test": self.engine.limit_test,
+        }
+        write_text(self.out / "search.json", json.dumps(manifest, indent=1) + "\n")
+
+    def _write_detail(self, spec: grid.RunSpec, row: dict, epoch_rows: list[dict], number: int) -> None:
+        (self.out / "runs").mkdir(exist_ok=True)
+        detail = {
+            "result": row,
+            "settings": spec.settings.to_json(),
+            "canonical": spec.network.canonical,
+            "epochs": epoch_rows,
+        }
+        write_text(self.out / "runs" / f"trial-{number}.json", json.dumps(detail, indent=1) + "\n")
+
+
+class _PruningReporter(Reporter):
+    """Hears each epoch of a trial: reports its test accuracy to the study, raises `Pruned` when the
+    pruner says so (and keeps the trial's heartbeat)."""
+
+    def __init__(self, trial: Any, study: Any, row_of: Callable[[dict[str, Any]], dict[str, Any]], report: bool):
+        self.trial, self.study, self.row_of = trial, study, row_of
+        self.report = report  # Optuna takes intermediate values of single-objective studies only
+
+    @override
+    def epoch_end(self, row: dict[str, Any]) -> None:
+        _heartbeat(self.study, self.trial)
+        acc = row.get("test_acc")
+        if acc is None or not self.report:
+            return  # eval_every_epoch = false: nothing to judge by until the end
+        self.trial.report(float(acc), int(row["epoch"]))
+        if self.trial.should_prune():
+            raise Pruned(self.row_of(row))
+
+
+def _heartbeat(study: Any, trial: Any) -> None:
+    storage = study._storage  # Optuna keeps the storage private; its heartbeat API is public on it
+    if hasattr(storage, "record_heartbeat"):
+        storage.record_heartbeat(trial._trial_id)
+
+
+def _finished(study: Any, optuna: Any) -> int:
+    """Trials that count towards --trials: complete, pruned, and skipped (a variant that does not build)."""
+    states = optuna.trial.TrialState
+    n = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (states.COMPLETE, states.PRUNED) or (t.state == states.FAIL and "skipped" in t.user_attrs):
+            n += 1
+    return n
+
+
+def _redo_cut_off(study: Any, optuna: Any) -> None:
+    """Trials a killed search left running: failed, and their parameters queued to be tried again."""
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(t.params, user_attrs={"redo_of": t.number}, skip_if_exists=False)
+
+
+def _done_row(results: ResultsFile, spec: grid.RunSpec) -> dict[str, Any] | None:
+    for r in results.rows:
+        if r.get("state") != "pruned" and (r.get("config_hash"), r["epochs"], r["seed"]) == spec.key:
+            return r
+    return None
