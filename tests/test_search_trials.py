@@ -211,3 +211,28 @@ def test_a_killed_trial_search_resumes_without_losing_or_doubling_a_trial(setup,
     cut = {t.user_attrs["redo_of"] for t in study.trials if "redo_of" in t.user_attrs}
     assert {r["trial"] for r in rows} <= {t.number for t in done} | cut
     assert len(list((out / "best").iterdir())) == 2 and not list((out / "best").glob("*.partial"))
+
+
+GRID = """\
+input 3x16x16
+net = conv_bn(8 | 16) -> (relu | gelu) -> gmp -> linear(classes, bias=false)*0.125
+train { epochs = 2, batch_size = 16, lr = [(0, 0), (1, 0.4), (2, 0)], pad = 2, cutout = 4 }
+"""
+
+
+def test_grid_keeps_the_best_runs_weights(tmp_path, netc):
+    from dsl.search.grid import row_name
+
+    net, data, out = tmp_path / "grid.net", image_folder(tmp_path / "images"), tmp_path / "out"
+    net.write_text(GRID)
+    r = netc("search", net, "--data", data, "--out", out, "--device", "cpu", "--keep", "2", "--objective", "acc,params")
+    assert r.code == 0, r
+    rows = read_rows(out / "results.csv")
+    assert len(rows) == 4 and not any(r["trial"] or r["state"] for r in rows)  # the grid's rows, as before
+    best = sorted(rows, key=lambda r: -r["test_acc"])[:2]  # ties: the run that finished first
+    assert sorted(p.name for p in (out / "best").iterdir()) == sorted(row_name(r) for r in best)
+    r = netc("eval", out / "best" / row_name(best[0]), "--data", data, "--device", "cpu")
+    assert r.code == 0 and f"accuracy {best[0]['test_acc']:.2%}" in r.out, r
+    # weights stay in the processes that trained them: keeping is refused there, not silently skipped
+    r = netc("search", net, "--data", data, "--out", tmp_path / "w", "--device", "cpu", "--workers", "2", "--keep", "1")
+    assert r.code == 2 and "--keep 1 needs the runs trained in this process" in r.err, r

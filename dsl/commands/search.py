@@ -16,6 +16,8 @@ from dsl.commands.common import engine_options, max_params_option, positive
 from dsl.errors import NetError
 from dsl.search.driver import SearchEvents
 
+DEFAULT_KEEP = 3  # runs that keep their weights when --keep is not given
+
 
 def _fmt_time(s: float) -> str:
     s = int(round(s))
@@ -201,9 +203,9 @@ class ConsoleEvents(SearchEvents):
 @click.option(
     "--keep",
     type=click.IntRange(0, 1000),
-    default=3,
-    show_default=True,
-    help="the K best trials keep their weights as run folders OUT/best/trial-N (netc eval / export / predict)",
+    default=None,
+    help="the K best runs by the first --objective keep their weights as run folders in OUT/best (netc eval / "
+    "export / predict); default 3 (0 for a grid with --workers or --ray, whose weights stay in the workers)",
 )
 @click.option("--dry-run", is_flag=True, help="list the grid (and what is already done) without training")
 @engine_options
@@ -231,7 +233,7 @@ def command(
     objective: str,
     storage: str | None,
     study_name: str | None,
-    keep: int,
+    keep: int | None,
     dry_run: bool,
     max_params: int,
 ) -> None:
@@ -255,6 +257,7 @@ def command(
         for flag, on in given.items():
             if on:
                 raise NetError(f"{flag} applies to --strategy grid", hint="a search by trials trains one run per trial")
+        keep = DEFAULT_KEEP if keep is None else keep
         _trials(files, strategy, trials, parse_budget(budget), prune, objectives, storage, study_name, keep, epochs,
                 seed, batch_size, max_params, out, engine)  # fmt: skip
         return
@@ -290,7 +293,9 @@ def command(
                 f"config {s.config_hash}"
             )
         return
-    outcome = search.run(events, workers=workers, ray_address=ray_address)
+    if keep is None:
+        keep = DEFAULT_KEEP if workers == 1 and ray_address is None else 0
+    outcome = search.run(events, workers=workers, ray_address=ray_address, keep=keep, objectives=objectives)
     groups = group_rows(outcome.rows)
     if groups:
         events.log(plain_table(groups))

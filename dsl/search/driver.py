@@ -24,6 +24,7 @@ from dsl import __version__
 from dsl.errors import NetError
 from dsl.fileio import write_text
 from dsl.search import grid
+from dsl.search.keep import Keeper
 from dsl.search.results import FILENAME, ResultsFile, SearchLock
 from dsl.search.runner import EngineConfig
 
@@ -95,6 +96,7 @@ class Search:
 
             check_data_path(engine.data)  # the clear message before any work
         self.files = [str(f) for f in files]
+        self.batch_size, self.max_params = batch_size, max_params
         self.epochs, self.runs, self.seed, self.variants = epochs, runs, seed, list(variants)
         self.nets = grid.networks(self.files, self.variants or None, max_params=max_params)
         from dsl.plugins import loaded
@@ -133,12 +135,25 @@ class Search:
         return self.specs, results.done_keys(), list(results.warnings)
 
     def run(
-        self, events: SearchEvents | None = None, workers: int = 1, ray_address: str | None = None
+        self,
+        events: SearchEvents | None = None,
+        workers: int = 1,
+        ray_address: str | None = None,
+        keep: int = 0,
+        objectives: Sequence[str] = ("acc",),
     ) -> SearchOutcome:
-        """Train every run not yet in results.csv; each finished run is appended at once."""
+        """Train every run not yet in results.csv; each finished run is appended at once. The `keep`
+        best runs by the first of `objectives` keep their weights in OUT/best (runs trained here only)."""
         events = events or SearchEvents()
         if ray_address is not None and workers > 1:
             raise NetError("--workers and --ray do not mix", hint="with --ray, Ray places one task per GPU (or CPU)")
+        if keep and (workers > 1 or ray_address is not None):
+            raise NetError(
+                f"--keep {keep} needs the runs trained in this process (the weights stay in the worker that "
+                f"trained them), not with {'--ray' if ray_address is not None else '--workers'}",
+                hint="pass --keep 0, then train the best networks again with netc train; or search in one process",
+            )
+        self.objectives = list(objectives)
         if ray_address is not None:
             from dsl.search.ray_backend import import_ray
 
@@ -176,8 +191,13 @@ class Search:
                     outcome.failures.append(f"{spec.label()}: {message}")
                     events.failed(spec, message)
 
+                keeper = Keeper(self.out / "best", keep, self.objectives, results.rows, name=grid.row_name)
+
+                def on_model(spec: grid.RunSpec, row: dict[str, Any], worker: Any, choice: Any, result: Any) -> None:
+                    keeper.offer(row, lambda folder: self._save_run(folder, spec, worker, choice, result))
+
                 try:
-                    self._execute(todo, workers, ray_address, on_result, on_fail, events)
+                    self._execute(todo, workers, ray_address, on_result, on_fail, events, on_model if keep else None)
                 finally:
                     events.stopped()
             outcome.rows = list(results.rows)
@@ -197,14 +217,13 @@ class Search:
             "device": e.device,
             "precision": e.precision,
             "compile": e.compile,
+            "objectives": self.objectives,
             "netc": __version__,
         }
         write_text(self.out / "search.json", json.dumps(manifest, indent=1) + "\n")
 
     def _write_detail(self, spec: grid.RunSpec, row: dict[str, Any], epoch_rows: list[dict[str, Any]]) -> None:
-        from dsl.train.rundir import safe_name
-
-        detail = self.out / "runs" / f"{safe_name(spec.name)}-{spec.epochs}ep-seed{spec.seed}-{spec.config_hash}.json"
+        detail = self.out / "runs" / f"{grid.run_name(spec.name, spec.epochs, spec.seed, spec.config_hash)}.json"
         write_text(
             detail,
             json.dumps(
@@ -227,6 +246,7 @@ class Search:
         on_result: Any,
         on_fail: Any,
         events: SearchEvents,
+        on_model: Any = None,
     ) -> None:
         from dsl.search import runner
 
@@ -241,4 +261,28 @@ class Search:
             events.log(f"data: {ds.describe()}")
             if ds.notice:
                 events.log(ds.notice)
-            runner.run_local(todo, self.engine, on_result, on_fail, dataset=ds)
+            runner.run_local(todo, self.engine, on_result, on_fail, dataset=ds, on_model=on_model)
+
+    def _save_run(self, folder: Path, spec: grid.RunSpec, worker: Any, choice: Any, result: Any) -> None:
+        """A kept run written as a `netc train` run folder."""
+        from dsl.train.keep import save_trained_run
+        from dsl.train.request import TrainRequest
+
+        e = self.engine
+        req = TrainRequest(
+            file=spec.network.file,
+            data=e.data,
+            epochs=spec.epochs,  # type: ignore[arg-type]  # a fraction (9.9) cuts the last epoch short, as in the grid
+            batch_size=self.batch_size,
+            seed=spec.seed,
+            variant=spec.network.variant,
+            out=str(folder),
+            device=e.device,
+            precision=e.precision,
+            compile=e.compile,
+            limit=e.limit,
+            limit_test=e.limit_test,
+            checkpoint=False,
+            max_params=self.max_params,
+        )
+        save_trained_run(spec.network.graph, worker.dataset(), spec.settings, worker.trainer, req, choice, result)

@@ -67,6 +67,18 @@ class RunSpec:
         return f"{self.network.name} {self.epochs}ep seed {self.seed}"
 
 
+def run_name(network: str, epochs: int | float, seed: int, config_hash: str) -> str:
+    """A run's name in the search folder (its runs/<name>.json, its kept folder best/<name>)."""
+    from dsl.train.rundir import safe_name
+
+    return f"{safe_name(network)}-{epochs}ep-seed{seed}-{config_hash}"
+
+
+def row_name(row: dict[str, Any]) -> str:
+    """`run_name` of a results.csv row."""
+    return run_name(row["variant"], row["epochs"], int(row["seed"]), row.get("config_hash") or "")
+
+
 def config_hash(net: str, settings: TrainSettings, data_id: str, precision: str) -> str:
     """The resume key of a run's configuration (everything but the seed and epochs count)."""
     text = json.dumps([net, settings.key(), data_id, precision], sort_keys=True, separators=(",", ":"))

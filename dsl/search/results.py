@@ -331,6 +331,15 @@ class ResultsFile:
         self.fields = list(self._parsed.header) or list(FIELDS)
         self.fields += [k for k in FIELDS if k not in self.fields]
         self._header_kept = self.fields == self._parsed.header
+        # kept up to date by `append`, so that a row's cost never grows with the file (100,000 rows and more)
+        self._line_count = len(self._parsed.prefix) + sum(e.raw.count(b"\n") for e in self._parsed.entries)
+        self._done: dict[tuple[str, Any, Any], dict] = {}
+        for r in self._parsed.rows:
+            self._index(r)
+
+    def _index(self, row: dict) -> None:
+        if row.get("state") != "pruned":  # a pruned trial's row is no finished run
+            self._done.setdefault((row.get("config_hash", ""), row["epochs"], row["seed"]), row)
 
     @property
     def rows(self) -> list[dict]:
@@ -340,7 +349,11 @@ class ResultsFile:
     def done_keys(self) -> set[tuple[str, int, int]]:
         """(config_hash, epochs, seed) of every valid row of a finished run: the runs a resumed search
         skips (a pruned trial's row is no finished run)."""
-        return {(r.get("config_hash", ""), r["epochs"], r["seed"]) for r in self.rows if r.get("state") != "pruned"}
+        return set(self._done)
+
+    def done_row(self, key: tuple[str, Any, Any]) -> dict | None:
+        """The first valid row of a finished run with this (config_hash, epochs, seed), if any."""
+        return self._done.get(key)
 
     def append(self, row: dict) -> None:
         """Add a row and rewrite the file atomically; on failure (disk full) the file and this object
@@ -350,7 +363,7 @@ class ResultsFile:
         # backslashreplace: a path with undecodable bytes (surrogate escapes) is still written, readably
         raw = buf.getvalue().encode("utf-8", "backslashreplace")
         p = self._parsed
-        line_no = 1 + len(p.prefix) + sum(e.raw.count(b"\n") for e in p.entries) + 1
+        line_no = 1 + self._line_count + 1
         problem = None
         try:
             values, typed = _parse_record(raw, self.fields)
@@ -366,6 +379,9 @@ class ResultsFile:
         except BaseException:
             p.entries.pop()
             raise
+        self._line_count += raw.count(b"\n")
+        if entry.row is not None:
+            self._index(entry.row)
         if problem:
             self.warnings.append(
                 f"{self.path}:{line_no}: warning: the run just finished is not a valid row "

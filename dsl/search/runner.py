@@ -146,18 +146,28 @@ def run_local(
     on_fail: OnResult,
     dataset: Dataset | ImageFiles | None = None,
     stop_on_error: bool = False,
+    on_model: OnResult | None = None,
 ) -> None:
-    """Train the runs one after another in this process."""
+    """Train the runs one after another in this process; `on_model(spec, row, worker, choice, result)`,
+    if given, gets each finished run with its trained model, after `on_result`."""
     worker = SearchWorker(cfg, dataset=dataset, name=f"{socket.gethostname()}:{os.getpid()}")
+    kept: dict[str, Any] = {}
+
+    def keep(choice: Any, result: RunResult) -> None:
+        kept["choice"], kept["result"] = choice, result
+
     for spec in specs:
         try:
-            row, rows = worker.run(spec)
+            row, rows = worker.run(spec, keep=keep if on_model is not None else None)
         except NetError as err:
             if stop_on_error:
                 raise
             on_fail(spec, str(err))
             continue
         on_result(spec, row, rows)
+        if on_model is not None:
+            on_model(spec, row, worker, kept["choice"], kept["result"])
+            kept.clear()  # the model goes before the next run
 
 
 # ----------------------------------------------------------------------------- N local processes

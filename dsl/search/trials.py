@@ -153,14 +153,18 @@ class TrialSearch:
         worker = SearchWorker(self.engine)
         keeper = Keeper(self.out / "best", self.plan.keep, self.spec.objectives, results.rows)
         start = time.perf_counter()
+        finished = outcome.done_before
         try:
             while True:
-                if self.plan.trials is not None and _finished(study, optuna) >= self.plan.trials:
+                if self.plan.storage is not None:  # other machines add trials too
+                    finished = _finished(study, optuna)
+                if self.plan.trials is not None and finished >= self.plan.trials:
                     break
                 if self.plan.budget_s is not None and time.perf_counter() - start >= self.plan.budget_s:
                     events.log(f"the budget of {self.plan.budget_s:.0f}s is spent")
                     break
                 self._trial(study, optuna, worker, results, keeper, counts, events)
+                finished += 1  # every trial that returns is finished: complete, pruned, repeated or skipped
         finally:
             events.stopped()
         outcome.finished = counts.complete + counts.pruned
@@ -384,7 +388,4 @@ def _redo_cut_off(study: Any, optuna: Any) -> None:
 
 
 def _done_row(results: ResultsFile, spec: grid.RunSpec) -> dict[str, Any] | None:
-    for r in results.rows:
-        if r.get("state") != "pruned" and (r.get("config_hash"), r["epochs"], r["seed"]) == spec.key:
-            return r
-    return None
+    return results.done_row(spec.key)
