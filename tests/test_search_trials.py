@@ -236,3 +236,27 @@ def test_grid_keeps_the_best_runs_weights(tmp_path, netc):
     # weights stay in the processes that trained them: keeping is refused there, not silently skipped
     r = netc("search", net, "--data", data, "--out", tmp_path / "w", "--device", "cpu", "--workers", "2", "--keep", "1")
     assert r.code == 2 and "--keep 1 needs the runs trained in this process" in r.err, r
+
+
+def test_no_trial_is_pruned_before_the_learning_rate_peak():
+    from dsl.search.study import StudySpec, _pruner, warmup_epochs
+
+    assert warmup_epochs([(0, 0), (5, 0.4), (24, 0)]) == 5
+    assert warmup_epochs([(0, 0.4), (24, 0)]) == 1  # no warm-up: pruning may start after the first epoch
+    assert warmup_epochs([(0, 0), (2.5, 0.4), (3, 0.4), (9, 0)]) == 3  # the first peak, whole epochs
+    for prune in ("median", "asha"):
+        study = optuna.create_study(
+            direction="maximize", pruner=_pruner(optuna, StudySpec("random", prune, ("acc",), 24, 0, warmup=5))
+        )
+        for _ in range(4):  # good trials that ran to the end
+            t = study.ask()
+            for epoch in range(1, 25):
+                t.report(0.9, epoch)
+                assert not t.should_prune()  # as the search asks after each epoch (ASHA records its rungs then)
+            study.tell(t, 0.9)
+        t = study.ask()  # a poor one: it stays while the learning rate rises, and is stopped at the peak
+        prunes = []
+        for epoch in range(1, 6):
+            t.report(0.1, epoch)
+            prunes.append(t.should_prune())
+        assert prunes == [False] * 4 + [True], prune

@@ -14,7 +14,9 @@ choices are categorical.
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,6 +130,7 @@ class StudySpec:
     objectives: tuple[str, ...]
     epochs: int | float
     seed: int
+    warmup: int = 1  # epochs before the learning rate's peak: no trial is pruned before (not part of the record)
 
     def directions(self) -> list[str]:
         """Optuna's direction of each objective."""
@@ -200,8 +203,16 @@ def _pruner(optuna: Any, spec: StudySpec) -> Any:
             f"--prune {spec.prune} needs one objective: Optuna prunes on the accuracy alone",
             hint="use --prune none with several objectives",
         )
+    # accuracy while the learning rate still rises says little of the end: the first pruning waits for the peak
+    first = min(max(1, spec.warmup), epochs)
     if spec.prune == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=first)  # prunes from step `first`
     if spec.prune == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=first, reduction_factor=3)
+    return optuna.pruners.HyperbandPruner(min_resource=first, max_resource=epochs, reduction_factor=3)
+
+
+def warmup_epochs(lr: Sequence[tuple[float, float]]) -> int:
+    """Whole epochs until the learning-rate schedule's peak (its highest knot, the first if several)."""
+    peak = max(lr, key=lambda knot: knot[1])[0]
+    return max(1, math.ceil(peak))

@@ -33,7 +33,7 @@ from dsl.search.driver import SearchEvents, SearchOutcome
 from dsl.search.keep import Keeper
 from dsl.search.results import FILENAME, ResultsFile, SearchLock
 from dsl.search.runner import EngineConfig, SearchWorker
-from dsl.search.study import OBJECTIVES, StudySpec, import_optuna, open_study, storage_url, suggest
+from dsl.search.study import OBJECTIVES, StudySpec, import_optuna, open_study, storage_url, suggest, warmup_epochs
 from dsl.train.report import Reporter
 
 if TYPE_CHECKING:
@@ -103,9 +103,10 @@ class TrialSearch:
                 file=plan.file,
                 hint="train it with netc train, or write choices in it (conv(16 | 32), relu?)",
             )
-        base = self.program.settings if not self.program.settings_space else None
-        epochs = plan.epochs or (base.epochs if base is not None else self.program.settings_for({}).epochs)
-        self.spec = StudySpec(plan.strategy, plan.prune, tuple(plan.objectives), epochs, plan.seed)
+        base = self.program.settings if not self.program.settings_space else self.program.settings_for({})
+        first = grid.settings_for(base, plan.epochs, {"batch_size": plan.batch_size}, plan.file)
+        self.spec = StudySpec(plan.strategy, plan.prune, tuple(plan.objectives), first.epochs, plan.seed,
+                              warmup_epochs(first.lr))  # fmt: skip
         from dsl.plugins import loaded
 
         self.engine = EngineConfig(
