@@ -36,3 +36,35 @@ def test_ray_local_runs_the_grid(tmp_path, netc):
     # a rerun through Ray finds nothing to do (and does not start Ray)
     r = netc("search", net, "--data", data, "--runs", "2", "--out", out, "--ray", "local")
     assert r.code == 0 and "8 already done, 0 to go" in r.out
+
+
+def test_ray_local_runs_trials_of_one_study(tmp_path, netc):
+    import optuna
+    from test_search_trials import SPACE, image_folder
+
+    net, data, out = tmp_path / "space.net", image_folder(tmp_path / "images"), tmp_path / "out"
+    net.write_text(SPACE)
+    r = netc("search", net, "--data", data, "--strategy", "tpe", "--prune", "median", "--trials", "6", "--out", out,
+             "--device", "cpu", "--ray", "local")  # fmt: skip
+    if r.code == 2 and "cannot start a local Ray instance" in r.err:  # pragma: no cover - machine-dependent
+        pytest.skip(r.err)
+    assert r.code == 0, r
+    assert "up to 2 trials at a time on Ray" in r.out or "trials at a time on Ray" in r.out
+    study = optuna.load_study(study_name="netc-space", storage=f"sqlite:///{(out / 'study.db').resolve()}")
+    states = optuna.trial.TrialState
+    assert len(study.trials) == 6 and all(t.state in (states.COMPLETE, states.PRUNED) for t in study.trials)
+    rows = read_rows(out / "results.csv")
+    trained = [t for t in study.trials if "repeat_of" not in t.user_attrs]
+    # one row per trial trained on Ray (no row lost or doubled), its epochs reported from the worker
+    assert sorted(r["trial"] for r in rows) == sorted(t.number for t in trained)
+    assert len({(r["config_hash"], r["state"]) for r in rows}) == len(rows)
+    for t in trained:
+        assert t.intermediate_values, t.number  # each epoch's accuracy reached the study from the worker
+    assert not (out / "best").exists()  # weights stay in the workers: nothing kept, by default
+    assert not ray.is_initialized()
+    # a cluster needs a study every node reaches; --keep cannot be honoured there
+    r = netc("search", net, "--data", data, "--strategy", "tpe", "--trials", "6", "--out", out, "--ray", "auto")
+    assert r.code == 2 and "needs the study in a database every node reaches" in r.err, r
+    r = netc("search", net, "--data", data, "--strategy", "tpe", "--trials", "6", "--out", out, "--ray", "local",
+             "--keep", "2")  # fmt: skip
+    assert r.code == 2 and "--keep 2 needs the trials trained in this process" in r.err, r

@@ -239,14 +239,14 @@ def test_grid_keeps_the_best_runs_weights(tmp_path, netc):
 
 
 def test_no_trial_is_pruned_before_the_learning_rate_peak():
-    from dsl.search.study import StudySpec, _pruner, warmup_epochs
+    from dsl.search.study import StudySpec, make_pruner, warmup_epochs
 
     assert warmup_epochs([(0, 0), (5, 0.4), (24, 0)]) == 5
     assert warmup_epochs([(0, 0.4), (24, 0)]) == 1  # no warm-up: pruning may start after the first epoch
     assert warmup_epochs([(0, 0), (2.5, 0.4), (3, 0.4), (9, 0)]) == 3  # the first peak, whole epochs
     for prune in ("median", "asha"):
         study = optuna.create_study(
-            direction="maximize", pruner=_pruner(optuna, StudySpec("random", prune, ("acc",), 24, 0, warmup=5))
+            direction="maximize", pruner=make_pruner(optuna, StudySpec("random", prune, ("acc",), 24, 0, warmup=5))
         )
         for _ in range(4):  # good trials that ran to the end
             t = study.ask()
@@ -260,3 +260,26 @@ def test_no_trial_is_pruned_before_the_learning_rate_peak():
             t.report(0.1, epoch)
             prunes.append(t.should_prune())
         assert prunes == [False] * 4 + [True], prune
+
+
+def test_the_grid_trains_each_variant_with_its_own_recipe(tmp_path):
+    from dsl.search import grid
+
+    net = tmp_path / "recipe.net"
+    net.write_text(
+        "input 3x16x16\nnet = conv_bn(8 | 16) -> gmp -> linear(classes, bias=false)*0.125\n"
+        "train { epochs = 2, lr = [(0, 0), (1, 0.2 | 0.4), (2, 0)] }\n"
+    )
+    skipped: list[str] = []
+    nets = grid.networks([net], skipped=skipped)
+    peaks = {n.name: max(lr for _, lr in n.settings.lr) for n in nets}
+    assert peaks == {"c=8 lr=0.2": 0.2, "c=8 lr=0.4": 0.4, "c=16 lr=0.2": 0.2, "c=16 lr=0.4": 0.4}
+    specs = grid.plan(nets, None, 1)
+    assert len({s.config_hash for s in specs}) == 4  # one run each: the same network at two rates is two runs
+    assert skipped == []
+    # a variant whose shapes do not fit is left out of the grid, and said so with its reason
+    net.write_text("input 3x16x16\nconv(8) -> maxpool(2)^(1 | 5) -> gmp -> linear(classes)\n")
+    nets = grid.networks([net], skipped=skipped)
+    assert [n.name for n in nets] == ["maxpool(2)^1"]
+    (message,) = skipped
+    assert "maxpool(2)^5" in message and "does not build, skipped" in message and "recipe.net:2:" in message

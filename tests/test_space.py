@@ -158,6 +158,21 @@ def test_a_sampled_variant_is_found_again_by_its_name():
         p.variant(v.name.replace("c.1=", "c.1=7"))
 
 
+def test_names_of_repeat_counts_tuples_and_ranges_hold_no_space_and_are_found_again():
+    p = loads_program(
+        "input 3x16x16\nres(k) = add(identity, conv_bn(auto, k))\ns = (1, 1) | (2, 2)\n"
+        "conv_bn(8 | 16) -> res(3 | 5)^(1 | 2 | 3) -> conv(16, 3, s) -> conv_bn(8..64 step 8)^(1 | 2) "
+        "-> conv_bn(8..512 step 8) -> gmp -> linear(10)\n"
+    )
+    assert not p.listable()
+    rng = random.Random(0)
+    for _ in range(20):
+        v = p.variant_of(p.sample(rng))
+        assert "res(3|5)^" in v.name and "conv_bn(8..64_step_8)^" in v.name and "s=(" in v.name, v.name
+        again = p.variant(v.name)
+        assert again.fingerprint == v.fingerprint and again.name == v.name
+
+
 def test_a_large_space_with_tied_and_conditional_choices_is_counted():
     text = "k = 1..99 step 2\nblk = (conv(8, k) -> relu)?\n" + " -> ".join(["blk", "(conv(8..800 step 8) | blk)"] * 3)
     p = loads_program(text + " -> gmp -> fc")

@@ -49,7 +49,8 @@ class ConsoleEvents(SearchEvents):
     @override
     def started(self, total: int, done_before: int) -> None:
         if self.header:
-            self.log(f"{self.header}; {done_before} already done, {total - done_before} to go -> {self.where}")
+            to_go = f", {total - done_before} to go" if total else ""  # a --budget without --trials has no total
+            self.log(f"{self.header}; {done_before} already done{to_go} -> {self.where}")
         self.total, self.done, self.todo = total, done_before, total - done_before
         self.start = time.perf_counter()
         if self.todo and self.console.is_terminal:
@@ -157,7 +158,8 @@ class ConsoleEvents(SearchEvents):
     "ray_address",
     default=None,
     metavar="ADDRESS",
-    help="run each run as a Ray task: 'local' starts Ray here, else a cluster address (needs netc[ray])",
+    help="train each run (or trial) as a Ray task: 'local' starts Ray here, else a cluster address (needs "
+    "netc[ray]; trials on a cluster need --storage)",
 )
 @click.option(
     "--variant",
@@ -237,10 +239,14 @@ def command(
     dry_run: bool,
     max_params: int,
 ) -> None:
-    """Train every network of the search-space FILEs for each --epochs, --runs seeds each.
+    """Search the networks of the search-space FILEs.
 
-    Each finished run appends a row to OUT/results.csv; rerunning the same command skips
-    finished runs, so a stopped search resumes. Then: netc report OUT --plot OUT/plot.png"""
+    --strategy grid (the default, the article's study) trains every variant for each --epochs,
+    --runs seeds each; random, tpe and nsga2 draw --trials variants from a space of any size as an
+    Optuna study (OUT/study.db), --prune stops poor ones early, --objective ranks them.
+
+    Each finished run appends a row to OUT/results.csv; rerunning the same command resumes a
+    stopped search. Then: netc report OUT --plot OUT/plot.png"""
     from rich.console import Console
 
     from dsl.search.driver import Search
@@ -252,14 +258,20 @@ def command(
     engine = EngineConfig(data, limit, limit_test, device, precision, compile_)
     objectives = parse_objectives(objective)
     if strategy != "grid":
-        given = {"--runs": runs != 1, "--variant": bool(variants), "--workers": workers != 1, "--ray": bool(ray_address),
-                 "--dry-run": dry_run}  # fmt: skip
+        given = {"--runs": runs != 1, "--variant": bool(variants), "--workers": workers != 1, "--dry-run": dry_run}
         for flag, on in given.items():
             if on:
-                raise NetError(f"{flag} applies to --strategy grid", hint="a search by trials trains one run per trial")
-        keep = DEFAULT_KEEP if keep is None else keep
+                hint = "a search by trials trains one run per trial" + (
+                    ", --ray trains several at once" * (flag == "--workers")
+                )
+                raise NetError(f"{flag} applies to --strategy grid", hint=hint)
+        if ray_address is not None:
+            from dsl.search.ray_trials import check_ray_trials
+
+            check_ray_trials(ray_address, storage, keep or 0)
+        keep = (DEFAULT_KEEP if ray_address is None else 0) if keep is None else keep
         _trials(files, strategy, trials, parse_budget(budget), prune, objectives, storage, study_name, keep, epochs,
-                seed, batch_size, max_params, out, engine)  # fmt: skip
+                seed, batch_size, max_params, out, engine, ray_address)  # fmt: skip
         return
     for flag, on in {"--trials": trials is not None, "--budget": budget is not None, "--prune": prune != "none",
                      "--storage": storage is not None, "--study": study_name is not None}.items():  # fmt: skip
@@ -326,6 +338,7 @@ def _trials(
     max_params: int,
     out: str | None,
     engine: Any,
+    ray_address: str | None,
 ) -> None:
     """A search by trials (dsl.search.trials), shown as it goes; then the front and the best."""
     from pathlib import Path
@@ -343,7 +356,7 @@ def _trials(
     if lengths is not None and len(lengths) > 1:
         raise NetError(f"--strategy {strategy} trains at one length, got --epochs {epochs}")
     plan = TrialPlan(files[0], strategy, trials, budget_s, prune, tuple(objectives), storage, study_name, keep,
-                     lengths[0] if lengths else None, seed, batch_size, max_params)  # fmt: skip
+                     lengths[0] if lengths else None, seed, batch_size, max_params, ray_address)  # fmt: skip
     where = Path(out) if out else default_out(files)
     search = TrialSearch(plan, where, engine)
     size = search.program.count()

@@ -12,6 +12,7 @@ Block choices (`relu?`, `a | b`) keep the article's names (`Residual:L1`): `choi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -56,10 +57,10 @@ def _candidates(defs: dict[str, ast.Def], net: ast.Expr) -> dict[ValueChoice, tu
                 stack.extend((k.value, k.name, owner) for k in e.kwargs)
             elif isinstance(e, ast.Repeat):
                 stack.append((e.body, None, owner))
-                stack.append((e.times, f"{format_expr(e.body)}^", owner))
+                stack.append((e.times, f"{_tight(format_expr(e.body))}^", owner))
             elif isinstance(e, ast.BinOp) and e.op == "*" and not isinstance(e.right, (ast.Literal, ast.Ref)):
                 stack.append((e.left, base, owner))
-                stack.append((e.right, base or f"{format_expr(e.left)}*", owner))
+                stack.append((e.right, base or f"{_tight(format_expr(e.left))}*", owner))
             elif isinstance(e, ast.Named):
                 stack.append((e.body, base, e.name))
             elif isinstance(e, (ast.Alt, ast.BinOp, ast.Neg, ast.Tuple)):
@@ -96,8 +97,16 @@ def choice_names(
     return names
 
 
+def _tight(text: str) -> str:
+    """`text` without spaces (a variant name's parts are separated by spaces, so none holds one):
+    `res(3 | 5)` -> `res(3|5)`, `8..64 step 8` -> `8..64_step_8`."""
+    text = re.sub(r"\s*([^\w\s])\s*", r"\1", text.strip())
+    return re.sub(r"\s+", "_", text)
+
+
 def value_part(name: str, shown: str) -> str:
     """How a chosen value reads in a variant's name: `k=5`, or `blk^2` for a repeat count."""
+    shown = _tight(shown)
     return f"{name}{shown}" if name.endswith(("^", "*")) else f"{name}={shown}"
 
 
@@ -128,7 +137,9 @@ def parse_variant_name(
             raise NetError(
                 f"no choice '{key or token}' in '{file}'",
                 file=file,
-                hint=(did_you_mean(key, list(by_name)) or "") + f" its choices: {', '.join(sorted(by_name))}",
+                hint=" ".join(
+                    x for x in (did_you_mean(key, list(by_name)), f"its choices: {', '.join(sorted(by_name))}") if x
+                ),
             )
         count = node.count if isinstance(node, ast.Range) else len(node.options)
         picks = [i for i in _candidates_of(node, count, shown)]
@@ -166,4 +177,4 @@ def _candidates_of(node: ValueChoice, count: int, shown: str) -> list[int]:
         step = node.step if node.step is not None else 1
         i = round((v - node.lo) / step)
         return [i] if 0 <= i < count and float(node.value(i)) == v else []
-    return [i for i in range(count) if shown_option(node, i) == shown]
+    return [i for i in range(count) if _tight(shown_option(node, i)) == _tight(shown)]

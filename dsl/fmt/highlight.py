@@ -42,7 +42,9 @@ _END = r"(?![A-Za-z0-9_])"  # a whole name: the next character cannot continue i
 # (defaults such as `k=(1, 7)`), an optional "Label", then `=`.
 _PARAMS = r"\((?:[^()]|\([^()]*\))*\)"
 _LABEL = r'"[^"\n]*"'
-_FLOAT = r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
+# `16.` is a float but `16..64` a range: a point followed by a point is not a number's
+_FLOAT = r"(?:[0-9]+\.(?!\.)[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
+_STEP = r"(step)(?=\s*[-+]?[0-9.])"  # `step` of a range (`16..256 step 16`): the word before its number
 
 
 @functools.lru_cache(maxsize=1)
@@ -123,12 +125,13 @@ def _tokens() -> dict[str, list[Any]]:
             (_FLOAT, Number.Float),
             (r"[0-9]+", Number.Integer),
             (_words(CONSTANTS), Keyword.Constant),
+            (_STEP, Keyword),
             (_words(PSEUDO_NAMES), Name.Builtin.Pseudo),
             (_words(op_names()), Name.Builtin),
             (_words(prelude_names()), Name.Function.Magic),
             (_words(bare_words()), Name.Constant),
             (_NAME, Name),
-            (r"->|//|[-+*/^|?=]", Operator),
+            (r"->|//|\.\.|[-+*/^|?=]", Operator),
             (r"[,:]", Punctuation),
             (r"\(", Punctuation, "paren"),
             (r"\[", Punctuation, "bracket"),
@@ -169,8 +172,9 @@ def _tokens() -> dict[str, list[Any]]:
             (_FLOAT, Number.Float),
             (r"[0-9]+", Number.Integer),
             (_words(CONSTANTS), Keyword.Constant),
+            (_STEP, Keyword),
             (_NAME, Name.Constant),
-            (r"[-+]", Operator),
+            (r"\.\.|[-+|]", Operator),  # a recipe value may be a choice (`0.2 | 0.4`) or a range
             (r"[\[\](),]", Punctuation),
         ],
     }

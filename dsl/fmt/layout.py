@@ -19,8 +19,8 @@ TRAIN_INDENT = 2  # settings inside `train { }`
 
 _OPEN = {"(": ")", "[": "]"}
 _CLOSE = {")", "]"}
-_TIGHT_BEFORE = {",", ")", "]", "?", "^", "*", "/", "//", ":"}
-_TIGHT_AFTER = {"(", "[", "^", "*", "/", "//"}
+_TIGHT_BEFORE = {",", ")", "]", "?", "^", "*", "/", "//", ":", ".."}
+_TIGHT_AFTER = {"(", "[", "^", "*", "/", "//", ".."}
 _OPERAND_END = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "INT", "SHAPE", "SIGNED_NUMBER", "RPAR", "RSQB", "QMARK"}
 _LOOSENESS = {",": 0, "|": 1, "->": 2}  # where an over-long line breaks first, loosest first
 

@@ -269,7 +269,7 @@ class Program:
         raise NetError(
             f"no variant '{name}' in '{self.main.file}'",
             file=self.main.file,
-            hint=(did_you_mean(name, names) or "") + f" its variants: {', '.join(names)}",
+            hint=" ".join(x for x in (did_you_mean(name, names), f"its variants: {', '.join(names)}") if x),
         )
 
     # ------------------------------------------------------------------ one network

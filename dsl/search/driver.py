@@ -98,7 +98,8 @@ class Search:
         self.files = [str(f) for f in files]
         self.batch_size, self.max_params = batch_size, max_params
         self.epochs, self.runs, self.seed, self.variants = epochs, runs, seed, list(variants)
-        self.nets = grid.networks(self.files, self.variants or None, max_params=max_params)
+        self.skipped: list[str] = []  # variants that do not build: warned of, not trained
+        self.nets = grid.networks(self.files, self.variants or None, self.skipped, max_params=max_params)
         from dsl.plugins import loaded
 
         self.engine = EngineConfig(
@@ -130,9 +131,9 @@ class Search:
     def status(self) -> tuple[list[grid.RunSpec], set[tuple[str, int, int]], list[str]]:
         """(every run of the grid, the keys already done, warnings about results.csv); no lock, no writes."""
         if not self.out.is_dir():
-            return self.specs, set(), []
+            return self.specs, set(), list(self.skipped)
         results = ResultsFile(self.out)
-        return self.specs, results.done_keys(), list(results.warnings)
+        return self.specs, results.done_keys(), [*self.skipped, *results.warnings]
 
     def run(
         self,
@@ -166,7 +167,7 @@ class Search:
             ) from None
         with SearchLock(self.out):
             results = ResultsFile(self.out)
-            for w in results.warnings:
+            for w in [*self.skipped, *results.warnings]:
                 events.warning(w)
             shown = len(results.warnings)
             done = results.done_keys()

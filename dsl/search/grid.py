@@ -116,8 +116,15 @@ def settings_for(
         raise NetError(err.message, file=file, hint="check --epochs and the file's train { ... } section") from None
 
 
-def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = None, **limits: Any) -> list[Network]:
-    """Load every file; a search space gives one Network per variant, a plain file one Network."""
+def networks(
+    files: list[str] | tuple[str, ...],
+    variants: list[str] | None = None,
+    skipped: list[str] | None = None,
+    **limits: Any,
+) -> list[Network]:
+    """Load every file; a search space gives one Network per variant (with its own recipe, when the
+    recipe has choices), a plain file one Network. Variants that do not build are left out, each
+    added to `skipped` (if given) with its located reason."""
     from dsl.front.loader import load_program
     from dsl.train.checks import check_trainable
 
@@ -126,10 +133,13 @@ def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = No
     for f in files:
         prog = load_program(f, **limits)
         vs = prog.variants()
+        if skipped is not None:
+            skipped.extend(f"{f}: the variant {label} does not build, skipped:\n{err}" for label, err in prog.skipped)
         if vs:
             for v in vs:
-                g = prog.graph(v.name)
-                found.append(Network(v.name, str(f), v.name, g, g.fingerprint, prog.settings))
+                g = prog.graph(v)
+                settings = v.settings if v.settings is not None else prog.settings
+                found.append(Network(v.name, str(f), v.name, g, g.fingerprint, settings))
         else:
             g = prog.graph()
             found.append(Network(prog.name, str(f), None, g, g.fingerprint, prog.settings))
@@ -143,19 +153,20 @@ def networks(files: list[str] | tuple[str, ...], variants: list[str] | None = No
             if not match:
                 raise NetError(
                     f"no network named '{want}' in {', '.join(map(str, files))}",
-                    hint=(did_you_mean(want, all_names) or "") + f" networks: {', '.join(all_names)}",
+                    hint=" ".join(x for x in (did_you_mean(want, all_names), f"networks: {', '.join(all_names)}") if x),
                 )
             keep.extend(m for m in match if m not in keep)
         found = [n for n in found if n in keep]
     unique: list[Network] = []
-    by_hash: dict[str, Network] = {}
+    by_key: dict[tuple[str, str], Network] = {}
     by_name: dict[str, Network] = {}
     for n in found:
-        if n.net_hash in by_hash:  # e.g. 'Backbone' of both search_residual.net and search_extra.net
+        key = (n.net_hash, json.dumps(n.settings.key(), sort_keys=True))  # the network and its recipe
+        if key in by_key:  # e.g. 'Backbone' of both search_residual.net and search_extra.net
             continue
         if n.name in by_name:  # one name, two different networks: qualify with the file's stem
             n.name = f"{Path(n.file).stem}:{n.name}"
-        by_hash[n.net_hash] = by_name[n.name] = n
+        by_key[key] = by_name[n.name] = n
         unique.append(n)
     found = unique
     return found

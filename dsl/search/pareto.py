@@ -72,6 +72,10 @@ def best_by(pts: Sequence[Point], objectives: Sequence[str]) -> dict[str, Point]
     return out
 
 
+def _epochs(n: float) -> str:
+    return f"{n:g} epoch{'s' * (n != 1)}"
+
+
 def _shown(o: str, v: float) -> str:
     if o == "acc":
         return f"{v:.2%}"
@@ -91,9 +95,9 @@ def summary(rows: Sequence[dict[str, Any]], objectives: Sequence[str]) -> str:
         lines.append(f"Pareto front ({heads}): {len(f)} of {len(pts)} networks")
         for p in f:
             vals = "  ".join(_shown(o, v) for o, v in zip(objectives, p.values))
-            lines.append(f"  {vals}  {p.name} ({p.epochs:g} epochs, {p.runs} run{'s' * (p.runs != 1)})")
+            lines.append(f"  {vals}  {p.name} ({_epochs(p.epochs)}, {p.runs} run{'s' * (p.runs != 1)})")
     for o, p in best_by(pts, objectives).items():
-        lines.append(f"best by {o}: {p.name} ({_shown(o, p.values[objectives.index(o)])}, {p.epochs:g} epochs)")
+        lines.append(f"best by {o}: {p.name} ({_shown(o, p.values[objectives.index(o)])}, {_epochs(p.epochs)})")
     if pruned:
         lines.append(f"pruned trials: {pruned} (stopped early; not ranked)")
     return "\n".join(lines)

@@ -38,6 +38,15 @@ def import_ray() -> Any:
 
 def _task(cfg: EngineConfig, data_box: list[Any], spec: RunSpec) -> tuple[str, Any]:
     """Runs inside a Ray worker process; `data_box` = [ObjectRef of the Dataset], fetched once."""
+    worker = worker_for(cfg, data_box)
+    try:
+        return ("ok", worker.run(spec))
+    except NetError as err:
+        return ("fail", str(err))
+
+
+def worker_for(cfg: EngineConfig, data_box: list[Any]) -> SearchWorker:
+    """This Ray worker process's SearchWorker for `cfg` (made once, with the dataset from the object store)."""
     import ray
 
     worker = _WORKER.get(cfg)
@@ -53,13 +62,32 @@ def _task(cfg: EngineConfig, data_box: list[Any], spec: RunSpec) -> tuple[str, A
             setattr(ds, k, np.array(getattr(ds, k)))
         name = f"{ray.util.get_node_ip_address()}:{os.getpid()}"
         worker = _WORKER[cfg] = SearchWorker(cfg, device=cfg.device, dataset=ds, name=name)
-    try:
-        return ("ok", worker.run(spec))
-    except NetError as err:
-        return ("fail", str(err))
+    return worker
 
 
-def _init(ray: Any, address: str, log: Callable[[str], None]) -> bool:
+def placement(ray: Any, cfg: EngineConfig) -> tuple[EngineConfig, dict[str, int], int]:
+    """(the tasks' engine config, each task's Ray resources, how many tasks fit at once): one GPU
+    each on a cluster with GPUs (unless --device cpu), else one CPU each."""
+    res = ray.cluster_resources()
+    gpus = 0 if cfg.device == "cpu" else int(res.get("GPU", 0))
+    if cfg.device.startswith("cuda") and not gpus:
+        raise NetError("--device cuda was asked for but the Ray cluster has no GPUs", hint="use --device auto or cpu")
+    opts = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
+    task_cfg = EngineConfig(
+        cfg.data,
+        cfg.limit,
+        cfg.limit_test,
+        "cuda" if gpus else "cpu",
+        cfg.precision,
+        cfg.compile,
+        cfg.channels,
+        cfg.plugins,
+    )
+    return task_cfg, opts, max(1, gpus or int(res.get("CPU", 1)))
+
+
+def connect(ray: Any, address: str, log: Callable[[str], None]) -> bool:
+    """Start (address 'local') or join a Ray instance; whether this call started it (then it shuts it down)."""
     if ray.is_initialized():
         return False
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -103,27 +131,10 @@ def run_ray(
     ray = import_ray()
     from dsl.search.runner import load_data
 
-    started = _init(ray, address, log)
+    started = connect(ray, address, log)
     try:
-        gpus = ray.cluster_resources().get("GPU", 0)
-        if cfg.device == "cpu":
-            gpus = 0
-        elif cfg.device.startswith("cuda") and not gpus:
-            raise NetError(
-                "--device cuda was asked for but the Ray cluster has no GPUs", hint="use --device auto or cpu"
-            )
-        opts = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
+        task_cfg, opts, _ = placement(ray, cfg)
         remote = ray.remote(max_calls=0, max_retries=1, **opts)(_task)
-        task_cfg = EngineConfig(
-            cfg.data,
-            cfg.limit,
-            cfg.limit_test,
-            "cuda" if gpus else "cpu",
-            cfg.precision,
-            cfg.compile,
-            cfg.channels,
-            cfg.plugins,
-        )
         ds = dataset if dataset is not None else load_data(cfg)
         box = [ray.put(ds)]
         futures = {remote.remote(task_cfg, box, spec): spec for spec in specs}

@@ -130,6 +130,8 @@ class StudySpec:
     objectives: tuple[str, ...]
     epochs: int | float
     seed: int
+    data: str = ""  # the data's id (path, subsets): a study's trials must all see the same data
+    batch_size: int | None = None  # --batch-size (None: each variant's own)
     warmup: int = 1  # epochs before the learning rate's peak: no trial is pruned before (not part of the record)
 
     def directions(self) -> list[str]:
@@ -144,8 +146,9 @@ def storage_url(out: Path, storage: str | None) -> str:
     return f"sqlite:///{(out / STUDY_FILE).resolve()}"
 
 
-def open_study(url: str, name: str, spec: StudySpec) -> optuna.Study:
-    """The study `name` in `url` (created, or loaded to resume: then it must be the same kind)."""
+def open_study(url: str, name: str, spec: StudySpec, shared: bool = False) -> optuna.Study:
+    """The study `name` in `url` (created, or loaded to resume: then it must be the same kind). A
+    `shared` study (--storage) may have other processes drawing trials: each draws its own sequence."""
     optuna = import_optuna()
     try:
         storage = optuna.storages.RDBStorage(
@@ -161,8 +164,8 @@ def open_study(url: str, name: str, spec: StudySpec) -> optuna.Study:
         storage=storage,
         load_if_exists=True,
         directions=spec.directions(),
-        sampler=_sampler(optuna, spec),
-        pruner=_pruner(optuna, spec),
+        sampler=_sampler(optuna, spec, shared),
+        pruner=make_pruner(optuna, spec),
     )
     recorded = study.user_attrs.get("netc")
     mine = {
@@ -171,7 +174,13 @@ def open_study(url: str, name: str, spec: StudySpec) -> optuna.Study:
         "objectives": list(spec.objectives),
         "epochs": spec.epochs,
         "seed": spec.seed,
+        "data": spec.data,
+        "batch_size": spec.batch_size,
     }
+    if recorded is not None and "data" not in recorded:  # a study begun before netc recorded its data
+        recorded = {**recorded, "data": spec.data, "batch_size": spec.batch_size}
+    if recorded is not None and shared:  # machines sharing a study hold the data at paths of their own
+        mine["data"] = recorded.get("data")
     if recorded is None:
         study.set_user_attr("netc", mine)
     elif recorded != mine:
@@ -183,18 +192,33 @@ def open_study(url: str, name: str, spec: StudySpec) -> optuna.Study:
     return study
 
 
-def _sampler(optuna: Any, spec: StudySpec) -> Any:
+def sampler_seed(seed: int, shared: bool) -> int:
+    """The sampler's seed: --seed; in a shared study, mixed with this process's host and id, so that
+    machines started with the same flags do not draw the same variants."""
+    if not shared:
+        return seed
+    import hashlib
+    import os
+    import socket
+
+    text = f"{seed}:{socket.gethostname()}:{os.getpid()}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def _sampler(optuna: Any, spec: StudySpec, shared: bool) -> Any:
+    seed = sampler_seed(spec.seed, shared)
     if spec.strategy == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if spec.strategy == "tpe":
         # multivariate + group: TPE models the choices that are reached together (conditional spaces)
-        return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True, n_startup_trials=5)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5)
     if spec.strategy == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=spec.seed)
+        return optuna.samplers.NSGAIISampler(seed=seed)
     raise NetError(f"--strategy {spec.strategy} is not an Optuna strategy")
 
 
-def _pruner(optuna: Any, spec: StudySpec) -> Any:
+def make_pruner(optuna: Any, spec: StudySpec) -> Any:
+    """The pruner of --prune (per-epoch test accuracy; none before the learning rate's peak)."""
     epochs = max(1, int(-(-spec.epochs // 1)))
     if spec.prune == "none":
         return optuna.pruners.NopPruner()

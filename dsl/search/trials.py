@@ -18,6 +18,7 @@ declared dead when its process has not been heard from for `study.GRACE_S` secon
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,12 +34,19 @@ from dsl.search.driver import SearchEvents, SearchOutcome
 from dsl.search.keep import Keeper
 from dsl.search.results import FILENAME, ResultsFile, SearchLock
 from dsl.search.runner import EngineConfig, SearchWorker
-from dsl.search.study import OBJECTIVES, StudySpec, import_optuna, open_study, storage_url, suggest, warmup_epochs
+from dsl.search.study import (
+    HEARTBEAT_S,
+    OBJECTIVES,
+    StudySpec,
+    import_optuna,
+    open_study,
+    storage_url,
+    suggest,
+    warmup_epochs,
+)
 from dsl.train.report import Reporter
 
 if TYPE_CHECKING:
-    import optuna
-
     from dsl.front.program import Program, Variant
 
 
@@ -67,6 +75,7 @@ class TrialPlan:
     seed: int = 0
     batch_size: int | None = None
     max_params: int = 1_000_000_000
+    ray: str | None = None  # --ray ADDRESS: trials trained as Ray tasks
 
 
 @dataclass
@@ -77,6 +86,59 @@ class TrialCounts:
     pruned: int = 0
     skipped: list[str] = field(default_factory=list)  # 'name: reason'
     repeated: int = 0
+
+
+@dataclass
+class Drawn:
+    """A trial that needs training: its variant, decisions and run."""
+
+    trial: Any
+    variant: Variant
+    decisions: dict
+    spec: grid.RunSpec
+
+
+@dataclass
+class Tally:
+    """What one session of a trial search works with: the study, results.csv, the kept runs, the counts."""
+
+    study: Any
+    optuna: Any
+    results: ResultsFile
+    keeper: Keeper
+    counts: TrialCounts
+    events: SearchEvents
+    url: str  # the study's storage
+
+
+def pruned_row(spec: grid.RunSpec, epoch_row: dict[str, Any], number: int, worker: SearchWorker) -> dict[str, Any]:
+    """The results.csv row of a trial stopped after `epoch_row`'s epoch."""
+    import datetime as _dt
+
+    g = spec.network.graph
+    return dict(
+        variant=spec.network.name,
+        file=spec.network.file,
+        net_hash=spec.network.net_hash,
+        config_hash=spec.config_hash,
+        epochs=epoch_row["epoch"],
+        seed=spec.seed,
+        test_acc=epoch_row["test_acc"],
+        test_loss=epoch_row["test_loss"],
+        train_acc=epoch_row["train_acc"],
+        train_loss=epoch_row["train_loss"],
+        seconds=epoch_row["total_s"],
+        warmup_s=0.0,
+        target=spec.settings.target,
+        params=int(g.params),
+        macs=int(g.macs),
+        device=worker.device_name,
+        precision=worker.trainer.precision,
+        worker=worker.name,
+        finished_at=_dt.datetime.now().isoformat(timespec="seconds"),
+        trial=number,
+        state="pruned",
+    )
 
 
 class TrialSearch:
@@ -105,8 +167,6 @@ class TrialSearch:
             )
         base = self.program.settings if not self.program.settings_space else self.program.settings_for({})
         first = grid.settings_for(base, plan.epochs, {"batch_size": plan.batch_size}, plan.file)
-        self.spec = StudySpec(plan.strategy, plan.prune, tuple(plan.objectives), first.epochs, plan.seed,
-                              warmup_epochs(first.lr))  # fmt: skip
         from dsl.plugins import loaded
 
         self.engine = EngineConfig(
@@ -119,6 +179,8 @@ class TrialSearch:
             self.program.input_shape[0],
             tuple(loaded()),
         )
+        self.spec = StudySpec(plan.strategy, plan.prune, tuple(plan.objectives), first.epochs, plan.seed,
+                              self.engine.data_id(), plan.batch_size, warmup_epochs(first.lr))  # fmt: skip
         self.name = plan.study or f"netc-{Path(plan.file).stem}"
 
     @property
@@ -142,46 +204,57 @@ class TrialSearch:
         for w in results.warnings:
             events.warning(w)
         url = storage_url(self.out, self.plan.storage)
-        study = open_study(url, self.name, self.spec)
+        study = open_study(url, self.name, self.spec, shared=self.plan.storage is not None)
         self._write_manifest(url)
         if self.plan.storage is None:
             _redo_cut_off(study, optuna)  # the lock says no one else runs these
         else:
             optuna.storages.fail_stale_trials(study)
-        counts = TrialCounts()
+        keeper = Keeper(self.out / "best", self.plan.keep, self.spec.objectives, results.rows)
+        at = Tally(study, optuna, results, keeper, TrialCounts(), events, url)
         outcome = SearchOutcome(total=self.plan.trials or 0, done_before=_finished(study, optuna))
         events.started(outcome.total, outcome.done_before)
-        worker = SearchWorker(self.engine)
-        keeper = Keeper(self.out / "best", self.plan.keep, self.spec.objectives, results.rows)
-        start = time.perf_counter()
-        finished = outcome.done_before
         try:
-            while True:
-                if self.plan.storage is not None:  # other machines add trials too
-                    finished = _finished(study, optuna)
-                if self.plan.trials is not None and finished >= self.plan.trials:
-                    break
-                if self.plan.budget_s is not None and time.perf_counter() - start >= self.plan.budget_s:
-                    events.log(f"the budget of {self.plan.budget_s:.0f}s is spent")
-                    break
-                self._trial(study, optuna, worker, results, keeper, counts, events)
-                finished += 1  # every trial that returns is finished: complete, pruned, repeated or skipped
+            if self.plan.ray is not None:
+                from dsl.search.ray_trials import run_trials_on_ray
+
+                run_trials_on_ray(self, at, outcome.done_before)
+            else:
+                self._run_here(at, outcome.done_before)
         finally:
             events.stopped()
-        outcome.finished = counts.complete + counts.pruned
+        outcome.finished = at.counts.complete + at.counts.pruned
         outcome.rows = list(results.rows)
-        return outcome, counts
+        return outcome, at.counts
 
-    def _trial(
-        self,
-        study: optuna.Study,
-        optuna: Any,
-        worker: SearchWorker,
-        results: ResultsFile,
-        keeper: Keeper,
-        counts: TrialCounts,
-        events: SearchEvents,
-    ) -> None:
+    def more(self, at: Tally, finished: int, start: float) -> bool:
+        """Whether to start another trial: --trials not reached (counting `finished`), --budget not spent."""
+        if self.plan.trials is not None and finished >= self.plan.trials:
+            return False
+        if self.plan.budget_s is not None and time.perf_counter() - start >= self.plan.budget_s:
+            at.events.log(f"the budget of {self.plan.budget_s:.0f}s is spent")
+            return False
+        return True
+
+    def _run_here(self, at: Tally, finished: int) -> None:
+        """The trials one after another in this process."""
+        worker = SearchWorker(self.engine)
+        start = time.perf_counter()
+        while True:
+            if self.plan.storage is not None:  # other machines add trials too
+                finished = _finished(at.study, at.optuna)
+            if not self.more(at, finished, start):
+                return
+            drawn = self.draw(at)
+            if drawn is not None:
+                self._train_here(at, drawn, worker)
+            finished += 1  # every trial is finished here: complete, pruned, repeated or skipped
+
+    def draw(self, at: Tally, busy: dict[Any, list[Any]] | None = None) -> Drawn | None:
+        """Ask the study for a trial and its variant; None when it needs no training: a variant that
+        does not build is told failed, one trained before is told its result, one in `busy` (being
+        trained for another trial) waits there to be told that trial's result."""
+        study, optuna = at.study, at.optuna
         trial = study.ask()
         _heartbeat(study, trial)
         decisions = suggest(trial, self.program)
@@ -192,22 +265,32 @@ class TrialSearch:
             label = self.program.value_parts(decisions, self.program.space().valued)
             trial.set_user_attr("skipped", str(err))
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            counts.skipped.append(f"{label or 'trial ' + str(trial.number)}: {err.message}")
-            events.warning(f"trial {trial.number}: the variant {label} does not build, skipped:\n{err}")
-            return
+            at.counts.skipped.append(f"{label or 'trial ' + str(trial.number)}: {err.message}")
+            at.events.warning(f"trial {trial.number}: the variant {label} does not build, skipped:\n{err}")
+            return None
         trial.set_user_attr("variant", v.name)
         trial.set_user_attr("config_hash", spec.config_hash)
-        earlier = _done_row(results, spec)
+        earlier = at.results.done_row(spec.key)
         if earlier is not None:  # drawn before, or trained before a kill cut the telling off
-            counts.repeated += 1
-            trial.set_user_attr("repeat_of", earlier.get("trial"))
-            study.tell(trial, self._values(earlier))
-            events.trial(trial.number, v.name, "repeat", earlier)
-            return
-        reporter = _PruningReporter(
-            trial,
-            study,
-            lambda row: self._row(spec, v, row, trial.number, "pruned", worker),
+            self.tell_repeat(at, trial, v.name, earlier)
+            return None
+        if busy is not None and spec.key in busy:
+            busy[spec.key].append((trial, v.name))
+            return None
+        return Drawn(trial, v, decisions, spec)
+
+    def tell_repeat(self, at: Tally, trial: Any, name: str, earlier: dict[str, Any]) -> None:
+        """Tell a trial whose variant was trained before that earlier result."""
+        at.counts.repeated += 1
+        trial.set_user_attr("repeat_of", earlier.get("trial"))
+        at.study.tell(trial, self._values(earlier))
+        at.events.trial(trial.number, name, "repeat", earlier)
+
+    def _train_here(self, at: Tally, d: Drawn, worker: SearchWorker) -> None:
+        reporter = PruningReporter(
+            d.trial,
+            at.study,
+            lambda row: pruned_row(d.spec, row, d.trial.number, worker),
             len(self.spec.objectives) == 1,
         )
         kept: dict[str, Any] = {}
@@ -216,27 +299,41 @@ class TrialSearch:
             kept["choice"], kept["result"] = choice, result
 
         try:
-            row, epoch_rows = worker.run(spec, reporter, keep if self.plan.keep else None)
+            with Heartbeat(at.study, d.trial):
+                row, epoch_rows = worker.run(d.spec, reporter, keep if self.plan.keep else None)
         except Pruned as p:
-            results.append(p.row)
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            counts.pruned += 1
-            events.trial(trial.number, v.name, "pruned", p.row)
+            self.record(at, d, "pruned", p.row, [])
             return
         except NetError as err:
-            trial.set_user_attr("failed", str(err))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            events.failed_trial(trial.number, v.name, str(err))
+            self.record(at, d, "failed", {}, [], str(err))
             raise
-        row.update(variant=v.name, trial=trial.number, state="complete")
-        self._write_detail(spec, row, epoch_rows, trial.number)
-        results.append(row)
-        study.tell(trial, self._values(row))
-        counts.complete += 1
+        self.record(at, d, "complete", row, epoch_rows)
         if kept:
-            keeper.offer(row, lambda folder: self._save_run(folder, v, decisions, spec, worker, kept))
+            at.keeper.offer(row, lambda folder: self._save_run(folder, d, worker, kept))
             kept.clear()  # the model goes
-        events.trial(trial.number, v.name, "complete", row)
+
+    def record(
+        self, at: Tally, d: Drawn, state: str, row: dict[str, Any], epoch_rows: list[dict[str, Any]], error: str = ""
+    ) -> None:
+        """A trained trial's end: its row appended to results.csv first, then the study told."""
+        states = at.optuna.trial.TrialState
+        if state == "failed":
+            d.trial.set_user_attr("failed", error)
+            at.study.tell(d.trial, state=states.FAIL)
+            at.events.failed_trial(d.trial.number, d.variant.name, error)
+            return
+        if state == "pruned":
+            at.results.append(row)
+            at.study.tell(d.trial, state=states.PRUNED)
+            at.counts.pruned += 1
+            at.events.trial(d.trial.number, d.variant.name, "pruned", row)
+            return
+        row.update(variant=d.variant.name, trial=d.trial.number, state="complete")
+        self._write_detail(d.spec, row, epoch_rows, d.trial.number)
+        at.results.append(row)
+        at.study.tell(d.trial, self._values(row))
+        at.counts.complete += 1
+        at.events.trial(d.trial.number, d.variant.name, "complete", row)
 
     def _run_spec(self, v: Variant) -> grid.RunSpec:
         """The run of one variant: its graph checked for training, its recipe at the search's length."""
@@ -254,45 +351,14 @@ class TrialSearch:
         h = grid.config_hash(net.net_hash, settings, self.engine.data_id(), self.engine.precision)
         return grid.RunSpec(net, settings.epochs, self.plan.seed, settings, h)
 
-    def _row(
-        self, spec: grid.RunSpec, v: Variant, epoch_row: dict[str, Any], number: int, state: str, worker: SearchWorker
-    ) -> dict[str, Any]:
-        """The results.csv row of a trial stopped after `epoch_row`'s epoch."""
-        import datetime as _dt
-
-        g = spec.network.graph
-        return dict(
-            variant=v.name,
-            file=spec.network.file,
-            net_hash=spec.network.net_hash,
-            config_hash=spec.config_hash,
-            epochs=epoch_row["epoch"],
-            seed=spec.seed,
-            test_acc=epoch_row["test_acc"],
-            test_loss=epoch_row["test_loss"],
-            train_acc=epoch_row["train_acc"],
-            train_loss=epoch_row["train_loss"],
-            seconds=epoch_row["total_s"],
-            warmup_s=0.0,
-            target=spec.settings.target,
-            params=int(g.params),
-            macs=int(g.macs),
-            device=worker.device_name,
-            precision=worker.trainer.precision,
-            worker=worker.name,
-            finished_at=_dt.datetime.now().isoformat(timespec="seconds"),
-            trial=number,
-            state=state,
-        )
-
     def _values(self, row: dict[str, Any]) -> list[float]:
         return [float(row[OBJECTIVES[o][0]]) for o in self.spec.objectives]
 
-    def _save_run(
-        self, folder: Path, v: Variant, decisions: dict, spec: grid.RunSpec, worker: SearchWorker, kept: dict
-    ) -> None:
+    def _save_run(self, folder: Path, d: Drawn, worker: SearchWorker, kept: dict) -> None:
         from dsl.train.keep import save_trained_run
         from dsl.train.request import TrainRequest
+
+        v, decisions, spec = d.variant, d.decisions, d.spec
 
         req = TrainRequest(
             file=self.plan.file,
@@ -345,7 +411,7 @@ class TrialSearch:
         write_text(self.out / "runs" / f"trial-{number}.json", json.dumps(detail, indent=1) + "\n")
 
 
-class _PruningReporter(Reporter):
+class PruningReporter(Reporter):
     """Hears each epoch of a trial: reports its test accuracy to the study, raises `Pruned` when the
     pruner says so (and keeps the trial's heartbeat)."""
 
@@ -362,6 +428,31 @@ class _PruningReporter(Reporter):
         self.trial.report(float(acc), int(row["epoch"]))
         if self.trial.should_prune():
             raise Pruned(self.row_of(row))
+
+
+class Heartbeat:
+    """While a trial trains, its heartbeat every `HEARTBEAT_S` seconds (an epoch may outlast the grace
+    period after which other machines sharing the study would take the trial for dead)."""
+
+    def __init__(self, study: Any, trial: Any):
+        self.study, self.trial = study, trial
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial.number}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                _heartbeat(self.study, self.trial)
+            except Exception:  # noqa: BLE001 (a database hiccup must not kill training; the next beat retries)
+                continue
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _heartbeat(study: Any, trial: Any) -> None:
@@ -386,7 +477,3 @@ def _redo_cut_off(study: Any, optuna: Any) -> None:
         study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
         if t.params:
             study.enqueue_trial(t.params, user_attrs={"redo_of": t.number}, skip_if_exists=False)
-
-
-def _done_row(results: ResultsFile, spec: grid.RunSpec) -> dict[str, Any] | None:
-    return results.done_row(spec.key)

@@ -28,7 +28,8 @@ NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 START = r"(?<![A-Za-z0-9_])"  # a whole name or number: nothing before it that continues it
 END = r"(?![A-Za-z0-9_])"
 LABEL = r'"[^"]*"'
-FLOAT = r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
+FLOAT = r"(?:[0-9]+\.(?!\.)[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"  # not `16.` of `16..64`
+STEP = START + "step" + END + r"(?=\s*[-+]?[0-9.])"  # `step` of a range (`16..256 step 16`)
 
 
 def _words(names: tuple[str, ...]) -> str:
@@ -88,6 +89,7 @@ def grammar() -> dict[str, Any]:
                     {"match": START + "(?:" + FLOAT + ")", **_scope("constant.numeric.float")},
                     {"match": START + "[0-9]+", **_scope("constant.numeric.integer")},
                     {"match": _words(CONSTANTS), **_scope("constant.language.boolean")},
+                    {"match": STEP, **_scope("keyword.other.step")},
                     {"match": _words(PSEUDO_NAMES), **_scope("variable.language")},
                     {"match": _words(op_names()), **_scope("support.function.op")},
                     {"match": _words(prelude_names()), **_scope("support.function.prelude")},
@@ -95,6 +97,7 @@ def grammar() -> dict[str, Any]:
                     {"match": NAME, **_scope("variable.other.name")},
                     {"match": "->", **_scope("keyword.operator.sequence")},
                     {"match": r"\|", **_scope("keyword.operator.alternative")},
+                    {"match": r"\.\.", **_scope("keyword.operator.range")},
                     {"match": r"\?", **_scope("keyword.operator.optional")},
                     {"match": r"\^", **_scope("keyword.operator.repeat")},
                     {"match": r"//|[-+*/]", **_scope("keyword.operator.arithmetic")},
@@ -174,8 +177,11 @@ def grammar() -> dict[str, Any]:
                     {"match": START + "(?:" + FLOAT + ")", **_scope("constant.numeric.float")},
                     {"match": START + "[0-9]+", **_scope("constant.numeric.integer")},
                     {"match": _words(CONSTANTS), **_scope("constant.language.boolean")},
+                    {"match": STEP, **_scope("keyword.other.step")},
                     {"match": NAME, **_scope("support.constant.value")},
                     {"match": "[-+]", **_scope("keyword.operator.arithmetic")},
+                    {"match": r"\|", **_scope("keyword.operator.alternative")},
+                    {"match": r"\.\.", **_scope("keyword.operator.range")},
                     {"match": r"[\[\]()]", **_scope("punctuation.section.value")},
                     comma,
                 ],
