@@ -9,6 +9,17 @@ from pathlib import Path
 
 import pytest
 
+# Cache compiled modules and pytest's rewritten tests even where the environment says not to
+# (PYTHONDONTWRITEBYTECODE=1): recompiling netc and every test module in each process and each CLI
+# subprocess costs seconds per process (__pycache__ is git-ignored).
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+# Under pytest-xdist (-n N) each worker process computes with one thread: N workers on N cores
+# without oversubscription (torch reads this when first imported, after this file).
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 NETS = sorted((ROOT / "nets").glob("*.net"))
 

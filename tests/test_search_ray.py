@@ -57,7 +57,8 @@ def test_ray_local_runs_trials_of_one_study(tmp_path, netc):
     trained = [t for t in study.trials if "repeat_of" not in t.user_attrs]
     # one row per trial trained on Ray (no row lost or doubled), its epochs reported from the worker
     assert sorted(r["trial"] for r in rows) == sorted(t.number for t in trained)
-    assert len({(r["config_hash"], r["state"]) for r in rows}) == len(rows)
+    finished = [r["config_hash"] for r in rows if r["state"] == "complete"]
+    assert len(set(finished)) == len(finished)  # a network finished once is told, not trained again
     for t in trained:
         assert t.intermediate_values, t.number  # each epoch's accuracy reached the study from the worker
     assert not (out / "best").exists()  # weights stay in the workers: nothing kept, by default

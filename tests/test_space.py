@@ -147,6 +147,19 @@ def test_netc_check_counts_and_samples_a_large_space(tmp_path, capsys):
     assert len(rows) == 3 and all("c.1=" in r and "k.6=" in r for r in rows)
 
 
+def test_a_command_on_a_large_space_without_variant_names_two_that_work(tmp_path, capsys):
+    import re
+
+    f = tmp_path / "big.net"
+    f.write_text(BIG)
+    assert main(["export", str(f), "--format", "py", "-o", str(tmp_path / "m.py")]) == 2
+    err = capsys.readouterr().err
+    assert "is a search space of 1,000,000,000,000 networks, too many to list; pick one with --variant" in err
+    names = re.findall(r'--variant "([^"]+)"', err)
+    assert len(names) == 2 and not (tmp_path / "m.py").exists()
+    assert main(["export", str(f), "--format", "py", "-o", str(tmp_path / "m.py"), "--variant", names[0]]) == 0
+
+
 def test_a_sampled_variant_is_found_again_by_its_name():
     p = loads_program(BIG)
     v = p.variant_of(p.sample(random.Random(3)))

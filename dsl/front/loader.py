@@ -256,6 +256,17 @@ def loads_job(
 
 
 def _one(program: Program, variant: str | None, shown: str) -> Job:
+    if variant is None and program.is_space() and not program.listable():
+        import random
+
+        rng = random.Random(0)
+        drawn = [program.variant_of(program.sample(rng)).name for _ in range(2)]
+        raise NetError(
+            f"'{shown}' is a search space of {program.count():,} networks, too many to list; pick one with --variant",
+            file=shown,
+            hint="a variant is named by its values, as `netc check` shows them; e.g. "
+            + " or ".join(f'--variant "{n}"' for n in drawn),
+        )
     if variant is None:
         names = [v.name for v in program.variants()]
         if names:

@@ -56,10 +56,12 @@ def worker_for(cfg: EngineConfig, data_box: list[Any]) -> SearchWorker:
         load_plugins(cfg.plugins)  # a Ray worker starts with netc's own ops only
         import numpy as np
 
+        from dsl.data import Dataset
+
         ds = ray.get(data_box[0])
-        # object-store arrays are read-only views; torch wants writable memory
-        for k in ("train_x", "train_y", "test_x", "test_y"):
-            setattr(ds, k, np.array(getattr(ds, k)))
+        if isinstance(ds, Dataset):  # object-store arrays are read-only views; torch wants writable memory
+            for k in ("train_x", "train_y", "test_x", "test_y"):
+                setattr(ds, k, np.array(getattr(ds, k)))
         name = f"{ray.util.get_node_ip_address()}:{os.getpid()}"
         worker = _WORKER[cfg] = SearchWorker(cfg, device=cfg.device, dataset=ds, name=name)
     return worker

@@ -20,6 +20,7 @@ from dsl.errors import NetError
 from dsl.search.ray_backend import connect, import_ray, placement, worker_for
 from dsl.search.runner import EngineConfig, load_data
 from dsl.search.study import StudySpec, import_optuna, make_pruner
+from dsl.search.trialrun import Heartbeat, Pruned, PruningReporter, pruned_row
 
 if TYPE_CHECKING:
     from dsl.search.grid import RunSpec
@@ -54,8 +55,6 @@ def _trial_task(
     report: bool,
 ) -> tuple[str, Any]:
     """Runs in a Ray worker: train one trial, reporting each epoch to the study and asking its pruner."""
-    from dsl.search.trials import Heartbeat, Pruned, PruningReporter, pruned_row
-
     worker = worker_for(cfg, data_box)
     optuna = import_optuna()
     study = optuna.load_study(

@@ -18,14 +18,10 @@ declared dead when its process has not been heard from for `study.GRACE_S` secon
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from typing_extensions import override
 
 from dsl.errors import NetError
 from dsl.fileio import write_text
@@ -35,7 +31,6 @@ from dsl.search.keep import Keeper
 from dsl.search.results import FILENAME, ResultsFile, SearchLock
 from dsl.search.runner import EngineConfig, SearchWorker
 from dsl.search.study import (
-    HEARTBEAT_S,
     OBJECTIVES,
     StudySpec,
     import_optuna,
@@ -44,18 +39,10 @@ from dsl.search.study import (
     suggest,
     warmup_epochs,
 )
-from dsl.train.report import Reporter
+from dsl.search.trialrun import Heartbeat, Pruned, PruningReporter, heartbeat, pruned_row
 
 if TYPE_CHECKING:
     from dsl.front.program import Program, Variant
-
-
-class Pruned(Exception):
-    """The pruner stopped a trial after an epoch (its row is the one given)."""
-
-    def __init__(self, row: dict[str, Any]):
-        super().__init__("pruned")
-        self.row = row
 
 
 @dataclass
@@ -109,36 +96,6 @@ class Tally:
     counts: TrialCounts
     events: SearchEvents
     url: str  # the study's storage
-
-
-def pruned_row(spec: grid.RunSpec, epoch_row: dict[str, Any], number: int, worker: SearchWorker) -> dict[str, Any]:
-    """The results.csv row of a trial stopped after `epoch_row`'s epoch."""
-    import datetime as _dt
-
-    g = spec.network.graph
-    return dict(
-        variant=spec.network.name,
-        file=spec.network.file,
-        net_hash=spec.network.net_hash,
-        config_hash=spec.config_hash,
-        epochs=epoch_row["epoch"],
-        seed=spec.seed,
-        test_acc=epoch_row["test_acc"],
-        test_loss=epoch_row["test_loss"],
-        train_acc=epoch_row["train_acc"],
-        train_loss=epoch_row["train_loss"],
-        seconds=epoch_row["total_s"],
-        warmup_s=0.0,
-        target=spec.settings.target,
-        params=int(g.params),
-        macs=int(g.macs),
-        device=worker.device_name,
-        precision=worker.trainer.precision,
-        worker=worker.name,
-        finished_at=_dt.datetime.now().isoformat(timespec="seconds"),
-        trial=number,
-        state="pruned",
-    )
 
 
 class TrialSearch:
@@ -256,7 +213,7 @@ class TrialSearch:
         trained for another trial) waits there to be told that trial's result."""
         study, optuna = at.study, at.optuna
         trial = study.ask()
-        _heartbeat(study, trial)
+        heartbeat(study, trial)
         decisions = suggest(trial, self.program)
         try:
             v = self.program.variant_of(decisions)
@@ -409,56 +366,6 @@ class TrialSearch:
             "epochs": epoch_rows,
         }
         write_text(self.out / "runs" / f"trial-{number}.json", json.dumps(detail, indent=1) + "\n")
-
-
-class PruningReporter(Reporter):
-    """Hears each epoch of a trial: reports its test accuracy to the study, raises `Pruned` when the
-    pruner says so (and keeps the trial's heartbeat)."""
-
-    def __init__(self, trial: Any, study: Any, row_of: Callable[[dict[str, Any]], dict[str, Any]], report: bool):
-        self.trial, self.study, self.row_of = trial, study, row_of
-        self.report = report  # Optuna takes intermediate values of single-objective studies only
-
-    @override
-    def epoch_end(self, row: dict[str, Any]) -> None:
-        _heartbeat(self.study, self.trial)
-        acc = row.get("test_acc")
-        if acc is None or not self.report:
-            return  # eval_every_epoch = false: nothing to judge by until the end
-        self.trial.report(float(acc), int(row["epoch"]))
-        if self.trial.should_prune():
-            raise Pruned(self.row_of(row))
-
-
-class Heartbeat:
-    """While a trial trains, its heartbeat every `HEARTBEAT_S` seconds (an epoch may outlast the grace
-    period after which other machines sharing the study would take the trial for dead)."""
-
-    def __init__(self, study: Any, trial: Any):
-        self.study, self.trial = study, trial
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial.number}", daemon=True)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            try:
-                _heartbeat(self.study, self.trial)
-            except Exception:  # noqa: BLE001 (a database hiccup must not kill training; the next beat retries)
-                continue
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _heartbeat(study: Any, trial: Any) -> None:
-    storage = study._storage  # Optuna keeps the storage private; its heartbeat API is public on it
-    if hasattr(storage, "record_heartbeat"):
-        storage.record_heartbeat(trial._trial_id)
 
 
 def _finished(study: Any, optuna: Any) -> int:
