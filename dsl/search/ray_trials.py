@@ -14,6 +14,7 @@ that trained it, so `--keep` is refused here (as for the grid with --ray)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsl.errors import NetError
@@ -43,25 +44,27 @@ def check_ray_trials(address: str, storage: str | None, keep: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class StudyRef:
+    """How a Ray worker reaches the study: its storage, name and kind, and whether epochs are reported."""
+
+    url: str
+    name: str
+    spec: StudySpec
+    report: bool  # Optuna takes intermediate values of single-objective studies only
+
+
 def _trial_task(
-    cfg: EngineConfig,
-    data_box: list[Any],
-    spec: RunSpec,
-    url: str,
-    study_name: str,
-    study_spec: StudySpec,
-    trial_id: int,
-    number: int,
-    report: bool,
+    cfg: EngineConfig, data_box: list[Any], spec: RunSpec, ref: StudyRef, trial_id: int, number: int
 ) -> tuple[str, Any]:
     """Runs in a Ray worker: train one trial, reporting each epoch to the study and asking its pruner."""
     worker = worker_for(cfg, data_box)
     optuna = import_optuna()
     study = optuna.load_study(
-        study_name=study_name, storage=optuna.storages.RDBStorage(url), pruner=make_pruner(optuna, study_spec)
+        study_name=ref.name, storage=optuna.storages.RDBStorage(ref.url), pruner=make_pruner(optuna, ref.spec)
     )
     trial = optuna.trial.Trial(study, trial_id)
-    reporter = PruningReporter(trial, study, lambda row: pruned_row(spec, row, number, worker), report)
+    reporter = PruningReporter(trial, study, lambda row: pruned_row(spec, row, number, worker), ref.report)
     try:
         with Heartbeat(study, trial):
             return ("complete", worker.run(spec, reporter))
@@ -81,7 +84,7 @@ def run_trials_on_ray(search: TrialSearch, at: Tally, finished: int) -> None:
         remote = ray.remote(max_calls=0, max_retries=0, **opts)(_trial_task)
         box = [ray.put(load_data(search.engine))]
         at.events.log(f"up to {slots} trials at a time on Ray")
-        report = len(search.spec.objectives) == 1
+        study_ref = StudyRef(at.url, search.name, search.spec, len(search.spec.objectives) == 1)
         inflight: dict[Any, Drawn] = {}
         busy: dict[Any, list[Any]] = {}  # a run's key -> trials drawn for it while it trains
         error = ""
@@ -93,8 +96,7 @@ def run_trials_on_ray(search: TrialSearch, at: Tally, finished: int) -> None:
                     finished += 1
                     continue
                 busy[d.spec.key] = []
-                args = (at.url, search.name, search.spec, d.trial._trial_id, d.trial.number, report)
-                inflight[remote.remote(task_cfg, box, d.spec, *args)] = d
+                inflight[remote.remote(task_cfg, box, d.spec, study_ref, d.trial._trial_id, d.trial.number)] = d
             if not inflight:
                 break
             done, _ = ray.wait(list(inflight), num_returns=1)
