@@ -180,17 +180,18 @@ def _choices(prog) -> list[ast.Expr]:
     return [n for r in roots for n in ast.walk(r) if isinstance(n, (ast.Opt, ast.Alt))]
 
 
-def _oracle(prog) -> set[str] | None:
-    """Fingerprints of every combination of every choice; None if some combination is invalid."""
+def _oracle(prog) -> tuple[set[str], bool]:
+    """(fingerprints of every valid combination of every choice, whether some combination is invalid)."""
     nodes = _choices(prog)
-    found = set()
+    found, invalid = set(), False
     for combo in itertools.product(*[range(2 if isinstance(n, ast.Opt) else len(n.options)) for n in nodes]):
         try:
             exp = expand(prog.defs, prog.net, prog.input_shape, prog.limits, Decisions(dict(zip(nodes, combo))))
         except NetError:
-            return None
+            invalid = True
+            continue
         found.add(exp.fingerprint)
-    return found
+    return found, invalid
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -201,19 +202,21 @@ def test_variants_are_exactly_the_distinct_networks_and_names_select_them(space)
     prog = loads_program(text)
     if len(_choices(prog)) > 7:
         return
-    want = _oracle(prog)
+    want, invalid = _oracle(prog)
     if not _choices(prog):  # a plain network
         try:
             assert prog.variants() == [] and {prog.graph().fingerprint} == want
         except NetError:
-            assert want is None
+            assert invalid
         return
     try:
         variants = prog.variants()
     except NetError:
-        assert want is None, "netc refused a space whose every combination is valid"
+        assert not want, "netc refused a space with a valid combination"
         return
-    assert want is not None, "netc accepted a space with an invalid combination"
+    assert want, "netc accepted a space with no valid combination"
+    # a combination that does not build is left out and said (issue 23: the rest of the space searches)
+    assert bool(prog.skipped) == invalid
     if not variants:
         assert len(want) == 1 and prog.graph().fingerprint in want
         return
