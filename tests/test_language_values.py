@@ -178,3 +178,94 @@ def test_a_named_definition_call_and_a_named_scaled_block():
     g = net("input 3x8x8\nblk = conv(8) -> relu\nfirst: blk -> head: (gap -> linear(3))*0.5")
     assert "first/conv" in g.nodes and "head/linear" in g.nodes and "head/scale" in g.nodes
     assert g.blocks["first"].definition == "blk"
+
+
+# ----------------------------------------------------------------------------- value functions
+def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible` (torchvision.models._utils), as the reference."""
+    from torchvision.models._utils import _make_divisible
+
+    return _make_divisible(v, divisor, min_value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 4000), st.sampled_from([0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4, 2.0]), st.sampled_from([4, 8, 16]))
+def test_divisible_is_torchvisions_make_divisible(c, width, d):
+    g = net(f"input 3x8x8\nconv(divisible({c} * {width}, {d}), 1) -> gap -> linear(2)")
+    assert g.nodes["conv"].shape[0] == _make_divisible(c * width, d)
+
+
+def test_min_max_and_rounding_on_values():
+    g = net(
+        "input 3x8x8\nw = max(16, 40 // 3)\n"
+        "conv(min(w, 12)) -> conv(round(in_channels * 0.75)) -> conv(floor(10 / 4)) -> conv(ceil(10 / 4)) "
+        "-> conv(max(1, 2, w - 20)) -> gap -> linear(2)"
+    )
+    assert [n.shape[0] for n in g.nodes.values() if n.op == "conv"] == [12, 9, 2, 3, 2]
+
+
+@pytest.mark.parametrize(
+    "body, message, col",
+    [
+        ("conv(max(16))", "max() takes at least 2 arguments, got 1", 6),
+        ("conv(round(3, 4))", "round() takes 1 argument, got 2", 6),
+        ("conv(divisible(16, 0))", "divisible(): the divisor must be above 0", 6),
+        ("conv(floor(1e30))", "out of range", 6),
+        ("conv(max(16, relu))", "expects a value, got a block", 6),
+    ],
+)
+def test_value_functions_misused_are_located(body, message, col):
+    with pytest.raises(NetError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        net(f"input 3x8x8\n{body} -> gap -> linear(2)")
+    assert (err.value.span.line, err.value.span.col) == (2, col)
+
+
+def test_a_definition_or_op_named_like_a_function_keeps_its_meaning():
+    g = net("input 3x8x8\nmax(c) = conv(c) -> relu\nmax(4) -> gap -> linear(2)")
+    assert [n.op for n in g.nodes.values()][1:3] == ["conv", "relu"]
+
+
+# ----------------------------------------------------------------------------- defaults
+def test_a_default_uses_the_parameters_before_it():
+    g = net(
+        "input 3x8x8\nblk(c, w=c*2, k=3) = conv(c, k) -> conv(w, k)\n"
+        "blk(8) -> blk(4, k=5) -> blk(4, w=6) -> gap -> linear(2)"
+    )
+    convs = [n for n in g.nodes.values() if n.op == "conv"]
+    assert [n.shape[0] for n in convs] == [8, 16, 4, 8, 4, 6]
+    assert [n.params["k"] for n in convs][2:4] == [5, 5]
+
+
+def test_a_default_cannot_use_a_parameter_after_it():
+    with pytest.raises(NetError, match="the default of 'w' uses 'c', a parameter declared after it") as err:
+        net("input 3x8x8\nblk(w=c*2, c=4) = conv(w)\nblk -> gap -> linear(2)")
+    assert (err.value.span.line, err.value.span.col) == (2, 7)
+
+
+# ----------------------------------------------------------------------------- the copy index
+def test_copy_is_the_index_of_the_copy_inside_a_repeat():
+    g = net(
+        "input 3x8x8\nblk(c, p=0.0) = conv(c) -> dropout(p)\n"
+        "blk(4 + copy, p=0.1 * copy)^3 -> [conv(8 * (copy + 1))^2] -> (relu^copy)^3 -> gap -> linear(2)"
+    )
+    convs = [n for n in g.nodes.values() if n.op == "conv"]
+    assert [n.shape[0] for n in convs] == [4, 5, 6, 8, 16]
+    assert [n.params["p"] for n in g.nodes.values() if n.op == "dropout"] == pytest.approx([0.0, 0.1, 0.2])
+    assert sum(n.op == "relu" for n in g.nodes.values()) == 0 + 1 + 2  # the innermost repeat's copy
+
+
+def test_copies_that_read_their_index_are_not_marked_as_repeats():
+    # diagrams fold a run of identical copies into one box "x3"; copies that differ stay apart
+    same = dsl.loads("input 3x8x8\nb = conv(8) -> relu\nb^3 -> gap -> linear(2)")
+    differ = dsl.loads("input 3x8x8\nb(c) = conv(c) -> relu\nb(8 + copy)^3 -> gap -> linear(2)")
+    assert [blk.repeat_of for name, blk in sorted(same.blocks.items())] == [None, "b_1", "b_1"]
+    assert [blk.repeat_of for blk in differ.blocks.values()] == [None, None, None]
+
+
+def test_copy_outside_a_repeat_is_an_unknown_name_with_a_hint():
+    with pytest.raises(NetError, match="unknown name 'copy'") as err:
+        net("input 3x8x8\nconv(8 + copy) -> gap -> linear(2)")
+    assert "index of the copy being made inside a repeat" in (err.value.hint or "")
+    # a definition called copy keeps its meaning (the index is not bound over it)
+    g = net("input 3x8x8\ncopy = conv(4)\n(copy -> relu)^2 -> gap -> linear(2)")
+    assert sum(n.op == "conv" for n in g.nodes.values()) == 2

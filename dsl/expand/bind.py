@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dsl.core.ops import REGISTRY, Op, Params
 from dsl.errors import NetError, Span, did_you_mean
 from dsl.expand.env import Binding, Env, Site, Thunk, Value
-from dsl.expand.values import evaluate, is_value, unknown_name
+from dsl.expand.values import copy_hint, evaluate, is_value, unknown_name
 from dsl.front import ast
 
 Note = tuple[str, Span]
@@ -69,7 +69,7 @@ def binding(
         raise NetError(
             f"unknown name '{unknown.name}'",
             unknown.span,
-            hint=did_you_mean(unknown.name, env.names() | {"in_channels"} - {"input"}),
+            hint=copy_hint(unknown.name) or did_you_mean(unknown.name, env.names() | {"in_channels"} - {"input"}),
         )
     return Thunk(a, env, calls, in_option)
 
@@ -82,17 +82,34 @@ def bind_def(
     calls: tuple[str, ...] = (),
     in_option: bool = False,
 ) -> dict[str, Binding]:
-    """A definition's parameters bound for one call at `site` (defaults are read in the top-level env)."""
+    """A definition's parameters bound for one call at `site`. A default is read at the top level
+    with the parameters before it (`blk(c, w=c*2)`)."""
     args, kwargs, span = site.args, site.kwargs, site.span
     defined = [(f"'{d.name}' is defined here", d.name_span)]
     matched = match_args(f"'{d.name}'", [p.name for p in d.params], args, kwargs, False, defined)
-    local = {name: binding(a, env, in_channels, calls, in_option) for name, a in matched.items()}
-    for p in d.params:
-        if p.name not in local:
-            if p.default is None:
-                raise NetError(f"'{d.name}' needs argument '{p.name}'", span, notes=defined)
-            local[p.name] = binding(p.default, env.top(), in_channels)
+    passed = {name: binding(a, env, in_channels, calls, in_option) for name, a in matched.items()}
+    local: dict[str, Binding] = {}
+    for p in d.params:  # in order: a default sees the parameters before it, never after
+        if p.name in passed:
+            local[p.name] = passed[p.name]
+        elif p.default is None:
+            raise NetError(f"'{d.name}' needs argument '{p.name}'", span, notes=defined)
+        else:
+            _check_order(d, p)
+            local[p.name] = binding(p.default, env.top().child(dict(local)), in_channels)
     return local
+
+
+def _check_order(d: ast.Def, p: ast.Param) -> None:
+    """Refuse a default that uses a parameter declared after it (it has no value yet there)."""
+    later = {q.name for q in d.params[d.params.index(p) + 1 :]}
+    for node in ast.walk(p.default) if p.default is not None and later else ():
+        if isinstance(node, ast.Ref) and node.name in later:
+            raise NetError(
+                f"the default of '{p.name}' uses '{node.name}', a parameter declared after it",
+                node.span,
+                hint=f"a default sees the parameters before it: declare '{node.name}' before '{p.name}'",
+            )
 
 
 def prim_params(
@@ -134,7 +151,7 @@ def _arg_value(op: Op, name: str, choices: tuple[str, ...], a: ast.Expr, env: En
             raise NetError(
                 f"{op.name}: unknown name '{a.name}' for parameter '{name}'",
                 a.span,
-                hint=did_you_mean(a.name, set(env.local) | set(choices) | {"in_channels"}),
+                hint=copy_hint(a.name) or did_you_mean(a.name, set(env.local) | set(choices) | {"in_channels"}),
             )
     if not is_value(a, env):
         unknown = unknown_name(a, env)
@@ -142,7 +159,8 @@ def _arg_value(op: Op, name: str, choices: tuple[str, ...], a: ast.Expr, env: En
             raise NetError(
                 f"{op.name}: unknown name '{unknown.name}' in parameter '{name}'",
                 unknown.span,
-                hint=did_you_mean(unknown.name, set(env.local) | set(env.defs) | set(choices) | {"in_channels"}),
+                hint=copy_hint(unknown.name)
+                or did_you_mean(unknown.name, set(env.local) | set(env.defs) | set(choices) | {"in_channels"}),
             )
         raise NetError(f"{op.name}: parameter '{name}' expects a value, got a block", a.span)
     return evaluate(a, env, in_channels)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from dsl.core.ops import REGISTRY
 from dsl.errors import NetError, did_you_mean
+from dsl.expand.values import FUNCTIONS
 from dsl.front import ast
 from dsl.front.printer import format_expr, setting_text
 
@@ -51,7 +52,9 @@ def _candidates(defs: dict[str, ast.Def], net: ast.Expr) -> dict[ValueChoice, tu
             e, base, owner = stack.pop()
             if isinstance(e, (ast.Alt, ast.Range)) and base is not None and e not in found:
                 found[e] = (base, owner)
-            if isinstance(e, ast.Call):
+            if isinstance(e, ast.Call) and e.name in FUNCTIONS and e.name not in defs and e.name not in REGISTRY:
+                stack.extend((a, base, owner) for a in e.args)  # `max(16 | 32, c)`: named as the value it gives
+            elif isinstance(e, ast.Call):
                 names = _param_names(e, defs)
                 stack.extend((a, names[i] if i < len(names) else None, owner) for i, a in enumerate(e.args))
                 stack.extend((k.value, k.name, owner) for k in e.kwargs)

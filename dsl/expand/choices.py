@@ -21,7 +21,7 @@ from dsl.core.ops import REGISTRY
 from dsl.errors import NetError
 from dsl.expand.bind import match_args
 from dsl.expand.env import Binding, Env, Thunk, Value
-from dsl.expand.values import evaluate, is_value, scale_chain, top_env
+from dsl.expand.values import evaluate, is_value, scale_chain, top_env, with_copy
 from dsl.front import ast
 from dsl.front.deep import checkpoint
 from dsl.front.limits import Limits
@@ -184,6 +184,8 @@ class ChoiceWalker:
                 stack.append((self.defs[node.name].body, where.top()))
             elif isinstance(node, (ast.Tuple, ast.Neg, ast.BinOp)):
                 stack.extend((c, where) for c in reversed(ast.children(node)))
+            elif isinstance(node, ast.Call):  # a value function's arguments (`max(16 | 32, c)`)
+                stack.extend((c, where) for c in reversed(node.args))
 
     def _values(self, args: Sequence[ast.Expr], kwargs: Sequence[ast.Kwarg], env: Env) -> None:
         for a in [*args, *(k.value for k in kwargs)]:
@@ -218,7 +220,7 @@ class ChoiceWalker:
                 # for none: `x^0` still decides the choices of x, which then make no difference)
                 if is_value(e.times, env):
                     self._value(e.times, env)
-                return self._emit(e.body, env) * self._times(e, env)
+                return self._emit(e.body, with_copy(env, e, None)) * self._times(e, env)
             if isinstance(e, (ast.Opt, ast.Alt, ast.Range)):
                 return self._choice(e, lambda o: self._emit(o, env))
             return 0
@@ -272,7 +274,7 @@ class ChoiceWalker:
         matched = match_args(d.name, [p.name for p in d.params], args, kwargs, False)
         local: dict[str, Binding] = {}
         for p in d.params:
-            a, where = (matched[p.name], env) if p.name in matched else (p.default, env.top())
+            a, where = (matched[p.name], env) if p.name in matched else (p.default, env.top().child(dict(local)))
             if a is None:
                 raise NetError("missing argument")
             if isinstance(a, ast.Ref) and a.name in where.local:

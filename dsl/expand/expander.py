@@ -18,7 +18,7 @@ from dsl.expand.bind import bind_def, prim_params
 from dsl.expand.builder import GraphBuilder, OpNode, Scope
 from dsl.expand.choices import Decisions, option_label
 from dsl.expand.env import Env, Site, Thunk, Value, is_symbol
-from dsl.expand.values import evaluate, is_value, is_value_def, scale_chain, top_env
+from dsl.expand.values import evaluate, is_value, is_value_def, scale_chain, top_env, uses_copy, with_copy
 from dsl.front import ast
 from dsl.front.limits import Limits
 from dsl.front.printer import fmt_value, format_expr
@@ -179,12 +179,13 @@ class Expander:
     def repeat(self, e: ast.Repeat, env: Env, x: OpNode, scope: Scope) -> OpNode:
         """`x^n`: n copies in sequence; later copies are marked as repeats of the first."""
         first = None
+        same = not uses_copy(e)  # copies that read their index may differ: not marked as repeats
         for i in range(self.repeat_count(e, env, x)):
             start = len(scope.children)
-            x = self.emit(e.body, env, x, scope)
+            x = self.emit(e.body, with_copy(env, e, i), x, scope)
             made = [c for c in scope.children[start:] if isinstance(c, Scope)]
             if i == 0:
-                first = made[0] if made else None
+                first = made[0] if made and same else None
             elif first is not None:
                 for c in made:
                     c.repeat_of = first
@@ -210,13 +211,14 @@ class Expander:
                 continue
             if isinstance(item, ast.Repeat):
                 first = None
+                same = not uses_copy(item)
                 for i in range(self.repeat_count(item, env, x)):
                     start = len(scope.children)
-                    x = self.emit(item.body, env, x, scope, str(index))
+                    x = self.emit(item.body, with_copy(env, item, i), x, scope, str(index))
                     index += 1
                     made = scope.children[start:]
                     if i == 0:
-                        first = made[0] if made and isinstance(made[0], Scope) else None
+                        first = made[0] if made and same and isinstance(made[0], Scope) else None
                     elif first is not None and made and isinstance(made[0], Scope):
                         made[0].repeat_of = first
                 continue

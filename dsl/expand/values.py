@@ -2,14 +2,15 @@
 
 An expression is a *value* when everything in it is: literals, parameters holding values,
 the symbols (`auto`, `uniform`, `same`, ...), `in_channels` (the channel count of the input
-where the value is used), value definitions (`classes = 10`) and `+ - * / //` and unary `-` on
-those. Anything else is a block. `x*k` is a scaled block when `x` is a block, a product when
+where the value is used), value definitions (`classes = 10`), `+ - * / //` and unary `-` on
+those, and the value functions (`min`, `max`, `round`, `floor`, `ceil`, `divisible`). Anything else is a block. `x*k` is a scaled block when `x` is a block, a product when
 `x` is a value: the same text, decided here.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,64 @@ from dsl.front import ast
 
 IN_CHANNELS = "in_channels"
 MAX_MAGNITUDE = 10**18  # whole numbers in a .net file; beyond, sizes are absurd anyway
+
+
+def _divisible(v: float, d: float = 8, low: float | None = None) -> int | float:
+    """torchvision's `_make_divisible`: `v` to the nearest multiple of `d` (at least `low`, default
+    `d`), never more than 10% below `v`."""
+    if d <= 0:
+        raise ValueError("the divisor must be above 0")
+    low = d if low is None else low
+    out = max(low, int(v + d / 2) // d * d)
+    if out < 0.9 * v:
+        out += d
+    return int(out) if float(out).is_integer() else out
+
+
+# name -> (function, fewest and most arguments, what it does): the functions a value may call
+FUNCTIONS: dict[str, tuple[Callable[..., int | float], int, int, str]] = {
+    "min": (min, 2, 64, "the smallest of its arguments"),
+    "max": (max, 2, 64, "the largest of its arguments"),
+    "round": (lambda x: int(round(x)), 1, 1, "the nearest whole number (halves to even, as Python)"),
+    "floor": (lambda x: math.floor(x), 1, 1, "the whole number at or below"),
+    "ceil": (lambda x: math.ceil(x), 1, 1, "the whole number at or above"),
+    "divisible": (_divisible, 1, 3, "divisible(v, d=8, low=d): torchvision's _make_divisible"),
+}
+
+
+COPY = "copy"  # inside a repeat `b^n`, the index of the copy being made (0 .. n-1)
+# a Repeat node -> whether its body names `copy` (asked once per node; forgotten with the node)
+_USES_COPY: weakref.WeakKeyDictionary[ast.Repeat, bool] = weakref.WeakKeyDictionary()
+
+
+def uses_copy(e: ast.Repeat) -> bool:
+    """Whether a repeat's body reads the copy index (then its copies may differ)."""
+    known = _USES_COPY.get(e)
+    if known is None:
+        known = _USES_COPY[e] = any(isinstance(n, ast.Ref) and n.name == COPY for n in ast.walk(e.body))
+    return known
+
+
+def with_copy(env: Env, e: ast.Repeat, i: int | None) -> Env:
+    """The environment of copy `i` of a repeat's body: `copy` bound to i (None: any copy), where the body
+    reads it and no definition of the file is called `copy`."""
+    if COPY in env.defs or not uses_copy(e):
+        return env
+    return Env(env.defs, {**env.local, COPY: Value(i, e.span)}, env.value_defs, env.decisions)
+
+
+def copy_hint(name: str) -> str | None:
+    """The hint for an unknown `copy`: where it has a value."""
+    if name != COPY:
+        return None
+    return "`copy` is the index of the copy being made inside a repeat: (conv(8) -> dropout(0.1 * copy))^3"
+
+
+def is_function(call: ast.Call, env: Env) -> bool:
+    """Whether `call` calls a value function (`max(16, c // 4)`): a name of FUNCTIONS that no
+    parameter, definition or op of the file takes."""
+    n = call.name
+    return n in FUNCTIONS and n not in env.local and n not in env.defs and n not in REGISTRY
 
 
 def value_definitions(defs: dict[str, ast.Def]) -> frozenset[str]:
@@ -84,6 +143,8 @@ def _is_value_expr(e: ast.Expr, env: Env, value_def: Callable[[str], bool]) -> b
             stack.append(node.operand)
         elif isinstance(node, ast.BinOp):
             stack.extend((node.left, node.right))
+        elif isinstance(node, ast.Call) and is_function(node, env) and not node.kwargs:
+            stack.extend(node.args)
         else:
             return False
     return True
@@ -138,7 +199,24 @@ def evaluate(e: ast.Expr, env: Env, in_channels: int | None, seen: tuple[str, ..
         left = _number(evaluate(e.left, env, in_channels, seen), e.op)
         right = _number(evaluate(e.right, env, in_channels, seen), e.op)
         return Value(_checked(_apply(e.op, left, right, e.span), e.span), e.span)
+    if isinstance(e, ast.Call) and is_function(e, env):
+        return Value(_call(e, [evaluate(a, env, in_channels, seen) for a in e.args]), e.span)
     raise NetError("a block where a value is needed", getattr(e, "span", None))
+
+
+def _call(e: ast.Call, args: list[Value]) -> int | float:
+    """A value function applied, its misuse located at the call."""
+    fn, fewest, most, what = FUNCTIONS[e.name]
+    if e.kwargs:
+        raise NetError(f"{e.name}() takes no keyword arguments", e.kwargs[0].span)
+    if not fewest <= len(args) <= most:
+        wanted = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most < 64 else f"at least {fewest}"
+        raise NetError(f"{e.name}() takes {wanted} argument{'s' * (most != 1)}, got {len(args)}", e.span)
+    numbers = [_number(a, f"{e.name}()") for a in args]
+    try:
+        return _checked(fn(*numbers), e.span)
+    except (ValueError, OverflowError) as err:
+        raise NetError(f"{e.name}(): {err}", e.span) from None
 
 
 def _number(v: Value, op: str) -> int | float:
