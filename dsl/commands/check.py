@@ -33,11 +33,16 @@ if TYPE_CHECKING:
 def command(files: tuple[str, ...], max_params: int, samples: int, seed: int) -> None:
     """Validate .net files; list (or count and sample) the variants of search spaces. Exit 0 if all are fine, else 2."""
     from dsl.front.loader import load_program
+    from dsl.front.program import NoNetwork
 
     failed = 0
     for f in files:
         try:
-            prog = load_program(f, max_params=max_params)
+            try:
+                prog = load_program(f, max_params=max_params)
+            except NoNetwork:
+                failed += not _library(f)
+                continue
             if not prog.is_space():
                 g = prog.graph()
                 shapes = f"{fmt_shape(g.input_shape)} -> {fmt_shape(g.output_shape)}"
@@ -59,6 +64,26 @@ def command(files: tuple[str, ...], max_params: int, samples: int, seed: int) ->
             click.echo(str(err), err=True)
     if failed:
         raise click.exceptions.Exit(2)
+
+
+def _library(f: str) -> bool:
+    """A file of definitions only: checked for what needs no input; whether it is fine."""
+    from dsl.front.library import check_library, load_library
+
+    lib = load_library(f)
+    if not lib.names:
+        raise NetError(
+            "this file describes no network and defines nothing",
+            file=f,
+            hint="end it with a network line such as 'prep -> layer1 -> gmp -> fc', or define net = ...",
+        )
+    problems = check_library(lib)
+    for err in problems:
+        click.echo(str(err), err=True)
+    if not problems:
+        shown = ", ".join(lib.names[:12]) + (f", ... ({len(lib.names) - 12} more)" if len(lib.names) > 12 else "")
+        click.echo(f"{f}: ok, a library of {len(lib.names)} definition{'s' * (len(lib.names) != 1)}: {shown}")
+    return not problems
 
 
 def _rows(rows: list[tuple[str, int, int, str]]) -> None:

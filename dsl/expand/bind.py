@@ -95,12 +95,12 @@ def bind_def(
         elif p.default is None:
             raise NetError(f"'{d.name}' needs argument '{p.name}'", span, notes=defined)
         else:
-            _check_order(d, p)
+            check_default_order(d, p)
             local[p.name] = binding(p.default, env.top().child(dict(local)), in_channels)
     return local
 
 
-def _check_order(d: ast.Def, p: ast.Param) -> None:
+def check_default_order(d: ast.Def, p: ast.Param) -> None:
     """Refuse a default that uses a parameter declared after it (it has no value yet there)."""
     later = {q.name for q in d.params[d.params.index(p) + 1 :]}
     for node in ast.walk(p.default) if p.default is not None and later else ():

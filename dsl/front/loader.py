@@ -194,6 +194,14 @@ def load_program(
 
 
 @deep
+def parse_with_imports(path: Path, **limits: Any) -> tuple[ast.Module, dict[str, ast.Def]]:
+    """A file parsed, with its imports read: (its module, every definition it sees)."""
+    main = parse(read_source(path, display=str(path)), str(path))
+    modules = _load_modules(main, path, _Files(None), _limits(limits))
+    return main, _collect([_prelude(), *modules])
+
+
+@deep
 def loads_program(
     text: str | bytes, filename: str = STRING_FILE, input_shape: tuple[int, ...] | None = None, **limits: Any
 ) -> Program:

@@ -47,6 +47,10 @@ class Variant:
     settings: TrainSettings | None = field(default=None, repr=False)  # the recipe, where it holds choices
 
 
+class NoNetwork(NetError):
+    """A file without a network line: a library of definitions (`netc check` checks it as one)."""
+
+
 class Program:
     """One file's meaning. `graph()` expands it; `variants()` lists a search space's networks."""
 
@@ -73,7 +77,7 @@ class Program:
         elif "net" in defs and defs["net"].file == main.file:
             self.net, self.net_span = defs["net"].body, defs["net"].span
         else:
-            raise NetError(
+            raise NoNetwork(
                 "this file describes no network",
                 file=main.file,
                 hint="end it with a network line such as 'prep -> layer1 -> gmp -> fc', or define net = ...",

@@ -25,8 +25,8 @@ from dsl.front.loader import PRELUDE, PRELUDE_NAME, STRING_FILE, load_saved, loa
 from dsl.front.parser import parse
 from dsl.front.program import Program
 from dsl.front.source import decode, read_source
+from dsl.front.unused import unknown_names
 from dsl.lsp.positions import Lines, Range
-from dsl.lsp.unused import unknown_names
 
 MAX_ERRORS = 20  # independent errors reported per document (each costs one more check)
 KEYWORDS = ("input", "train", "use")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dsl.core.ops import REGISTRY
 from dsl.errors import Span, did_you_mean
+from dsl.expand.values import FUNCTIONS
 from dsl.front import ast
 
 
@@ -59,7 +60,7 @@ def unknown_names(module: ast.Module, defs: Mapping[str, ast.Def]) -> list[Unkno
     used = used_definitions(net, defs)
     if net is None:  # a library of definitions: each stands on its own, all are checked here
         used = set()
-    known = set(defs) | set(REGISTRY)
+    known = set(defs) | set(REGISTRY) | set(FUNCTIONS)  # `w = max(16, c)`: a value definition's call
     out: list[Unknown] = []
     for d in module.defs:
         if d.name in used or d.name == "net":
