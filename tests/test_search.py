@@ -203,37 +203,30 @@ def test_search_of_a_plain_file_prints_the_recap(space, netc, tmp_path):
     assert f"{sum(acc) / 2:.2%}" in line and "0/2 ≥ 94.00%" in line
 
 
-def test_killed_search_resumes_without_redoing_runs(space, netc):
-    """SIGKILL the search process mid-way; the rerun finishes the grid, keeps the finished rows."""
-    net, _, out = space
-    data = make_npz(net.parent / "bigger.npz", n_train=192, n_test=32)
-    cmd = [
-        sys.executable,
-        "-m",
-        "dsl.cli",
-        "search",
-        str(net),
-        "--data",
-        str(data),
-        "--epochs",
-        "3",
-        "--runs",
-        "3",
-        "--out",
-        str(out),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    results = out / "results.csv"
+def kill_after_rows(args: list[str], results, rows: int, env: dict | None = None) -> subprocess.Popen:
+    """Run `python -m dsl.cli ARGS` and SIGKILL it once `results` holds `rows` rows (it must still be running)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dsl.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True, env=env)  # fmt: skip
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if results.exists() and len(read_rows(results)) >= 3:
+            if results.exists() and len(read_rows(results)) >= rows:
                 break
             time.sleep(0.01)
         assert proc.poll() is None, f"the search ended before it could be killed: {proc.stderr.read()!r}"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
+    return proc
+
+
+def test_killed_search_resumes_without_redoing_runs(space, netc):
+    """SIGKILL the search process mid-way; the rerun finishes the grid, keeps the finished rows."""
+    net, _, out = space
+    data = make_npz(net.parent / "bigger.npz", n_train=192, n_test=32)
+    args = ["search", str(net), "--data", str(data), "--epochs", "3", "--runs", "3", "--out", str(out)]
+    results = out / "results.csv"
+    proc = kill_after_rows(args, results, 3)
     assert proc.returncode == -signal.SIGKILL
     text = results.read_text()
     assert text.endswith("\n")

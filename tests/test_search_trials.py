@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
 from PIL import Image
-from test_search import one_torch_thread  # noqa: F401
+from test_search import kill_after_rows, one_torch_thread  # noqa: F401
 
 from dsl.search.pareto import Point, front
 from dsl.search.results import read_rows
@@ -177,20 +173,8 @@ def test_a_killed_trial_search_resumes_without_losing_or_doubling_a_trial(setup,
     data = image_folder(net.parent / "more", (40, 8))
     args = ["search", str(net), "--data", str(data), "--strategy", "random", "--trials", "6", "--out", str(out),
             "--keep", "2"]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "dsl.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True, env=env)  # fmt: skip
     results = out / "results.csv"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if results.exists() and len(read_rows(results)) >= 2:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, f"the search ended before it could be killed: {proc.stderr.read()!r}"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    kill_after_rows(args, results, 2, env=dict(os.environ, OMP_NUM_THREADS="1"))
     before = read_rows(results)
     assert 2 <= len(before) < 6
     r = netc(*args)

@@ -100,18 +100,7 @@ class Search:
         self.epochs, self.runs, self.seed, self.variants = epochs, runs, seed, list(variants)
         self.skipped: list[str] = []  # variants that do not build: warned of, not trained
         self.nets = grid.networks(self.files, self.variants or None, self.skipped, max_params=max_params)
-        from dsl.plugins import loaded
-
-        self.engine = EngineConfig(
-            engine.data,
-            engine.limit,
-            engine.limit_test,
-            engine.device,
-            engine.precision,
-            engine.compile,
-            self.nets[0].graph.input_shape[0],
-            tuple(loaded()),
-        )
+        self.engine = engine.bound(self.nets[0].graph.input_shape[0])
         self.specs = grid.plan(
             self.nets, epochs, runs, seed, self.engine.data_id(), engine.precision, {"batch_size": batch_size}
         )

@@ -15,6 +15,7 @@ each finished run; only the parent writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import socket
@@ -46,6 +47,13 @@ class EngineConfig:
     compile: bool = False
     channels: int = 3
     plugins: tuple[str, ...] = ()  # op plugin modules worker processes load before building nets
+
+    def bound(self, channels: int) -> EngineConfig:
+        """This config for networks of `channels` input channels, with the op plugins loaded here (which
+        worker processes load again)."""
+        from dsl.plugins import loaded
+
+        return dataclasses.replace(self, channels=channels, plugins=tuple(loaded()))
 
     def data_id(self) -> str:
         """What identifies the data in a run's resume key."""

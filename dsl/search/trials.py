@@ -124,18 +124,7 @@ class TrialSearch:
             )
         base = self.program.settings if not self.program.settings_space else self.program.settings_for({})
         first = grid.settings_for(base, plan.epochs, {"batch_size": plan.batch_size}, plan.file)
-        from dsl.plugins import loaded
-
-        self.engine = EngineConfig(
-            engine.data,
-            engine.limit,
-            engine.limit_test,
-            engine.device,
-            engine.precision,
-            engine.compile,
-            self.program.input_shape[0],
-            tuple(loaded()),
-        )
+        self.engine = engine.bound(self.program.input_shape[0])
         self.spec = StudySpec(plan.strategy, plan.prune, tuple(plan.objectives), first.epochs, plan.seed,
                               self.engine.data_id(), plan.batch_size, warmup_epochs(first.lr))  # fmt: skip
         self.name = plan.study or f"netc-{Path(plan.file).stem}"
