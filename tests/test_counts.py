@@ -220,6 +220,12 @@ conv(8, k=4, stride=4, padding=0) -> layernorm(1e-6, init=ones, init_std=0.1, fr
   -> conv_transpose(k=2, stride=2) -> upsample(0.5) -> adaptive_avgpool(2) -> flatten -> layernorm(affine=false)
   -> linear(4) -> layer_scale(ones)
 """,
+    # ShuffleNet style: a channel split (chunk) and a channel shuffle, of maps and of flat features
+    "channel_split_and_shuffle": """
+input 6x8x8
+conv(12, 1) -> concat(chunk(0, 2), chunk(1, 2) -> conv(6, 3, groups=depthwise)) -> shuffle(3)
+  -> concat(conv(8, 1, stride=2), chunk(2, 3) -> maxpool(2)) -> gap -> shuffle(4) -> chunk(1, 2) -> linear(3)
+""",
 }
 
 # rectangular windows need tuple literals in calls (`k=(1, 7)`); counted once the grammar has them

@@ -1,5 +1,5 @@
-"""The model zoo, part B (nets/zoo/): MobileNetV2, MobileNetV3-Small, EfficientNet-B0 and ConvNeXt-T against
-torchvision.
+"""The model zoo, part B (nets/zoo/): MobileNetV2, MobileNetV3-Small, EfficientNet-B0, ConvNeXt-T and
+ShuffleNetV2 x1.0 against torchvision (the ops ShuffleNetV2 needs, `chunk` and `shuffle`: test_zoo_shufflenet.py).
 
 For every network: the parameter count equals torchvision's (and the file's header comment, and the
 `num_params` of torchvision's weights), its MACs at 224×224 equal the `_ops` torchvision publishes; every
@@ -8,9 +8,9 @@ torchvision's weights loaded the outputs are equal in eval mode and, with the sa
 and stochastic depth draw in the same order), in train mode, with equal gradients and BN statistics;
 `netc summary`'s totals, `netc check` and `netc draw` are tested for every zoo file in test_zoo_front.py.
 
-How torchvision's weights are loaded. MobileNetV2, MobileNetV3-Small and EfficientNet-B0 give every module
-torchvision's name (numbered lists for its nn.Sequential, names for the rest), so torchvision's state dict
-loads by key with strict=True, as it is. ConvNeXt-T has torchvision's names too, but two kinds of tensors
+How torchvision's weights are loaded. MobileNetV2, MobileNetV3-Small, EfficientNet-B0 and ShuffleNetV2 give
+every module torchvision's name (numbered lists for its nn.Sequential, names for the rest), so torchvision's
+state dict loads by key with strict=True, as it is. ConvNeXt-T has torchvision's names too, but two kinds of tensors
 are stored differently, and `to_netc` converts them by rule (then loads by key, strict=True):
 - torchvision's CNBlock applies nn.Linear layers (block.3, block.5) to channels-last maps; netc writes them
   as 1×1 convs, whose weight is the Linear's (out, in) weight reshaped to (out, in, 1, 1);
@@ -46,9 +46,11 @@ ZOO_B = {
     "mobilenet_v3_small": (M.mobilenet_v3_small, M.MobileNet_V3_Small_Weights),
     "efficientnet_b0": (M.efficientnet_b0, M.EfficientNet_B0_Weights),
     "convnext_tiny": (M.convnext_tiny, M.ConvNeXt_Tiny_Weights),
+    "shufflenet_v2_x1_0": (M.shufflenet_v2_x1_0, M.ShuffleNet_V2_X1_0_Weights),
 }
 NAMES = list(ZOO_B)
-BY_KEY = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0"]  # torchvision's state dict as it is
+# torchvision's state dict as it is
+BY_KEY = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0"]
 
 
 def path(name: str):

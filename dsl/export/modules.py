@@ -222,6 +222,10 @@ RENDERERS: dict[type, Renderer] = {
     tm.Add: _sum,
     tm.Mul: _product,
     tm.Concat: _concat,
+    tm.ChannelChunk: lambda m, node: Inline("{0}.chunk({v0}, dim=1)[{v1}]", (m.n, m.i)),
+    tm.ChannelShuffle: lambda m, node: Inline(
+        "{0}.unflatten(1, ({v0}, -1)).transpose(1, 2).flatten(1, 2)", (m.groups,)
+    ),
     tm.Scale: lambda m, node: Inline("{0} * {v0}", (m.weight,)),
     tm.GlobalMaxPool: lambda m, node: Inline("torch.amax({0}, dim=(2, 3))"),
     tm.GlobalAvgPool: lambda m, node: Inline("torch.mean({0}, dim=(2, 3))"),

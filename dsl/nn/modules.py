@@ -81,6 +81,41 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+class ChannelChunk(nn.Module):
+    """The i-th of n equal groups of the channels (the `chunk` op: torch.chunk(x, n, dim=1)[i]), of
+    maps (N, C, H, W) or flat features (N, C); the shape rule has checked that n divides C."""
+
+    def __init__(self, i: int, n: int):
+        super().__init__()
+        self.i, self.n = i, n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Take one group."""
+        return x.chunk(self.n, dim=1)[self.i]
+
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
+        return f"i={self.i}, n={self.n}"
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle (torchvision's `channel_shuffle`): the C channels as
+    groups × C/groups, transposed and flattened back, so output channel j·groups + g is input
+    channel g·(C/groups) + j; maps (N, C, H, W) or flat features (N, C)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Interleave the groups."""
+        return x.unflatten(1, (self.groups, -1)).transpose(1, 2).flatten(1, 2)
+
+    def extra_repr(self) -> str:
+        """Shown by print(model)."""
+        return f"groups={self.groups}"
+
+
 class LayerNorm2d(nn.LayerNorm):
     """Layer norm over the channels of a map at each position (torchvision ConvNeXt's LayerNorm2d):
     (N, C, H, W) is normalised over C, with a per-channel weight and bias of shape (C,)."""

@@ -1,10 +1,22 @@
-"""Wiring: the input, pass-throughs, and merges of parallel branches."""
+"""Wiring: the input, pass-throughs, merges of parallel branches, and the channel groups a branch
+takes (`chunk`, the inverse of `concat`) or interleaves (`shuffle`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dsl.core.ops import Op, Params, Shape, ShapeError, fmt_shape, register, same_shape
+from dsl.core.ops import (
+    Op,
+    P,
+    ParamError,
+    Params,
+    Shape,
+    ShapeError,
+    describe,
+    fmt_shape,
+    register,
+    same_shape,
+)
 
 
 def _identity(ins: list[Shape], p: Params) -> Any:
@@ -119,6 +131,74 @@ register(
         style={"fillcolor": "#fdb462"},
         role="concat",
         doc="channel concatenation of parallel branches",
+    )
+)
+
+
+# ----------------------------------------------------------------------------- channel groups
+def _channel_groups(ins: list[Shape], op: str, groups: int, what: str) -> Shape:
+    """The single input, a map or flat features whose channels divide into `groups` (for shape rules)."""
+    (s,) = ins
+    if len(s) == 2:
+        raise ShapeError(f"{op} acts on the channels of a map or of flat features, got {describe(s)}")
+    if s[0] % groups:
+        raise ShapeError(f"{s[0]} channels do not divide into {groups} {what}")
+    return s
+
+
+def _chunk_resolve(ins: list[Shape], p: Params) -> Params:
+    if p["i"] >= p["n"]:
+        raise ParamError(f"there is no group {p['i']} of {p['n']}: the groups are numbered 0 to {p['n'] - 1}")
+    return p
+
+
+def _chunk_out(ins: list[Shape], p: Params) -> Shape:
+    s = _channel_groups(ins, "chunk", p["n"], "equal groups")
+    return (s[0] // p["n"],) + s[1:]
+
+
+def _chunk(ins: list[Shape], p: Params) -> Any:
+    from dsl.nn.modules import ChannelChunk
+
+    return ChannelChunk(p["i"], p["n"])
+
+
+def _shuffle_out(ins: list[Shape], p: Params) -> Shape:
+    return _channel_groups(ins, "shuffle", p["groups"], "equal groups to shuffle")
+
+
+def _shuffle(ins: list[Shape], p: Params) -> Any:
+    from dsl.nn.modules import ChannelShuffle
+
+    return ChannelShuffle(p["groups"])
+
+
+register(
+    Op(
+        "chunk",
+        (
+            P("i", "int", required=True, min=0, max=65535, doc="which group, counted from 0"),
+            P("n", "int", required=True, min=1, max=65536, doc="how many equal groups (divides the channels)"),
+        ),
+        _chunk_out,
+        _chunk,
+        style={"fillcolor": "#fdb462"},
+        role="reshape",
+        doc="the i-th of n equal groups of the channels (or flat features): C -> C/n, torch.chunk(x, n, dim=1)[i]; "
+        "ShuffleNetV2's channel split is concat(chunk(0, 2), chunk(1, 2) -> ...)",
+        resolve=_chunk_resolve,
+    )
+)
+register(
+    Op(
+        "shuffle",
+        (P("groups", "int", required=True, min=1, max=65536, doc="channel groups interleaved (divides the channels)"),),
+        _shuffle_out,
+        _shuffle,
+        style={"fillcolor": "#fdb462"},
+        role="reshape",
+        doc="channel shuffle (ShuffleNet; torchvision's channel_shuffle): the C channels as groups × C/groups, "
+        "transposed, so output channel j·groups+g is input channel g·(C/groups)+j",
     )
 )
 register(Op("input", (), same_shape, _identity, style={"fillcolor": "white"}, role="input", doc="the network input"))
