@@ -161,6 +161,11 @@ whiten(3, eps=0.01, bias_epochs=1) -> conv(4, 1, init=dirac_part) -> gap -> line
 input 16x8
 to_map -> conv(4, 1) -> gap -> linear(2)
 """,
+    # a decoder's causal self-attention (each token sees itself and those before it)
+    "causal": """
+input 12x16
+add(identity, layernorm -> attention(4, causal=true)) -> token_pool(mean) -> linear(2)
+""",
     # non-square input; even kernel, stride, explicit padding; groups; bias on and off; every bn option;
     # add and concat of maps; both pools with stride and padding; flatten -> dropout -> linear; bn on
     # flat features; a linear without bias; scale

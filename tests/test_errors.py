@@ -74,7 +74,7 @@ CASES = [
         "relative to the importing file",
     ),
     ("duplicate_def", "a = relu\na = relu\nnet = a", "2:1", "'a' is defined twice", None),
-    ("no_network", "a = relu", None, "describes no network", None),
+    ("no_network", "input 3x8x8", None, "describes no network and defines nothing", None),  # a = relu: a library
     ("inside_prelude", "conv(8) -> fc", "1:12", "linear needs flat features", "inside this definition"),
     ("extend_with_value", "layer1(3) -> gmp -> fc", "1:8", "'layer1' takes no parameters", None),
     ("branches_needed", "add(relu) -> gmp -> fc", "1:1", "add needs at least two branches", None),

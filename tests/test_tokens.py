@@ -209,3 +209,27 @@ def test_train_refuses_a_network_that_ends_in_tokens(tmp_path, capsys):
     assert main(["train", str(net), "--data", str(data), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "n.net:2:1: error: the network's output is 4×8 tokens" in err and "token_pool" in err
+
+
+# ----------------------------------------------------------------------------- causal attention
+def test_causal_attention_sees_only_the_tokens_before():
+    g = dsl.loads("input 10x16\nattention(4, causal=true)")
+    torch.manual_seed(0)
+    m = dsl.build(g).eval()
+    x = torch.randn(2, 10, 16)
+    y = m(x)
+    later = x.clone()
+    later[:, 6:] = torch.randn(2, 4, 16)  # change the tokens after the 6th: the first 6 outputs stay
+    z = m(later)
+    assert torch.equal(y[:, :6], z[:, :6]) and not torch.allclose(y[:, 6:], z[:, 6:])
+    # the same as scaled_dot_product_attention with is_causal, from the module's own projections
+    (att,) = [mod for mod in m.modules() if type(mod).__name__ == "SelfAttention"]
+    q, k, v = F.linear(x, att.in_proj_weight, att.in_proj_bias).chunk(3, dim=-1)
+    heads = [t.unflatten(-1, (4, 4)).transpose(1, 2) for t in (q, k, v)]
+    want = F.scaled_dot_product_attention(*heads, is_causal=True).transpose(1, 2).flatten(2)
+    want = F.linear(want, att.out_proj.weight, att.out_proj.bias)
+    assert torch.allclose(y, want, atol=1e-6)
+    # without causal=true every token sees all the others (the default, as before)
+    full = dsl.build(dsl.loads("input 10x16\nattention(4)")).eval()
+    full.load_state_dict(m.state_dict())
+    assert not torch.allclose(full(later)[:, :6], y[:, :6])

@@ -217,7 +217,9 @@ RENDERERS: dict[type, Renderer] = {
         "PositionEmbedding", (m.weight.shape[1], m.weight.shape[2]), helper="PositionEmbedding"
     ),
     tm.SelfAttention: lambda m, node: Ctor(
-        "SelfAttention", (m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None), helper="SelfAttention"
+        "SelfAttention",
+        (m.embed_dim, m.num_heads, m.dropout, m.in_proj_bias is not None, *((True,) if m.causal else ())),
+        helper="SelfAttention",
     ),
     tm.Add: _sum,
     tm.Mul: _product,

@@ -315,14 +315,21 @@ class TokenPool(nn.Module):
 class SelfAttention(nn.MultiheadAttention):
     """Multi-head self-attention on (N, L, D) tokens: nn.MultiheadAttention called as
     torchvision's ViT calls it (query = key = value, no attention weights returned), so PyTorch's
-    fused kernels (scaled_dot_product_attention, the inference fast path) run it."""
+    fused kernels (scaled_dot_product_attention, the inference fast path) run it. Causal: each
+    token attends to itself and the tokens before it only (a decoder language model's attention)."""
 
-    def __init__(self, d: int, heads: int, dropout: float, bias: bool):
+    def __init__(self, d: int, heads: int, dropout: float, bias: bool, causal: bool = False):
         super().__init__(d, heads, dropout=dropout, bias=bias, batch_first=True)
+        self.causal = causal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Attend."""
-        return super().forward(x, x, x, need_weights=False)[0]
+        if not self.causal:
+            return super().forward(x, x, x, need_weights=False)[0]
+        n = x.shape[1]
+        # True where attention is not allowed: the tokens after each one
+        mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+        return super().forward(x, x, x, need_weights=False, attn_mask=mask, is_causal=True)[0]
 
 
 # ----------------------------------------------------------------------------- data-dependent init

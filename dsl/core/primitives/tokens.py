@@ -115,7 +115,7 @@ def _attention_out(ins: list[Shape], p: Params) -> Shape:
 def _attention(ins: list[Shape], p: Params) -> Any:
     from dsl.nn.modules import SelfAttention, freeze
 
-    module = SelfAttention(ins[0][1], p["heads"], p["dropout"], p["bias"])
+    module = SelfAttention(ins[0][1], p["heads"], p["dropout"], p["bias"], p["causal"])
     if p["frozen"]:
         freeze(module)
     return module
@@ -214,6 +214,14 @@ register(
             P("heads", "int", required=True, min=1, max=4096, doc="attention heads (divides the features)"),
             P("dropout", "float", 0.0, min=0, max=1, doc="dropout on the attention weights"),
             P("bias", "bool", True, doc="biases in the projections"),
+            P(
+                "causal",
+                "bool",
+                False,
+                doc="true: each token attends to itself and those before it only (a "
+                "decoder language model's attention)",
+                keyword=True,
+            ),
             P("frozen", "bool", False, doc="true: none of the op's parameters are trained", keyword=True),
         ),
         _attention_out,
