@@ -269,3 +269,27 @@ def test_copy_outside_a_repeat_is_an_unknown_name_with_a_hint():
     # a definition called copy keeps its meaning (the index is not bound over it)
     g = net("input 3x8x8\ncopy = conv(4)\n(copy -> relu)^2 -> gap -> linear(2)")
     assert sum(n.op == "conv" for n in g.nodes.values()) == 2
+
+
+# ----------------------------------------------------------------------------- quoted names
+def test_a_quoted_name_gives_any_state_dict_key():
+    text = 'input 3x8x8\nblock(c) = "conv-a": conv(c) -> relu\n"block1-0": block(4) -> "7x": block(8) -> gap -> fc: linear(2)'
+    g = net(text)
+    m = dsl.build(g)
+    assert list(m.state_dict()) == [
+        "block1-0.conv-a.weight", "block1-0.conv-a.bias", "7x.conv-a.weight", "7x.conv-a.bias", "fc.weight", "fc.bias"
+    ]  # fmt: skip
+    assert m(torch.randn(2, 3, 8, 8)).shape == (2, 2)
+    printed = format_expr(parse(text).net.expr)
+    assert printed.startswith('"block1-0": block(4) -> "7x": block(8)')
+    assert net(text.replace('"7x"', "seven")).fingerprint != g.fingerprint
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [('""', "is empty"), ('"a.b"', "holds '.'"), ('"a b"', "holds white space"), ('"a/b"', "holds '/'")],
+)
+def test_a_quoted_name_that_cannot_be_a_key_part_is_refused_where_written(name, message):
+    with pytest.raises(NetError, match=f"quoted name {message}") as err:
+        net(f"input 3x8x8\nconv(8) -> {name}: relu -> gap -> linear(2)")
+    assert (err.value.span.line, err.value.span.col) == (2, 12)

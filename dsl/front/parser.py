@@ -192,6 +192,19 @@ def _one_of(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
+def _check_quoted_name(text: str, span: Span) -> None:
+    """A quoted block name (`"block1-0": conv(8)`) is one state_dict key part: not empty, no `.`
+    (it separates the parts), `/` (netc's paths) or white space."""
+    bad = next((c for c in text if c in "./" or c.isspace()), "")
+    if not text or bad:
+        what = "is empty" if not text else "holds white space" if bad.isspace() else f"holds {bad!r}"
+        raise NetError(
+            f'a block\'s quoted name {what}: "{text}"',
+            span,
+            hint="a quoted name is one part of a state_dict key: any characters but '.', '/' and spaces",
+        )
+
+
 class _ToAst(Transformer_NonRecursive):
     """lark tree -> ast dataclasses; also checks number sizes, nesting and the left side of definitions."""
 
@@ -329,7 +342,10 @@ class _ToAst(Transformer_NonRecursive):
         name, body = children
         if name.type == "NUMBER" and not str(name).isdigit():
             raise NetError(f"a block's name is a name or a whole number, not {name}", self._span(name))
-        return self._nest(ast.Named(str(name), body, self._span(meta), self._span(name)), [body])
+        text = str(name)[1:-1] if name.type == "STRING" else str(name)
+        if name.type == "STRING":
+            _check_quoted_name(text, self._span(name))
+        return self._nest(ast.Named(text, body, self._span(meta), self._span(name)), [body])
 
     @v_args(meta=True)
     def sequence(self, meta: Meta, children: list[ast.Expr]) -> ast.Seq:

@@ -27,6 +27,12 @@ def fmt_value(v: object) -> str:
     return str(v)
 
 
+def name_text(name: str) -> str:
+    """A block's given name as written: bare (`conv1`, `2`), or quoted when it is neither a name
+    nor a whole number (`"block1-0"`)."""
+    return name if name.isidentifier() or name.isdigit() else f'"{name}"'
+
+
 def format_expr(e: ast.Expr, choose: Chooser | None = None) -> str:
     """Canonical text of an expression. `choose(node)` resolves search-space choices:
     it returns the chosen option expression, or None for 'absent'."""
@@ -74,7 +80,7 @@ def _fmt(e: ast.Expr, choose: Chooser | None) -> tuple[str, int]:
         body = _fmt(e.body, choose)
         if not body[0]:
             return body
-        return f"{e.name}: {_wrap(body, _SUM)}", _NAMED
+        return f"{name_text(e.name)}: {_wrap(body, _SUM)}", _NAMED
     if isinstance(e, ast.Repeat):
         return f"{_wrap(_fmt(e.body, choose), _POST)}^{_wrap(_fmt(e.times, choose), _ATOM)}", _POST
     if isinstance(e, ast.Opt):
