@@ -293,3 +293,9 @@ def test_a_quoted_name_that_cannot_be_a_key_part_is_refused_where_written(name, 
     with pytest.raises(NetError, match=f"quoted name {message}") as err:
         net(f"input 3x8x8\nconv(8) -> {name}: relu -> gap -> linear(2)")
     assert (err.value.span.line, err.value.span.col) == (2, 12)
+
+
+def test_a_name_given_to_a_merge_wraps_its_branches_as_documented():
+    g = net("input 3x8x8\nconv(8) -> blk: add(conv(8) -> relu, identity) -> gap -> linear(2)")
+    assert [p for p in g.nodes if p.startswith("blk/")] == ["blk/conv", "blk/relu", "blk/identity", "blk/add"]
+    assert list(dsl.build(g).state_dict())[:4] == ["conv.weight", "conv.bias", "blk.conv.weight", "blk.conv.bias"]

@@ -368,7 +368,9 @@ class Expander:
                 raise NetError(
                     f"{op.name} needs at least two branches, e.g. {op.name}(identity, conv_bn -> conv_bn)", span
                 )
+            if name is not None:  # `blk: add(a, b)`: a block named blk around the branches and their merge
+                scope = self.builder.open_scope(name, None, scope, span, base=name)
             outs = [self.emit(a, env, x, scope) for a in args]
-            return self.builder.add_op(op, {}, outs, span, scope, branch_spans=[a.span for a in args], name=name)
+            return self.builder.add_op(op, {}, outs, span, scope, branch_spans=[a.span for a in args])
         params = prim_params(op, args, kwargs, span, env, channels(x.shape))
         return self.builder.add_op(op, params, [x], span, scope, name=name)
