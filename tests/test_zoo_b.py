@@ -47,10 +47,23 @@ ZOO_B = {
     "efficientnet_b0": (M.efficientnet_b0, M.EfficientNet_B0_Weights),
     "convnext_tiny": (M.convnext_tiny, M.ConvNeXt_Tiny_Weights),
     "shufflenet_v2_x1_0": (M.shufflenet_v2_x1_0, M.ShuffleNet_V2_X1_0_Weights),
+    "mnasnet1_0": (M.mnasnet1_0, M.MNASNet1_0_Weights),
+    "mobilenet_v3_large": (M.mobilenet_v3_large, M.MobileNet_V3_Large_Weights),
+    "efficientnet_v2_s": (M.efficientnet_v2_s, M.EfficientNet_V2_S_Weights),
+    "regnet_y_400mf": (M.regnet_y_400mf, M.RegNet_Y_400MF_Weights),
 }
 NAMES = list(ZOO_B)
 # torchvision's state dict as it is
-BY_KEY = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0"]
+BY_KEY = [
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "shufflenet_v2_x1_0",
+    "mnasnet1_0",
+    "mobilenet_v3_large",
+    "efficientnet_v2_s",
+    "regnet_y_400mf",
+]
 
 
 def path(name: str):
@@ -131,7 +144,11 @@ def test_counts_equal_torchvisions_and_the_header(name, pairs):
     assert full.input_shape == (3, 224, 224) and full.output_shape == (1000,)
     meta = p.weights.DEFAULT.meta
     assert full.params == n == meta["num_params"]
-    assert round(full.macs / 1e9, 3) == meta["_ops"]  # torchvision's "GFLOPS" are multiply-accumulates
+    # torchvision's "GFLOPS" are multiply-accumulates, counted at the size its weights are evaluated at
+    # (224, but 384 for EfficientNetV2-S)
+    side = p.weights.DEFAULT.transforms().crop_size[0]
+    published = full if side == 224 else dsl.load(path(name), input_shape=(3, side, side))
+    assert round(published.macs / 1e9, 3) == meta["_ops"]
     header = "".join(line for line in path(name).read_text().splitlines(keepends=True) if line.startswith("#"))
     assert f"torchvision.models.{name}:" in header
     assert f"{n:,} parameters" in header, header
