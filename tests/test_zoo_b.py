@@ -1,8 +1,10 @@
-"""The model zoo, part B (nets/zoo/): MobileNetV2, MobileNetV3-Small, EfficientNet-B0, ConvNeXt-T and
-ShuffleNetV2 x1.0 against torchvision (the ops ShuffleNetV2 needs, `chunk` and `shuffle`: test_zoo_shufflenet.py).
+"""The model zoo, part B (nets/zoo/): MobileNetV2, MobileNetV3-Small and -Large, EfficientNet-B0 and V2-S,
+ConvNeXt-T, ShuffleNetV2 x1.0, MNASNet 1.0 and RegNetY-400MF against torchvision (the ops ShuffleNetV2 needs,
+`chunk` and `shuffle`: test_zoo_shufflenet.py).
 
 For every network: the parameter count equals torchvision's (and the file's header comment, and the
-`num_params` of torchvision's weights), its MACs at 224×224 equal the `_ops` torchvision publishes; every
+`num_params` of torchvision's weights), its MACs equal the `_ops` torchvision publishes (at 224×224; at the
+size its weights are evaluated at, 384×384, for EfficientNetV2-S); every
 BatchNorm, LayerNorm, Dropout and stochastic-depth module has torchvision's eps, momentum and p; with
 torchvision's weights loaded the outputs are equal in eval mode and, with the same random draws (dropout
 and stochastic depth draw in the same order), in train mode, with equal gradients and BN statistics;
