@@ -321,14 +321,16 @@ class SelfAttention(nn.MultiheadAttention):
     def __init__(self, d: int, heads: int, dropout: float, bias: bool, causal: bool = False):
         super().__init__(d, heads, dropout=dropout, bias=bias, batch_first=True)
         self.causal = causal
+        self._mask: torch.Tensor | None = None  # the causal mask of the last length and device (not state)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Attend."""
         if not self.causal:
             return super().forward(x, x, x, need_weights=False)[0]
-        n = x.shape[1]
-        # True where attention is not allowed: the tokens after each one
-        mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+        n, mask = x.shape[1], self._mask
+        if mask is None or mask.shape[0] != n or mask.device != x.device:
+            # True where attention is not allowed: the tokens after each one (made once, not every step)
+            mask = self._mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
         return super().forward(x, x, x, need_weights=False, attn_mask=mask, is_causal=True)[0]
 
 
