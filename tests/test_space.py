@@ -8,7 +8,6 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy.stats import chisquare
 
 import dsl
 from dsl.cli import main
@@ -241,6 +240,8 @@ def test_a_sample_is_one_of_the_listed_combinations(text, seed):
 
 
 def test_sampling_is_uniform_over_a_conditional_space():
+    from scipy.stats import chisquare  # here: scipy takes a second to import, for this test only
+
     text = (
         "input 8x4x4\nk = 3 | 5 | 7\nblk = (conv(8, k) -> (relu | bn))?\n"
         "conv(8) -> (blk | conv(8..32 step 8) -> blk?) -> gmp -> fc\n"
