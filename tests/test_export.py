@@ -83,22 +83,10 @@ RUNNER = textwrap.dedent(
 )
 
 
-# every file of nets/ and nets/zoo/ and every hand-written net, in three groups of similar cost, so that
-# the test's processes share the work instead of one taking it all (each group is one subprocess)
-EXPORT_GROUPS = {"nets": [*NETS], "zoo-a": [*ZOO][0::2], "zoo-b": [*ZOO][1::2]}
-
-
-def test_the_export_groups_hold_every_file_once():
-    files = [p for group in EXPORT_GROUPS.values() for p in group]
-    assert sorted(files) == sorted([*NETS, *ZOO]) and len(set(files)) == len(files)
-
-
 @pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")  # torch pads a copy; outputs unaffected
-@pytest.mark.parametrize("group", list(EXPORT_GROUPS))
-def test_every_net_and_zoo_file_runs_without_netc_with_the_same_weights_and_outputs(group, tmp_path):
-    cases = {p.stem: graph_of(p) for p in EXPORT_GROUPS[group]}
-    if group == "nets":
-        cases.update({f"hand_{k}": dsl.loads(v, filename=f"{k}.net") for k, v in HAND.items()})
+def test_every_net_and_zoo_file_runs_without_netc_with_the_same_weights_and_outputs(tmp_path):
+    cases = {p.stem: graph_of(p) for p in [*NETS, *ZOO]}
+    cases.update({f"hand_{k}": dsl.loads(v, filename=f"{k}.net") for k, v in HAND.items()})
     for name, graph in cases.items():
         torch.manual_seed(0)
         model = dsl.build(graph).eval()
